@@ -1,0 +1,1 @@
+// Empty translation unit: lets a module library exist before its folder has sources.
