@@ -17,10 +17,10 @@ void check_square(const torch::Tensor& W, int64_t n, const char* what) {
                         n, W.dim(), W.numel());
 }
 
-int64_t auto_chunk(const torch::Tensor& X, int64_t chunk_columns) {
+int64_t auto_chunk(const torch::Tensor& X, int64_t chunk_columns, int64_t target_bytes) {
   if (chunk_columns > 0) return chunk_columns;
   const int64_t bytes_per_column = std::max<int64_t>(1, X.size(0) * static_cast<int64_t>(X.element_size()));
-  return std::max<int64_t>(1, kGossipChunkBytes / bytes_per_column);
+  return std::max<int64_t>(1, target_bytes / bytes_per_column);
 }
 
 // The sparse operator as a coalesced COO tensor in X's dtype and device.
@@ -98,11 +98,10 @@ void gossip(torch::Tensor& X, const torch::Tensor& W, int64_t Q, const ColumnRan
   const auto ranges = normalize_columns(columns, X.size(1));
   if (Q == 0 || ranges.empty()) return;
   torch::NoGradGuard no_grad;
-  const int64_t chunk = auto_chunk(X, chunk_columns);
   if (is_sparse(W))
-    apply_sparse(X, sparse_operator(W, X), Q, ranges, chunk);
+    apply_sparse(X, sparse_operator(W, X), Q, ranges, auto_chunk(X, chunk_columns, kSparseGossipChunkBytes));
   else
-    apply_dense(X, dense_power(W, Q, X), ranges, chunk);
+    apply_dense(X, dense_power(W, Q, X), ranges, auto_chunk(X, chunk_columns, kGossipChunkBytes));
 }
 
 void push_sum_step(torch::Tensor& U, torch::Tensor& mu, const torch::Tensor& P, const ColumnRanges& columns,
