@@ -1,0 +1,154 @@
+#include "plexus/fl/local_trainer.h"
+
+#include <cmath>
+
+#include "plexus/core/error.h"
+
+namespace plexus::fl {
+
+LocalOptions LocalOptions::parse(ConfigTable& t) {
+  LocalOptions o;
+  t.get("batch_size", o.batch_size);
+  t.get("local_epochs", o.local_epochs);
+  t.get("local_steps", o.local_steps);
+  t.get("lr", o.lr);
+  t.get("lr_decay", o.lr_decay);
+  t.get("momentum", o.momentum);
+  t.get("weight_decay", o.weight_decay);
+  t.get("grad_clip", o.grad_clip);
+  t.get("rho", o.rho);
+  t.get("adaptive", o.adaptive);
+  t.require(o.batch_size >= 1, "batch_size", "must be >= 1");
+  t.require(o.local_epochs >= 1, "local_epochs", "must be >= 1");
+  t.require(o.local_steps >= 0, "local_steps", "must be >= 0 (0 = use local_epochs)");
+  t.require(o.lr > 0 && std::isfinite(o.lr), "lr", "must be > 0");
+  t.require(o.lr_decay > 0 && o.lr_decay <= 1, "lr_decay", "must be in (0, 1]");
+  t.require(o.momentum >= 0 && o.momentum < 1, "momentum", "must be in [0, 1)");
+  t.require(o.weight_decay >= 0, "weight_decay", "must be >= 0");
+  t.require(o.grad_clip >= 0, "grad_clip", "must be >= 0 (0 = off)");
+  t.require(o.rho >= 0 && std::isfinite(o.rho), "rho", "must be >= 0 (the SAM radius)");
+  return o;
+}
+
+double LocalOptions::lr_at(int64_t round) const { return lr * std::pow(lr_decay, static_cast<double>(round)); }
+
+int64_t local_step_count(const LocalOptions& o, int64_t n) {
+  if (o.local_steps > 0) return o.local_steps;
+  return o.local_epochs * ((n + o.batch_size - 1) / o.batch_size);
+}
+
+double range_norm_sq(const torch::Tensor& v, const std::vector<ColumnRange>& ranges) {
+  if (ranges.empty()) return v.pow(2).sum().item<double>();
+  double s = 0;
+  for (auto [b, e] : ranges) s += v.narrow(0, b, e - b).pow(2).sum().item<double>();
+  return s;
+}
+
+LocalTrainer::LocalTrainer(std::shared_ptr<nn::Model> model, const nn::ParamLayout& layout, torch::Device device)
+    : model_(std::move(model)), layout_(layout), device_(device) {
+  model_->to(device_);
+  grad_ = torch::zeros({layout_.size()}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+}
+
+double LocalTrainer::forward_backward(const torch::Tensor& inputs, const torch::Tensor& labels) {
+  grad_.zero_();
+  auto loss = torch::nn::functional::cross_entropy(model_->forward(inputs), labels);
+  loss.backward();
+  return loss.item<double>();
+}
+
+double LocalTrainer::loss_and_grad(const torch::Tensor& x, const torch::Tensor& inputs, const torch::Tensor& labels) {
+  layout_.bind(*model_, x, grad_);
+  return forward_backward(inputs, labels);
+}
+
+double LocalTrainer::train(torch::Tensor x, torch::Tensor m, const data::Dataset& data,
+                           const std::vector<int64_t>& idx, const LocalOptions& o, const StepPlan& plan, Rng& rng) {
+  if (idx.empty() || plan.steps == 0) return 0.0;
+  layout_.bind(*model_, x, grad_);
+  const auto& update = plan.update.empty() ? layout_.all_ranges() : plan.update;
+  const auto& perturb = plan.perturb.empty() ? update : plan.perturb;
+  const int64_t n = static_cast<int64_t>(idx.size());
+  std::vector<int64_t> order = idx;
+  int64_t cursor = n;  // forces a shuffle before the first batch
+  double loss_sum = 0;
+  torch::Tensor e;  // SAM perturbation, same shape as x
+  for (int64_t step = 0; step < plan.steps; ++step) {
+    if (cursor >= n) rng.shuffle(order), cursor = 0;
+    int64_t b = std::min(o.batch_size, n - cursor);
+    auto bidx = torch::from_blob(order.data() + cursor, {b}, torch::kInt64).to(device_);
+    cursor += b;
+    auto inputs = data.x.index_select(0, bidx), labels = data.y.index_select(0, bidx);
+
+    double loss = forward_backward(inputs, labels);
+    if (!std::isfinite(loss)) {
+      throw Error::infeasible("local training diverged (loss = {}); lower train.lr or set train.grad_clip", loss);
+    }
+    loss_sum += loss;
+    torch::NoGradGuard no_grad;
+    if (plan.sam && o.rho > 0) {
+      // Ascent step e = ρ T²g/||Tg|| (T = |x| for ASAM, 1 for SAM) on the perturbed columns, then the
+      // descent gradient is taken at x + e on the same minibatch and x is restored.
+      if (!e.defined()) e = torch::zeros_like(x);
+      double norm_sq = 0;
+      for (auto [b0, e0] : perturb) {
+        auto g = grad_.narrow(0, b0, e0 - b0);
+        auto tg = o.adaptive ? g * x.narrow(0, b0, e0 - b0).abs() : g;
+        norm_sq += tg.pow(2).sum().item<double>();
+      }
+      double scale = o.rho / (std::sqrt(norm_sq) + 1e-12);
+      for (auto [b0, e0] : perturb) {
+        auto xs = x.narrow(0, b0, e0 - b0);
+        auto es = e.narrow(0, b0, e0 - b0);
+        es.copy_(grad_.narrow(0, b0, e0 - b0) * scale);
+        if (o.adaptive) es.mul_(xs.pow(2));
+        xs.add_(es);
+      }
+      {
+        torch::AutoGradMode enable(true);
+        forward_backward(inputs, labels);
+      }
+      for (auto [b0, e0] : perturb) x.narrow(0, b0, e0 - b0).sub_(e.narrow(0, b0, e0 - b0));
+    }
+    if (o.grad_clip > 0) {
+      double norm = std::sqrt(range_norm_sq(grad_, update));
+      if (norm > o.grad_clip) grad_.mul_(o.grad_clip / norm);
+    }
+    for (auto [b0, e0] : update) {
+      auto xs = x.narrow(0, b0, e0 - b0);
+      auto g = grad_.narrow(0, b0, e0 - b0);
+      if (o.weight_decay > 0) g.add_(xs, o.weight_decay);
+      if (o.momentum > 0) {
+        auto ms = m.narrow(0, b0, e0 - b0);
+        ms.mul_(o.momentum).add_(g);
+        xs.sub_(ms, plan.lr);
+      } else {
+        xs.sub_(g, plan.lr);
+      }
+    }
+  }
+  return loss_sum / static_cast<double>(plan.steps);
+}
+
+EvalStats LocalTrainer::evaluate(const torch::Tensor& x, const data::Dataset& data, const std::vector<int64_t>& idx,
+                                 int64_t batch) {
+  EvalStats s;
+  if (idx.empty()) return s;
+  torch::NoGradGuard no_grad;
+  layout_.bind(*model_, x, grad_);
+  const int64_t n = static_cast<int64_t>(idx.size());
+  auto all = torch::from_blob(const_cast<int64_t*>(idx.data()), {n}, torch::kInt64).to(device_);
+  for (int64_t start = 0; start < n; start += batch) {
+    auto bidx = all.narrow(0, start, std::min(batch, n - start));
+    auto logits = model_->forward(data.x.index_select(0, bidx));
+    auto labels = data.y.index_select(0, bidx);
+    s.loss_sum += torch::nn::functional::cross_entropy(
+                      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .item<double>();
+    s.correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+    s.count += bidx.size(0);
+  }
+  return s;
+}
+
+}  // namespace plexus::fl

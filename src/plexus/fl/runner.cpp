@@ -1,0 +1,283 @@
+#include "plexus/fl/runner.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+#include "plexus/core/device.h"
+#include "plexus/core/log.h"
+#include "plexus/core/progress.h"
+#include "plexus/core/rng.h"
+#include "plexus/core/run_dir.h"
+#include "plexus/fl/algorithm.h"
+#include "plexus/fl/communicator.h"
+#include "plexus/fl/federation.h"
+#include "plexus/fl/worker_pool.h"
+
+namespace plexus::fl {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+static double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+FlConfig load_fl_config(const std::string& path, const std::vector<std::string>& overrides) {
+  auto root = load_toml(path);
+  for (const auto& s : overrides) apply_override(root, s);
+  return FlConfig::parse(root);
+}
+
+namespace {
+
+// Everything a run needs besides the config: data on the device, one trainer per worker, the state.
+struct Session {
+  const FlConfig& cfg;
+  const AlgorithmSpec& spec;
+  torch::Device device;
+  data::FederatedData data;
+  std::vector<LocalTrainer> trainers;
+  Federation fed;
+  Communicator comm;
+  int64_t workers = 1;
+};
+
+// Summary statistics of the per-client accuracies of one evaluation.
+struct Evaluation {
+  double local_mean = NAN, local_std = NAN, global_acc = NAN, global_loss = NAN;
+};
+
+Evaluation evaluate(Session& s) {
+  const int64_t n = s.fed.clients();
+  std::vector<double> acc(n);
+  parallel_for(n, s.workers, [&](int64_t w, int64_t i) {
+    acc[i] = s.trainers[w].evaluate(s.fed.X[i], s.data.test, s.data.client_test[i]).accuracy();
+  });
+  Evaluation e;
+  double sum = 0, sq = 0;
+  for (double a : acc) sum += a;
+  e.local_mean = sum / n;
+  for (double a : acc) sq += (a - e.local_mean) * (a - e.local_mean);
+  e.local_std = std::sqrt(sq / n);
+  // Global accuracy of the average model x̄, test set split over workers.
+  std::vector<int64_t> all(s.data.test.size());
+  for (int64_t i = 0; i < s.data.test.size(); ++i) all[i] = i;
+  const int64_t chunks = std::max<int64_t>(1, s.workers);
+  std::vector<EvalStats> parts(chunks);
+  auto xbar = s.fed.mean().contiguous();
+  parallel_for(chunks, s.workers, [&](int64_t w, int64_t c) {
+    int64_t lo = all.size() * c / chunks, hi = all.size() * (c + 1) / chunks;
+    std::vector<int64_t> idx(all.begin() + lo, all.begin() + hi);
+    parts[c] = s.trainers[w].evaluate(xbar, s.data.test, idx);
+  });
+  EvalStats total;
+  for (auto& p : parts) total.correct += p.correct, total.count += p.count, total.loss_sum += p.loss_sum;
+  e.global_acc = total.accuracy();
+  e.global_loss = total.loss();
+  return e;
+}
+
+std::vector<int64_t> participants(const Session& s, int64_t round) {
+  const int64_t n = s.fed.clients();
+  std::vector<int64_t> all;
+  if (s.spec.communication != Communication::Server) {
+    for (int64_t i = 0; i < n; ++i) all.push_back(i);
+    return all;
+  }
+  int64_t m = std::max<int64_t>(1, std::llround(s.cfg.fl.client_fraction * static_cast<double>(n)));
+  return Rng(s.cfg.run.seed, "client_sampling", 0, round).sample_without_replacement(n, m);
+}
+
+// Local training of the participants; returns their mean training loss.
+double train_round(Session& s, const std::vector<int64_t>& who, int64_t round) {
+  const auto& o = s.cfg.train;
+  std::vector<double> losses(who.size());
+  s.fed.M.zero_();
+  parallel_for(static_cast<int64_t>(who.size()), s.workers, [&](int64_t w, int64_t k) {
+    int64_t i = who[k];
+    const auto& idx = s.data.client_train[i];
+    StepPlan plan;
+    plan.sam = s.spec.sam;
+    plan.steps = s.spec.single_step ? 1 : local_step_count(o, static_cast<int64_t>(idx.size()));
+    plan.lr = o.lr_at(round);
+    Rng rng(s.cfg.run.seed, "batch", i, round);
+    losses[k] = s.trainers[w].train(s.fed.X[i], s.fed.M[i], s.data.train, idx, o, plan, rng);
+  });
+  double sum = 0;
+  for (double l : losses) sum += l;
+  return who.empty() ? 0.0 : sum / who.size();
+}
+
+void save(Session& s, RunDir& dir, int64_t round_done) {
+  Checkpoint ck;
+  s.fed.save_into(ck);
+  ck.meta = {{"round", round_done}, {"algorithm", s.cfg.fl.algorithm}};
+  save_checkpoint(dir.checkpoints() / fmt::format("round_{}.pt", round_done), ck);
+  // Retention: delete older checkpoints only after the new one is safely renamed into place.
+  std::vector<std::pair<int64_t, fs::path>> found;
+  for (const auto& e : fs::directory_iterator(dir.checkpoints())) {
+    auto name = e.path().filename().string();
+    if (name.rfind("round_", 0) == 0 && e.path().extension() == ".pt") {
+      found.push_back({std::stoll(name.substr(6)), e.path()});
+    }
+  }
+  std::sort(found.rbegin(), found.rend());
+  for (std::size_t k = s.cfg.run.keep_checkpoints; k < found.size(); ++k) fs::remove(found[k].second);
+}
+
+// With --resume the saved config must describe the same experiment; only the number of rounds may grow.
+void check_resume_config(const FlConfig& cfg, const fs::path& saved_path) {
+  auto saved = load_toml(saved_path);
+  auto strip = [](toml::table t) {
+    if (auto* fl = t["fl"].as_table()) fl->erase("rounds");
+    return t;
+  };
+  auto a = strip(saved), b = strip(cfg.resolved);
+  for (const auto& [k, v] : b) {
+    std::string sa, sb;
+    if (auto* ta = a[k.str()].as_table()) sa = to_toml_string(*ta);
+    sb = to_toml_string(*v.as_table());
+    if (sa != sb) {
+      throw Error::config("--resume: table [{}] differs from the run's saved config.toml; resume with the same "
+                          "config (only fl.rounds may change) or start a new run.name", k.str());
+    }
+  }
+}
+
+}  // namespace
+
+RunResult run_fl(const FlConfig& cfg, bool resume) {
+  const auto& spec = find_algorithm(cfg.fl.algorithm);
+  torch::Device device = resolve_device(cfg.run.device);
+  const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
+
+  RunDir dir(cfg.run.out_dir, cfg.run.name, resume);
+  fs::path ckpt_path = resume ? latest_checkpoint(dir.checkpoints()) : fs::path();
+  if (resume) {
+    if (ckpt_path.empty()) throw Error::config("--resume: no checkpoint in '{}'", dir.checkpoints().string());
+    check_resume_config(cfg, dir.path() / "config.toml");
+  }
+  dir.write_config(cfg.resolved);
+
+  // One intra-op thread per worker: parallelism comes from training clients concurrently, which keeps the
+  // result independent of the number of workers (every client's arithmetic runs on one thread).
+  int64_t workers = device.is_cuda() ? 1
+                    : cfg.run.threads > 0 ? cfg.run.threads
+                                          : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  if (device.is_cpu()) at::set_num_threads(1);
+
+  auto t_load = Clock::now();
+  Session s{cfg, spec, device, data::load_federated(cfg.data, cfg.fl.clients, seed), {}, {}, {}, workers};
+  s.data.train.x = s.data.train.x.to(device);
+  s.data.train.y = s.data.train.y.to(device);
+  s.data.test.x = s.data.test.x.to(device);
+  s.data.test.y = s.data.test.y.to(device);
+  auto shape = s.data.train.x.sizes();
+  std::array<int64_t, 3> input{shape[1], shape[2], shape[3]};
+
+  // x^0: one initialization shared by every client, from the "init" stream.
+  torch::manual_seed(stream_key(seed, "init"));
+  auto model0 = nn::make_model(cfg.model, input, s.data.train.num_classes);
+  auto layout = nn::ParamLayout::of(*model0);
+  s.fed = Federation::replicate(layout, layout.flatten(*model0), cfg.fl.clients, device);
+  for (int64_t w = 0; w < workers; ++w) {
+    s.trainers.emplace_back(w == 0 ? model0 : nn::make_model(cfg.model, input, s.data.train.num_classes), layout,
+                            device);
+  }
+  s.comm = Communicator(spec.communication, cfg.topology, cfg.fl.clients, seed, cfg.fl.gossip_steps);
+  log_info("fl: {} on {} ({} train / {} test), {} clients, model {} with P = {} parameters, device {}, {} "
+           "worker(s); loaded in {:.1f}s",
+           spec.title, s.data.train.name, s.data.train.size(), s.data.test.size(), cfg.fl.clients, cfg.model.name,
+           layout.size(), device.str(), workers, seconds_since(t_load));
+  if (spec.communication != Communication::Server) log_info("fl: topology {}", s.comm.describe());
+
+  int64_t start = 0;
+  if (resume) {
+    auto ck = load_checkpoint(ckpt_path);
+    s.fed.load_from(ck);
+    start = ck.meta.at("round").get<int64_t>();
+    dir.metrics().truncate_after("round", start);
+    log_info("fl: resuming after round {} from {}", start, ckpt_path.string());
+  }
+
+  Progress progress("round", cfg.fl.rounds, start + 1);
+  RunResult result;
+  result.run_dir = dir.path().string();
+  double best_local = -1;
+  int64_t best_round = 0;
+  auto t_run = Clock::now();
+  for (int64_t t = start; t < cfg.fl.rounds; ++t) {
+    auto t0 = Clock::now();
+    auto who = participants(s, t);
+    torch::Tensor x_old;
+    if (spec.communication == Communication::GossipCombineFirst) x_old = s.fed.X.clone();
+    double train_loss = train_round(s, who, t);
+    double t_train = seconds_since(t0);
+    auto t1 = Clock::now();
+    s.comm.communicate(s.fed, who, s.data.client_train, t, x_old);
+    double t_comm = seconds_since(t1);
+    const int64_t r = t + 1;  // reported round number
+    bool eval_now = r % cfg.fl.eval_every == 0 || r == cfg.fl.rounds;
+    auto t2 = Clock::now();
+    Evaluation ev = eval_now ? evaluate(s) : Evaluation{};
+    double t_eval = seconds_since(t2);
+    nlohmann::ordered_json row;
+    row["round"] = r;
+    row["lr"] = cfg.train.lr_at(t);
+    row["train_loss"] = train_loss;
+    row["local_acc_mean"] = ev.local_mean;
+    row["local_acc_std"] = ev.local_std;
+    row["global_acc"] = ev.global_acc;
+    row["global_loss"] = ev.global_loss;
+    row["consensus_distance"] = s.fed.consensus_distance();
+    row["participants"] = static_cast<int64_t>(who.size());
+    row["seconds_train"] = t_train;
+    row["seconds_comm"] = t_comm;
+    row["seconds_eval"] = t_eval;
+    row["seconds"] = seconds_since(t0);
+    for (auto& [k, v] : row.items()) {
+      if (v.is_number_float() && std::isnan(v.get<double>())) v = nullptr;  // JSON has no NaN
+    }
+    dir.metrics().append(row);
+    if (eval_now && ev.local_mean > best_local) best_local = ev.local_mean, best_round = r;
+    progress.update(r, eval_now ? fmt::format("loss {:.4f}  acc {:.4f} ± {:.4f}  global {:.4f}  cons {:.3g}",
+                                              train_loss, ev.local_mean, ev.local_std, ev.global_acc,
+                                              row["consensus_distance"].get<double>())
+                                : fmt::format("loss {:.4f}", train_loss));
+    if (r == cfg.fl.rounds || (cfg.run.checkpoint_every > 0 && r % cfg.run.checkpoint_every == 0)) save(s, dir, r);
+  }
+  progress.finish();
+
+  result.rows = dir.metrics().rows();
+  const auto& last = result.rows.back();
+  nlohmann::ordered_json sum;
+  sum["algorithm"] = spec.title;
+  sum["source"] = spec.source;
+  sum["clients"] = cfg.fl.clients;
+  sum["rounds"] = cfg.fl.rounds;
+  sum["parameters"] = layout.size();
+  sum["final_local_acc_mean"] = last["local_acc_mean"];
+  sum["final_local_acc_std"] = last["local_acc_std"];
+  sum["final_global_acc"] = last["global_acc"];
+  sum["final_consensus_distance"] = last["consensus_distance"];
+  // Best round over this process's evaluations and any earlier (resumed) rows.
+  for (const auto& row : result.rows) {
+    if (row["local_acc_mean"].is_number() && row["local_acc_mean"].get<double>() > best_local) {
+      best_local = row["local_acc_mean"].get<double>(), best_round = row["round"].get<int64_t>();
+    }
+  }
+  sum["best_local_acc_mean"] = best_local;
+  sum["best_round"] = best_round;
+  sum["seconds"] = seconds_since(t_run);
+  sum["run_dir"] = result.run_dir;
+  dir.write_summary(sum);
+  result.summary = sum;
+  log_info("fl: done: local acc {:.4f} ± {:.4f}, global acc {:.4f} (best local {:.4f} at round {}); results in {}",
+           last["local_acc_mean"].get<double>(), last["local_acc_std"].get<double>(), last["global_acc"].get<double>(),
+           best_local, best_round, result.run_dir);
+  return result;
+}
+
+}  // namespace plexus::fl
