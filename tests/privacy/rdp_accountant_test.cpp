@@ -174,6 +174,20 @@ TEST(RdpAccountant, WithoutReplacementFractionalOrderInterpolatesCumulant) {
   EXPECT_NEAR(2.25 * rdp_wor_gaussian(q, sigma, 3.25), 0.75 * k3 + 0.25 * k4, 1e-12);
 }
 
+TEST(RdpAccountant, RdpIsNonDecreasingInOrder) {
+  // Rényi divergence is non-decreasing in α (van Erven & Harremoës 2014, Thm 3). The Poisson values are
+  // exact, so they must be monotone; the fixed-size curve is made monotone by a running minimum.
+  const auto orders = default_orders();
+  for (double q : {1e-3, 0.1, 0.5})
+    for (double sigma : {0.3, 1.0, 20.0})
+      for (auto s : {Sampling::Poisson, Sampling::FixedSize}) {
+        const auto r = rdp_curve(s, q, sigma, orders);
+        for (size_t i = 1; i < r.size(); ++i)
+          EXPECT_GE(r[i], r[i - 1] * (1 - 1e-12)) << sampling_name(s) << " q " << q << " sigma " << sigma
+                                                   << " alpha " << orders[i];
+      }
+}
+
 TEST(RdpAccountant, FixedSizeAccountsReplaceOneSensitivityTwoC) {
   // All M clients every round (q = 1) under replace-one: the clipped sum moves by 2C, so the round is the
   // Gaussian with multiplier σ/2, RDP 4·α/(2σ²) = 2α/σ².

@@ -298,6 +298,19 @@ std::vector<double> rdp_curve(Sampling sampling, double q, double noise_multipli
     r[i] = sampling == Sampling::Poisson ? rdp_poisson_gaussian(q, noise_multiplier, orders[i])
                                          : rdp_wor_gaussian(q, noise_multiplier / 2.0, orders[i]);
   }
+  if (sampling == Sampling::FixedSize) {
+    // The true RDP is non-decreasing in α (Rényi divergence is monotone in its order; van Erven & Harremoës
+    // 2014, Thm 3), but the Theorem-9 bound is not: at large α and σ it decreases towards log(1+q)-like
+    // values. So ε(α) ≤ min_{β ≥ α} bound(β) is also a valid bound, and tighter.
+    std::vector<size_t> idx(orders.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return orders[a] < orders[b]; });
+    double run = kInf;
+    for (size_t k = idx.size(); k-- > 0;) {
+      run = std::min(run, r[idx[k]]);
+      r[idx[k]] = run;
+    }
+  }
   return r;
 }
 

@@ -146,7 +146,8 @@ class Accountant {
 
 /// RDP curve of one step of `sampling` with rate q and noise multiplier σ (relative to the clip norm),
 /// at each order, with the neighbouring relation of that sampler (fixed size uses σ/2 against the
-/// replace-one bound). Units: nats per step.
+/// replace-one bound, then takes the running minimum over larger orders, valid because true RDP is
+/// non-decreasing in α). Units: nats per step.
 std::vector<double> rdp_curve(Sampling sampling, double q, double noise_multiplier, const std::vector<double>& orders);
 
 /// ε after `steps` rounds of one mechanism: a one-entry ledger. Throws: Error(Config) on bad input.
