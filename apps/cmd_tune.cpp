@@ -1,0 +1,319 @@
+// `plexus tune ...`: the ads-auction tuning family (docs/tune.md).
+//   generate  write a seeded sponsored-search auction log
+//   simulate  replay a log under θ and print its KPIs as JSON (drive it from any outside optimizer)
+//   explore   serve randomized exploration traffic θ_i ~ N(θ0, Σ) and log it per request
+//   estimate  importance-sampling estimates of a candidate's KPIs from an exploration log
+//   run       run a tuner (GIS, SGIS, AMIS, random, grid, CEM) from a TOML config into runs/<name>/
+//   bench     replay throughput and the tuner comparison (JSON)
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "command_registry.h"
+#include "plexus/core/config.h"
+#include "plexus/core/error.h"
+#include "plexus/core/run_dir.h"
+#include "plexus/tune/auction_problem.h"
+#include "plexus/tune/exploration_io.h"
+#include "plexus/tune/log_io.h"
+#include "plexus/tune/replay.h"
+#include "plexus/tune/tune_bench.h"
+#include "plexus/tune/tune_runner.h"
+
+namespace {
+using namespace plexus;
+using namespace plexus::tune;
+
+// "a=1,b=2" → [(a, 1), (b, 2)]. Throws: Error(Config) on a malformed item.
+std::vector<std::pair<std::string, double>> parse_assignments(const std::string& text, const char* flag) {
+  std::vector<std::pair<std::string, double>> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    char* endp = nullptr;
+    double v = eq == std::string::npos ? 0 : std::strtod(item.c_str() + eq + 1, &endp);
+    if (eq == std::string::npos || eq + 1 == item.size() || *endp != '\0' || !std::isfinite(v))
+      throw Error::config("{}: '{}' is not name=number", flag, item);
+    out.push_back({item.substr(0, eq), v});
+  }
+  return out;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    std::size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+toml::table load_with_overrides(const std::string& config, const std::vector<std::string>& sets) {
+  toml::table root = config.empty() ? toml::table{} : load_toml(config);
+  for (const auto& s : sets) apply_override(root, s);
+  return root;
+}
+
+void print(const nlohmann::ordered_json& j) { std::cout << j.dump(2) << std::endl; }
+
+void setup(CLI::App& app) {
+  auto& g = plexus::app::subcommand_group(app, "tune", "Ads-auction tuning: GSP simulator, importance sampling, GIS/SGIS/AMIS");
+
+  {  // generate
+    auto* c = g.add_subcommand("generate", "Write a seeded sponsored-search auction log (PLXCOL columnar file)");
+    auto out = std::make_shared<std::string>();
+    auto config = std::make_shared<std::string>();
+    auto sets = std::make_shared<std::vector<std::string>>();
+    auto requests = std::make_shared<int64_t>(0);
+    auto seed = std::make_shared<int64_t>(-1);
+    c->add_option("--out", *out, "Output log file")->required();
+    c->add_option("--config", *config, "TOML file with a [market] section");
+    c->add_option("--set", *sets, "Override, e.g. market.segments=4");
+    c->add_option("--requests", *requests, "Shortcut for market.requests");
+    c->add_option("--seed", *seed, "Shortcut for market.seed");
+    c->callback([=] {
+      toml::table root = load_with_overrides(*config, *sets);
+      if (*requests > 0) apply_override(root, fmt::format("market.requests={}", *requests));
+      if (*seed >= 0) apply_override(root, fmt::format("market.seed={}", *seed));
+      ConfigTable t(root["market"].as_table(), "market");
+      MarketOptions m = MarketOptions::parse(t);
+      AuctionLog log = generate_market(m);
+      save_auction_log(log, *out);
+      print({{"out", *out}, {"requests", log.requests()}, {"ads", log.ads()}, {"slots", log.slots()},
+             {"bytes", std::filesystem::file_size(*out)}, {"seed", m.seed}});
+    });
+  }
+  {  // simulate
+    auto* c = g.add_subcommand("simulate", "Replay a log under θ and print its KPIs as JSON");
+    auto logs = std::make_shared<std::string>();
+    auto theta = std::make_shared<std::string>();
+    auto threads = std::make_shared<int>(2);
+    auto model = std::make_shared<std::string>("true");
+    c->add_option("--logs", *logs, "Auction log file")->required();
+    c->add_option("--theta", *theta, "Parameters, e.g. alpha=0.8,beta=0.5,reserve=0.1,mainline_reserve=0.02,quality_threshold=0.2");
+    c->add_option("--threads", *threads, "Replay threads (results do not depend on it)");
+    c->add_option("--click-model", *model, "true (true CTR: exact expectation) or predicted (pCTR: the simulator's click model)");
+    c->callback([=] {
+      if (*threads < 1 || *threads > 256) throw Error::config("--threads = {} must be in [1, 256]", *threads);
+      if (*model != "true" && *model != "predicted") throw Error::config("--click-model = '{}' must be 'true' or 'predicted'", *model);
+      AuctionParams th = AuctionParams::parse(*theta);
+      AuctionLog log = load_auction_log(*logs);
+      ReplayOptions r;
+      r.threads = *threads;
+      r.click_model = *model == "true" ? ClickModel::True : ClickModel::Predicted;
+      auto t0 = std::chrono::steady_clock::now();
+      Kpis k = replay(log, th, r);
+      double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      nlohmann::ordered_json tj;
+      for (int i = 0; i < AuctionParams::kDims; ++i) tj[AuctionParams::names()[i]] = th.get(i);
+      print({{"theta", tj}, {"click_model", *model}, {"kpis", k.to_json()}, {"seconds", sec}});
+    });
+  }
+  {  // explore
+    auto* c = g.add_subcommand("explore", "Serve randomized traffic θ_i ~ N(θ0, diag sd²) on a log and write the exploration log");
+    auto logs = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto theta0 = std::make_shared<std::string>("");
+    auto sigma = std::make_shared<std::string>();
+    auto requests = std::make_shared<int64_t>(20000);
+    auto seed = std::make_shared<int64_t>(1);
+    auto expected = std::make_shared<bool>(false);
+    auto threads = std::make_shared<int>(2);
+    c->add_option("--logs", *logs, "Auction log file")->required();
+    c->add_option("--out", *out, "Exploration log to write")->required();
+    c->add_option("--theta0", *theta0, "Production θ0 (defaults: alpha=1,beta=0,reserve=0.1,...)");
+    c->add_option("--sigma", *sigma, "Randomized dims and their sd, e.g. alpha=0.1,reserve=0.02")->required();
+    c->add_option("--requests", *requests, "Exploration requests");
+    c->add_option("--seed", *seed, "Traffic seed");
+    c->add_flag("--expected-clicks", *expected, "Log expected instead of sampled clicks");
+    c->add_option("--threads", *threads, "Threads");
+    c->callback([=] {
+      if (*requests < 1) throw Error::config("--requests = {} must be >= 1", *requests);
+      if (*threads < 1 || *threads > 256) throw Error::config("--threads = {} must be in [1, 256]", *threads);
+      AuctionProblemOptions a;
+      if (!theta0->empty()) a.production = *theta0;
+      a.params.clear();
+      std::vector<double> sd;
+      for (auto& [n, v] : parse_assignments(*sigma, "--sigma")) {
+        if (!(v > 0)) throw Error::config("--sigma {} = {} must be > 0 (a zero sd makes Σ singular)", n, v);
+        a.params.push_back(n);
+        sd.push_back(v);
+      }
+      if (sd.empty()) throw Error::config("--sigma lists no dimension");
+      // Exploration uses the hard bounds as its box (θ_i outside it are clamped when served).
+      for (auto& n : a.params) {
+        int k = AuctionParams::index(n);
+        if (k < 0) throw Error::config("--sigma: unknown parameter '{}'", n);
+        a.lower.push_back(AuctionParams::bounds()[k].first);
+        a.upper.push_back(AuctionParams::bounds()[k].second);
+      }
+      a.sampled_clicks = !*expected;
+      a.threads = *threads;
+      a.oracle = false;
+      ObjectiveOptions obj;
+      obj.constrained = false;
+      auto log = std::make_shared<AuctionLog>(load_auction_log(*logs));
+      AuctionProblem p(log, a, obj, static_cast<uint64_t>(*seed));
+      ExplorationLog e;
+      e.params = a.params;
+      e.theta0 = p.production();
+      e.sd = sd;
+      e.samples = p.traffic(Mixture(Gaussian::diagonal(e.theta0, sd)), *requests, 0);
+      save_exploration(e, *out);
+      print({{"out", *out}, {"requests", *requests}, {"params", e.params}, {"theta0", e.theta0}, {"sd", sd},
+             {"bytes", std::filesystem::file_size(*out)}});
+    });
+  }
+  {  // estimate
+    auto* c = g.add_subcommand("estimate", "Importance-sampling estimates of a candidate θ from an exploration log");
+    auto explore = std::make_shared<std::string>();
+    auto theta = std::make_shared<std::string>();
+    auto ts = std::make_shared<double>(0.5);
+    auto mode = std::make_shared<std::string>("self_normalized");
+    auto clip = std::make_shared<double>(0.0);
+    auto ci = std::make_shared<std::string>("delta");
+    auto boot = std::make_shared<int>(200);
+    c->add_option("--explore", *explore, "Exploration log (plexus tune explore)")->required();
+    c->add_option("--theta", *theta, "Candidate, e.g. alpha=0.9,reserve=0.12 (unlisted dims = θ0)");
+    c->add_option("--target-scale", *ts, "Target kernel N(c, (s·sd)²), s in (0, √2)");
+    c->add_option("--mode", *mode, "plain | self_normalized");
+    c->add_option("--clip", *clip, "Weight cap (0 = none)");
+    c->add_option("--ci", *ci, "delta | bootstrap");
+    c->add_option("--bootstrap", *boot, "Bootstrap resamples");
+    c->callback([=] {
+      if (!(*ts > 0 && *ts < std::sqrt(2.0))) throw Error::config("--target-scale = {} must be in (0, √2)", *ts);
+      if (*mode != "plain" && *mode != "self_normalized") throw Error::config("--mode = '{}' must be plain or self_normalized", *mode);
+      if (*ci != "delta" && *ci != "bootstrap") throw Error::config("--ci = '{}' must be delta or bootstrap", *ci);
+      if (*clip < 0) throw Error::config("--clip = {} must be >= 0", *clip);
+      if (*boot < 10) throw Error::config("--bootstrap = {} must be >= 10", *boot);
+      ExplorationLog e = load_exploration(*explore);
+      std::vector<double> c0 = e.theta0, sd = e.sd;
+      for (auto& [n, v] : parse_assignments(*theta, "--theta")) {
+        auto it = std::find(e.params.begin(), e.params.end(), n);
+        if (it == e.params.end()) throw Error::config("--theta: '{}' was not randomized in this log (randomized: {})", n, fmt::join(e.params, ", "));
+        int k = AuctionParams::index(n);
+        if (k >= 0 && (v < AuctionParams::bounds()[k].first || v > AuctionParams::bounds()[k].second))
+          throw Error::config("theta {} = {} is outside its bounds [{}, {}]", n, v, AuctionParams::bounds()[k].first, AuctionParams::bounds()[k].second);
+        c0[it - e.params.begin()] = v;
+      }
+      for (double& s : sd) s *= *ts;
+      IsOptions o;
+      o.mode = *mode == "plain" ? IsMode::Plain : IsMode::SelfNormalized;
+      o.clip = *clip;
+      o.ci = *ci == "delta" ? CiMethod::Delta : CiMethod::Bootstrap;
+      o.bootstrap = *boot;
+      const Samples& s = e.samples;
+      Weights w = importance_weights(s, Gaussian::diagonal(c0, sd), *clip);
+      auto est = [](const Estimate& x) { return nlohmann::ordered_json{{"value", x.value}, {"se", x.se}, {"lo", x.lo}, {"hi", x.hi}}; };
+      nlohmann::ordered_json j, cj;
+      for (std::size_t i = 0; i < c0.size(); ++i) cj[e.params[i]] = c0[i];
+      j["candidate"] = cj;
+      j["requests"] = s.size();
+      j["ess"] = w.ess;
+      j["ess_fraction"] = w.ess / s.size();
+      j["clipped"] = w.clipped;
+      j["mahalanobis_shift"] = [&] {
+        double q = 0;
+        for (std::size_t i = 0; i < c0.size(); ++i) q += (c0[i] - e.theta0[i]) * (c0[i] - e.theta0[i]) / (e.sd[i] * e.sd[i]);
+        return std::sqrt(q);
+      }();
+      for (const char* k : {"revenue", "clicks", "impressions", "quality"}) j[std::string(k) + "_per_request"] = est(is_mean(s, w, s.kpi_index(k), o));
+      j["rpm"] = est(is_ratio(s, w, s.kpi_index("revenue"), s.kpi_index("requests"), 1000.0, o));
+      j["ctr"] = est(is_ratio(s, w, s.kpi_index("clicks"), s.kpi_index("impressions"), 1.0, o));
+      print(j);
+    });
+  }
+  {  // run
+    auto* c = g.add_subcommand("run", "Run a tuner from a TOML config; writes runs/<name>/ (metrics per iteration, summary.json)");
+    auto config = std::make_shared<std::string>();
+    auto sets = std::make_shared<std::vector<std::string>>();
+    auto name = std::make_shared<std::string>();
+    c->add_option("--config", *config, "TOML config, e.g. configs/amis_auction.toml")->required();
+    c->add_option("--set", *sets, "Override any key, e.g. tuner.method=gis");
+    c->add_option("--name", *name, "Run name (overrides run.name)");
+    c->callback([=] {
+      toml::table root = load_with_overrides(*config, *sets);
+      if (!name->empty()) apply_override(root, fmt::format("run.name=\"{}\"", *name));
+      TuneConfig cfg = parse_tune_config(root);
+      print(run_tune(cfg));
+    });
+  }
+  {  // bench
+    auto& b = *g.add_subcommand("bench", "Benchmarks printing JSON (see bench/tune_bench.sh)");
+    b.require_subcommand(1);
+    auto* r = b.add_subcommand("replay", "Replay throughput (auctions/s per core, log bytes/s)");
+    auto logs = std::make_shared<std::string>();
+    auto requests = std::make_shared<int64_t>(200000);
+    auto threads = std::make_shared<std::string>("1,2");
+    auto reps = std::make_shared<int>(5);
+    r->add_option("--logs", *logs, "Auction log (default: generate one with --requests)");
+    r->add_option("--requests", *requests, "Requests of the generated log");
+    r->add_option("--threads", *threads, "Comma-separated thread counts");
+    r->add_option("--reps", *reps, "Replays per thread count");
+    r->callback([=] {
+      if (*reps < 1) throw Error::config("--reps must be >= 1");
+      std::vector<int> ts;
+      for (auto& s : split(*threads)) {
+        int t = std::atoi(s.c_str());
+        if (t < 1 || t > 256) throw Error::config("--threads entry '{}' must be in [1, 256]", s);
+        ts.push_back(t);
+      }
+      AuctionLog log;
+      if (logs->empty()) {
+        MarketOptions m;
+        m.requests = *requests;
+        log = generate_market(m);
+      } else {
+        log = load_auction_log(*logs);
+      }
+      print(bench_replay(log, ts, *reps));
+    });
+    auto* cmp = b.add_subcommand("compare", "GIS vs SGIS vs AMIS vs baselines over seeds on equal replay budgets");
+    auto opt = std::make_shared<CompareOptions>();
+    auto problems = std::make_shared<std::string>("bumps,rastrigin,auction");
+    auto methods = std::make_shared<std::string>("gis,sgis,amis,amis_gu,amis_mv,amis_mv_gu,random,grid,cem");
+    auto noise = std::make_shared<std::string>("0,0.5,1,2");
+    auto out = std::make_shared<std::string>();
+    opt->tuner.iterations = 20;
+    opt->tuner.traffic = 500;
+    opt->tuner.evals = 100;
+    cmp->add_option("--problems", *problems, "bumps, rastrigin, auction");
+    cmp->add_option("--methods", *methods, "gis, sgis, amis (multi-modal PCU), amis_gu, amis_mv, amis_mv_gu, random, grid, cem");
+    cmp->add_option("--noise", *noise, "Per-request noise sd levels for the landscapes");
+    cmp->add_option("--seeds", opt->seeds, "Seeds per setting");
+    cmp->add_option("--threads", opt->threads, "Parallel runs");
+    cmp->add_option("--iterations", opt->tuner.iterations, "IS iterations");
+    cmp->add_option("--traffic", opt->tuner.traffic, "Randomized requests per IS iteration (budget = iterations × traffic)");
+    cmp->add_option("--evals", opt->tuner.evals, "Requests per black-box evaluation");
+    cmp->add_option("--dim", opt->landscape_dim, "Landscape dimension");
+    cmp->add_option("--auction-requests", opt->auction_requests, "Requests of the auction log");
+    cmp->add_option("--out", *out, "Also write the JSON here");
+    cmp->callback([=] {
+      opt->problems = split(*problems);
+      opt->methods = split(*methods);
+      opt->noise.clear();
+      for (auto& s : split(*noise)) opt->noise.push_back(std::atof(s.c_str()));
+      if (opt->seeds < 1 || opt->threads < 1 || opt->tuner.iterations < 1 || opt->tuner.traffic < 10 || opt->tuner.evals < 1 || opt->landscape_dim < 1)
+        throw Error::config("bench compare: seeds, threads, iterations, evals, dim must be >= 1 and traffic >= 10");
+      auto j = bench_compare(*opt);
+      if (!out->empty()) atomic_write(*out, j.dump(2) + "\n");
+      print(j);
+    });
+  }
+}
+
+plexus::app::CommandRegistrar reg("tune", setup);
+}  // namespace

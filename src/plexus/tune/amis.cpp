@@ -1,0 +1,313 @@
+// AMIS for auction tuning (Jia et al., CONSEQUENCES @ RecSys'24, arXiv 2409.13655).
+//
+// Verified from the paper's abstract/§1 and its TL;DR [P/S]: a Gaussian-mixture proposal whose component
+// parameters and mixing rates are adapted every iteration from fresh samples only (no recycling of past
+// samples, unlike Cornuet et al. 2012); two policies (Multi-Variance, Multi-Modal) and two updates
+// (Score-based Greedy Update "GU", Rank-based Peak Cluster Update "PCU"). Everything below — how
+// candidates are placed and scored, the softmax rates, the leader clustering, floors and re-seeding — is
+// our reconstruction from those names (spec §5 [D]).
+//
+// Iteration t with q_t(x) = Σ_k π_k N(x; μ_k, Σ_k):
+//   1. serve N requests with θ_i ~ q_t, logging log q_t(θ_i) (full-mixture denominator);
+//   2. place `candidates` points in each component's trust region and score each by IS with target
+//      N(c, s² Σ_k) (s = target_scale), rejecting low-ESS and infeasible ones;
+//   3. GU:  μ_k ← best candidate of component k; Σ_k ← rank-weighted covariance of k's top candidates
+//           around μ_k (+ Σ_min); π ∝ softmax(best score_k / (τ · spread of scores)), mixed with uniform (ε);
+//      PCU: keep the top ρ of all ranked candidates with weights log(M+1) − log(rank); leader-cluster them
+//           (a new peak when no peak lies within `cluster_radius` in Σ0's metric); μ_k ← peak,
+//           Σ_k ← within-cluster covariance (+ Σ_min), π_k ∝ summed rank weight;
+//      Multi-Variance: every μ_k is the global best and Σ_k = spread^{2(k − (K−1)/2)} Σ_base; the updates
+//           move the shared mean, Σ_base and π (which scale is producing the best points);
+//   4. π_k ≥ π_min; Multi-Modal re-seeds a component uniformly in the box after `reseed_after` starved rounds.
+#include <algorithm>
+#include <cmath>
+
+#include "plexus/core/error.h"
+#include "plexus/core/rng.h"
+#include "plexus/tune/tuner.h"
+
+namespace plexus::tune {
+
+namespace {
+using Mat = std::vector<double>;  // row-major d×d
+
+struct Component {
+  std::vector<double> mean;
+  Mat cov;
+  double pi = 0;
+  int starve = 0;
+};
+
+Mat diag_cov(const std::vector<double>& w, double frac) {
+  const std::size_t d = w.size();
+  Mat m(d * d, 0.0);
+  for (std::size_t i = 0; i < d; ++i) m[i * d + i] = (frac * w[i]) * (frac * w[i]);
+  return m;
+}
+
+// cov ← cov scaled so that no variance exceeds cap's diagonal (D^{1/2} cov D^{1/2} keeps it PD).
+void cap_cov(Mat& cov, const Mat& cap, int d) {
+  std::vector<double> f(d);
+  for (int i = 0; i < d; ++i) f[i] = std::sqrt(std::min(1.0, cap[i * d + i] / cov[i * d + i]));
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j < d; ++j) cov[i * d + j] *= f[i] * f[j];
+}
+
+// Weighted covariance of points around `centre`, plus the floor Σ_min (so it is positive definite), capped.
+Mat weighted_cov(const std::vector<const std::vector<double>*>& pts, const std::vector<double>& wts,
+                 const std::vector<double>& centre, const Mat& floor, const Mat& cap, int d) {
+  Mat c(d * d, 0.0);
+  double sw = 0;
+  for (std::size_t k = 0; k < pts.size(); ++k) {
+    sw += wts[k];
+    for (int i = 0; i < d; ++i)
+      for (int j = 0; j < d; ++j) c[i * d + j] += wts[k] * ((*pts[k])[i] - centre[i]) * ((*pts[k])[j] - centre[j]);
+  }
+  for (int i = 0; i < d * d; ++i) c[i] = (sw > 0 ? c[i] / sw : 0.0) + floor[i];
+  cap_cov(c, cap, d);
+  return c;
+}
+
+Mat scaled(const Mat& m, double s) {
+  Mat r = m;
+  for (double& v : r) v *= s;
+  return r;
+}
+
+void normalize_rates(std::vector<Component>& comps, double pi_min) {
+  double s = 0;
+  for (auto& c : comps) s += c.pi;
+  for (auto& c : comps) c.pi = s > 0 ? c.pi / s : 1.0 / comps.size();
+  s = 0;
+  for (auto& c : comps) s += (c.pi = std::max(c.pi, pi_min));
+  for (auto& c : comps) c.pi /= s;
+}
+}  // namespace
+
+TuneResult run_amis(Problem& p, const TunerOptions& o, uint64_t seed, const IterationCallback& cb) {
+  TuneResult res;
+  const int d = p.dim(), K = static_cast<int>(o.components);
+  const bool multi_variance = o.variant == "multi_variance", pcu = o.update == "pcu";
+  const auto wid = box_widths(p), lo = p.lower();
+  const Mat cov0 = diag_cov(wid, o.sigma), cov_min = diag_cov(wid, o.min_sigma),
+            cov_max = diag_cov(wid, std::min(1.0, 4 * o.sigma));
+  const IsOptions is = o.is_options(seed);
+  const int64_t budget = o.total_budget();
+  const Gaussian metric(std::vector<double>(d, 0.0), cov0);  // Σ0's Mahalanobis metric for clustering
+  auto dist2 = [&](const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> diff(d);
+    for (int i = 0; i < d; ++i) diff[i] = a[i] - b[i];
+    return metric.mahalanobis2(diff.data());
+  };
+  auto scale_of = [&](int k) { return std::pow(o.spread, k - (K - 1) / 2.0); };
+  auto uniform_point = [&](const char* purpose, uint64_t k, uint64_t t) {
+    Rng rng(seed, purpose, k, t);
+    std::vector<double> x(d);
+    for (int i = 0; i < d; ++i) x[i] = lo[i] + wid[i] * rng.uniform();
+    return x;
+  };
+
+  // Initial mixture: Multi-Variance nests K scales around production; Multi-Modal starts one component at
+  // production and spreads the others uniformly over the box (exploration of other modes).
+  std::vector<Component> comps(K);
+  Mat base_cov = cov0;
+  for (int k = 0; k < K; ++k) {
+    comps[k].pi = 1.0 / K;
+    if (multi_variance) {
+      comps[k].mean = p.production();
+      comps[k].cov = scaled(base_cov, scale_of(k) * scale_of(k));
+    } else {
+      comps[k].mean = k == 0 ? p.production() : uniform_point("amis/init", k, 0);
+      comps[k].cov = cov0;
+    }
+  }
+  IterationRecord inc;
+  inc.best = p.production();
+  int64_t replays = 0;
+  res.stop_reason = "iterations";
+  for (int64_t t = 0; t < o.iterations; ++t) {
+    if (replays + o.traffic > budget) {
+      res.stop_reason = "budget";
+      break;
+    }
+    std::vector<double> pis;
+    std::vector<Gaussian> gs;
+    for (auto& c : comps) {
+      pis.push_back(c.pi);
+      gs.emplace_back(c.mean, c.cov);
+    }
+    Mixture q(pis, gs);
+    Samples s = p.traffic(q, o.traffic, t);
+    replays += o.traffic;
+
+    std::vector<Candidate> cands;
+    for (int k = 0; k < K; ++k)
+      for (auto& x : trust_region_candidates(p, gs[k], o.candidates, o.trust_radius, seed, static_cast<uint64_t>(k), t))
+        cands.push_back({x, k, score_is(s, p, x, comps[k].cov, o.target_scale, is)});
+    std::vector<int> order;
+    for (std::size_t i = 0; i < cands.size(); ++i)
+      if (std::isfinite(cands[i].score.score)) order.push_back(static_cast<int>(i));
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return cands[a].score.score > cands[b].score.score; });
+
+    if (!order.empty()) {
+      const Candidate& top = cands[order[0]];
+      if (!pcu) {
+        // ---- Score-based greedy update ----
+        std::vector<int> best_k(K, -1);
+        for (int i : order)
+          if (best_k[cands[i].component] < 0) best_k[cands[i].component] = i;
+        std::vector<double> sc;
+        for (int k = 0; k < K; ++k)
+          if (best_k[k] >= 0) sc.push_back(cands[best_k[k]].score.score);
+        double mean = 0, var = 0;
+        for (double v : sc) mean += v / sc.size();
+        for (double v : sc) var += (v - mean) * (v - mean) / sc.size();
+        const double tau = o.temperature * std::max(std::sqrt(var), 1e-9 * (1 + std::abs(mean)));
+        for (int k = 0; k < K; ++k) {
+          double soft = best_k[k] >= 0 ? std::exp((cands[best_k[k]].score.score - top.score.score) / tau) : 0.0;
+          comps[k].pi = soft;
+        }
+        double z = 0;
+        for (auto& c : comps) z += c.pi;
+        for (auto& c : comps) c.pi = (1 - o.epsilon) * c.pi / z + o.epsilon / K;
+        if (multi_variance) {
+          // Adaptive radius: Σ_base ← (Σ_k π_k s_k²) Σ_base, i.e. move towards the scale that wins.
+          double r = 0;
+          for (int k = 0; k < K; ++k) r += comps[k].pi * scale_of(k) * scale_of(k);
+          base_cov = scaled(base_cov, r);
+          for (int i = 0; i < d; ++i) base_cov[i * d + i] = std::max(base_cov[i * d + i], cov_min[i * d + i]);
+          cap_cov(base_cov, cov_max, d);
+        } else {
+          for (int k = 0; k < K; ++k) {
+            if (best_k[k] < 0) continue;
+            comps[k].mean = cands[best_k[k]].x;
+            std::vector<const std::vector<double>*> pts;
+            std::vector<double> w;
+            std::vector<int> mine;
+            for (int i : order)
+              if (cands[i].component == k) mine.push_back(i);
+            const std::size_t m = std::max<std::size_t>(2, static_cast<std::size_t>(std::ceil(o.top_frac * mine.size())));
+            for (std::size_t r = 0; r < std::min(m, mine.size()); ++r) {
+              pts.push_back(&cands[mine[r]].x);
+              w.push_back(std::log(m + 1.0) - std::log(r + 1.0));
+            }
+            if (pts.size() >= 2) comps[k].cov = weighted_cov(pts, w, comps[k].mean, cov_min, cov_max, d);
+          }
+        }
+      } else {
+        // ---- Rank-based peak-cluster update ----
+        const std::size_t M = std::min(order.size(), std::max<std::size_t>(2 * K, static_cast<std::size_t>(std::ceil(o.top_frac * order.size()))));
+        struct Cluster {
+          int peak;
+          std::vector<const std::vector<double>*> pts;
+          std::vector<double> w;
+          double weight = 0;
+        };
+        std::vector<Cluster> clusters;
+        std::vector<double> comp_weight(K, 0.0);
+        const double r2 = o.cluster_radius * o.cluster_radius;
+        for (std::size_t r = 0; r < M; ++r) {
+          const int i = order[r];
+          const double w = std::log(M + 1.0) - std::log(r + 1.0);
+          comp_weight[cands[i].component] += w;
+          int join = -1;
+          double bestd = r2;
+          for (std::size_t c = 0; c < clusters.size(); ++c) {
+            double dd = dist2(cands[i].x, cands[clusters[c].peak].x);
+            if (dd <= bestd) {
+              bestd = dd;
+              join = static_cast<int>(c);
+            }
+          }
+          if (join < 0 && static_cast<int>(clusters.size()) < K) {
+            clusters.push_back({i, {}, {}, 0});
+            join = static_cast<int>(clusters.size()) - 1;
+          }
+          if (join < 0) continue;
+          clusters[join].pts.push_back(&cands[i].x);
+          clusters[join].w.push_back(w);
+          clusters[join].weight += w;
+        }
+        std::stable_sort(clusters.begin(), clusters.end(), [](auto& a, auto& b) { return a.weight > b.weight; });
+        if (multi_variance) {
+          const Cluster& c = clusters[0];
+          if (c.pts.size() >= 2) base_cov = weighted_cov(c.pts, c.w, cands[c.peak].x, cov_min, cov_max, d);
+          double total = 0;
+          for (double v : comp_weight) total += v;
+          for (int k = 0; k < K; ++k) comps[k].pi = (1 - o.epsilon) * comp_weight[k] / total + o.epsilon / K;
+        } else {
+          std::vector<Component> next;
+          for (const auto& c : clusters) {
+            Component nc;
+            nc.mean = cands[c.peak].x;
+            nc.cov = c.pts.size() >= 2 ? weighted_cov(c.pts, c.w, nc.mean, cov_min, cov_max, d) : comps[cands[c.peak].component].cov;
+            nc.pi = c.weight;
+            next.push_back(nc);
+          }
+          // Components no cluster claimed keep their place (and get the floor rate) so the mixture keeps K.
+          for (const auto& old : comps) {
+            if (static_cast<int>(next.size()) >= K) break;
+            bool claimed = false;
+            for (const auto& c : clusters)
+              if (dist2(old.mean, cands[c.peak].x) <= r2) claimed = true;
+            if (claimed) continue;
+            Component keep = old;
+            keep.pi = 0;
+            next.push_back(keep);
+          }
+          while (static_cast<int>(next.size()) < K) {
+            Component fresh;
+            fresh.mean = uniform_point("amis/fill", next.size(), static_cast<uint64_t>(t));
+            fresh.cov = cov0;
+            next.push_back(fresh);
+          }
+          double z = 0;
+          for (auto& c : next) z += c.pi;
+          for (auto& c : next) c.pi = (1 - o.epsilon) * c.pi / z + o.epsilon / K;
+          comps = next;
+        }
+      }
+      if (multi_variance) {
+        for (int k = 0; k < K; ++k) {
+          comps[k].mean = top.x;
+          comps[k].cov = scaled(base_cov, scale_of(k) * scale_of(k));
+        }
+      }
+      normalize_rates(comps, o.pi_min);
+      // Multi-Modal: re-seed starved components somewhere new.
+      if (!multi_variance) {
+        for (int k = 0; k < K; ++k) {
+          comps[k].starve = comps[k].pi <= o.pi_min * 1.01 ? comps[k].starve + 1 : 0;
+          if (comps[k].starve >= o.reseed_after && K > 1) {
+            comps[k].mean = uniform_point("amis/reseed", static_cast<uint64_t>(k), static_cast<uint64_t>(t));
+            comps[k].cov = cov0;
+            comps[k].starve = 0;
+            comps[k].pi = 1.0 / K;  // a fresh component gets a fair share of traffic to be judged on
+          }
+        }
+        normalize_rates(comps, o.pi_min);
+      }
+    }
+    IterationRecord rec = inc;
+    rec.iteration = t + 1;
+    rec.replays = replays;
+    rec.components = K;
+    if (!order.empty()) {
+      const Candidate& top = cands[order[0]];
+      rec.best = top.x;
+      rec.estimate = top.score.objective.value;
+      rec.estimate_lo = top.score.objective.lo;
+      rec.estimate_hi = top.score.objective.hi;
+      rec.ess = top.score.ess;
+      rec.feasible = true;
+      inc = rec;
+    } else {
+      rec.ess = cands.empty() ? 0 : cands[0].score.ess;
+    }
+    finish_record(p, rec, res, cb);
+  }
+  if (res.history.empty()) throw Error::config("[tuner] budget = {} is below one iteration of traffic = {}", budget, o.traffic);
+  return res;
+}
+
+}  // namespace plexus::tune

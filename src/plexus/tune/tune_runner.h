@@ -1,0 +1,57 @@
+// `plexus tune run`: read a strict TOML config, build the problem (auction marketplace or a synthetic
+// landscape), run one tuner and write runs/<name>/ (config.toml, metrics.csv/jsonl with one row per
+// iteration, summary.json) like the FL runner.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include <memory>
+#include <string>
+
+#include "plexus/tune/auction_problem.h"
+#include "plexus/tune/landscape.h"
+#include "plexus/tune/marketplace.h"
+#include "plexus/tune/objective.h"
+#include "plexus/tune/tuner.h"
+
+namespace plexus::tune {
+
+/// TOML section [run].
+struct TuneRunOptions {
+  std::string name = "tune";       // run directory name under root
+  std::string root = "runs";
+  int64_t seed = 1;                // traffic, candidate and bootstrap streams
+  std::string problem = "auction"; // auction | landscape
+  std::string logs = "";           // auction log file; empty = generate from [market]
+  bool progress = true;            // print a progress line per iteration
+  static TuneRunOptions parse(ConfigTable& t);
+};
+
+/// The whole parsed config. `resolved` holds every key with its final value.
+struct TuneConfig {
+  TuneRunOptions run;
+  MarketOptions market;
+  AuctionProblemOptions auction;
+  LandscapeOptions landscape;
+  TunerOptions tuner;
+  ObjectiveOptions objective;
+  toml::table resolved;
+};
+
+/// Parse every section ([run], [market], [auction], [landscape], [tuner], [objective]).
+/// Throws: Error(Config) on an unknown section or key, or a bad value.
+TuneConfig parse_tune_config(const toml::table& root);
+
+/// The problem the config describes; an auction log is loaded from run.logs or generated from [market].
+std::unique_ptr<Problem> make_problem(const TuneConfig& cfg);
+
+/// Run the configured tuner and write the run directory. Returns summary.json's content.
+/// Throws: Error(Infeasible) (after writing the summary) if no candidate ever satisfied the constraints.
+nlohmann::ordered_json run_tune(const TuneConfig& cfg, bool resume_dir = false);
+
+/// One metrics row of an iteration (keys: iteration, replays, estimate, estimate_lo, estimate_hi, ess,
+/// feasible, true_value, regret, found, then theta_<name> per tuned parameter).
+nlohmann::ordered_json record_json(const IterationRecord& r, const std::vector<std::string>& names);
+
+}  // namespace plexus::tune

@@ -1,0 +1,108 @@
+// `plexus tune ...` end to end: JSON output, run directories, and bad input → one error line, non-zero exit.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "plexus/core/run_dir.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+fs::path dir() {
+  static fs::path d = [] {
+    auto p = fs::temp_directory_path() / ("plexus_tune_cli_" + std::to_string(::getpid()));
+    fs::remove_all(p);
+    fs::create_directories(p);
+    return p;
+  }();
+  return d;
+}
+
+// Run `plexus <args>`, capturing stdout and stderr; returns the exit code.
+int run(const std::string& args, std::string* out = nullptr, std::string* err = nullptr) {
+  auto o = dir() / "out.txt", e = dir() / "err.txt";
+  // PLEXUS_TEST_BINARY lets a developer point the test at another build of the CLI.
+  const char* env = std::getenv("PLEXUS_TEST_BINARY");
+  std::string cmd = std::string(env && *env ? env : PLEXUS_BINARY) + " " + args + " >" + o.string() + " 2>" + e.string();
+  int status = std::system(cmd.c_str());
+  if (out) *out = plexus::read_file(o);
+  if (err) *err = plexus::read_file(e);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string logs() {
+  static std::string p = [] {
+    auto f = (dir() / "logs.plx").string();
+    EXPECT_EQ(run("tune generate --out " + f + " --requests 2000 --seed 3"), 0);
+    return f;
+  }();
+  return p;
+}
+}  // namespace
+
+TEST(TuneCli, SimulatePrintsKpisAsJsonIndependentOfThreads) {
+  std::string out1, out2;
+  ASSERT_EQ(run("tune simulate --logs " + logs() + " --theta alpha=0.8,reserve=0.2 --threads 1", &out1), 0);
+  ASSERT_EQ(run("tune simulate --logs " + logs() + " --theta alpha=0.8,reserve=0.2 --threads 2", &out2), 0);
+  auto a = nlohmann::json::parse(out1), b = nlohmann::json::parse(out2);
+  EXPECT_DOUBLE_EQ(a["theta"]["alpha"].get<double>(), 0.8);
+  EXPECT_EQ(a["kpis"]["requests"].get<double>(), 2000);
+  EXPECT_GT(a["kpis"]["rpm"].get<double>(), 0);
+  EXPECT_EQ(a["kpis"], b["kpis"]);
+}
+
+TEST(TuneCli, ExploreThenEstimate) {
+  auto e = (dir() / "explore.plx").string();
+  ASSERT_EQ(run("tune explore --logs " + logs() + " --out " + e + " --sigma alpha=0.1,reserve=0.02 --requests 5000"), 0);
+  std::string out;
+  ASSERT_EQ(run("tune estimate --explore " + e + " --theta alpha=0.95", &out), 0);
+  auto j = nlohmann::json::parse(out);
+  EXPECT_GT(j["ess"].get<double>(), 100);
+  EXPECT_LT(j["ess"].get<double>(), 5000);
+  EXPECT_GT(j["rpm"]["value"].get<double>(), 0);
+  EXPECT_LE(j["rpm"]["lo"].get<double>(), j["rpm"]["hi"].get<double>());
+}
+
+TEST(TuneCli, RunWritesRunDirectory) {
+  auto cfg = dir() / "run.toml";
+  std::ofstream(cfg) << "[run]\nname = \"t\"\nroot = \"" << (dir() / "runs").string()
+                     << "\"\nproblem = \"landscape\"\nprogress = false\n[landscape]\nkind = \"bumps\"\nmodes = 1\nwidth = 0.25\n"
+                        "production = 0.45\nnoise = 0.05\n[tuner]\nmethod = \"amis\"\niterations = 4\ntraffic = 300\n[objective]\nmetric = \"f\"\n";
+  std::string out;
+  ASSERT_EQ(run("tune run --config " + cfg.string(), &out), 0);
+  auto runs = dir() / "runs" / "t";
+  EXPECT_TRUE(fs::exists(runs / "config.toml"));
+  EXPECT_TRUE(fs::exists(runs / "metrics.csv"));
+  auto summary = nlohmann::json::parse(plexus::read_file(runs / "summary.json"));
+  EXPECT_EQ(summary["iterations"].get<int>(), 4);
+  EXPECT_EQ(summary["replays"].get<int>(), 1200);
+  std::ifstream csv(runs / "metrics.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_NE(header.find("true_value"), std::string::npos);
+  EXPECT_NE(header.find("ess"), std::string::npos);
+}
+
+TEST(TuneCli, BadInputGivesOneErrorLineAndNonZeroExit) {
+  std::string err;
+  EXPECT_EQ(run("tune simulate --logs " + (dir() / "missing.plx").string(), nullptr, &err), 3);
+  EXPECT_NE(err.find("error: io:"), std::string::npos) << err;
+  auto corrupt = (dir() / "corrupt.plx").string();
+  std::ofstream(corrupt) << "PLXCOL01garbage";
+  EXPECT_EQ(run("tune simulate --logs " + corrupt, nullptr, &err), 3);
+  EXPECT_NE(err.find("error: data:"), std::string::npos) << err;
+  EXPECT_EQ(run("tune simulate --logs " + logs() + " --theta alpha=9", nullptr, &err), 2);
+  EXPECT_NE(err.find("outside its bounds"), std::string::npos) << err;
+  EXPECT_EQ(run("tune explore --logs " + logs() + " --out " + (dir() / "x.plx").string() + " --sigma alpha=0", nullptr, &err), 2);
+  EXPECT_NE(err.find("singular"), std::string::npos) << err;
+  EXPECT_EQ(run("tune generate --out " + (dir() / "y.plx").string() + " --set market.segments=0", nullptr, &err), 2);
+  EXPECT_NE(err.find("segments"), std::string::npos) << err;
+  auto cfg = dir() / "bad.toml";
+  std::ofstream(cfg) << "[run]\nproblem = \"landscape\"\n[landscape]\n[tuner]\nmethod = \"amis\"\nsigma = 0\n[objective]\nmetric = \"f\"\n";
+  EXPECT_EQ(run("tune run --config " + cfg.string(), nullptr, &err), 2);
+  EXPECT_NE(err.find("sigma"), std::string::npos) << err;
+}
