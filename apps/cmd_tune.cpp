@@ -290,6 +290,7 @@ void setup(CLI::App& app) {
     opt->tuner.iterations = 20;
     opt->tuner.traffic = 500;
     opt->tuner.evals = 100;
+    opt->tuner.sim_requests = 100;
     cmp->add_option("--problems", *problems, "bumps, rastrigin, auction");
     cmp->add_option("--methods", *methods, "gis, sgis, amis (multi-modal PCU), amis_gu, amis_mv, amis_mv_gu, random, grid, cem");
     cmp->add_option("--noise", *noise, "Per-request noise sd levels for the landscapes");
@@ -298,6 +299,8 @@ void setup(CLI::App& app) {
     cmp->add_option("--iterations", opt->tuner.iterations, "IS iterations");
     cmp->add_option("--traffic", opt->tuner.traffic, "Randomized requests per IS iteration (budget = iterations × traffic)");
     cmp->add_option("--evals", opt->tuner.evals, "Requests per black-box evaluation");
+    cmp->add_option("--sim-requests", opt->tuner.sim_requests, "SGIS simulator requests per coarse point");
+    cmp->add_option("--auction-scale", opt->auction_scale, "Auction: traffic, evals and sim-requests are multiplied by this");
     cmp->add_option("--dim", opt->landscape_dim, "Landscape dimension");
     cmp->add_option("--auction-requests", opt->auction_requests, "Requests of the auction log");
     cmp->add_option("--out", *out, "Also write the JSON here");

@@ -8,7 +8,7 @@
 set -euo pipefail
 BUILD=${1:-build}
 WHAT=${2:-all}
-PLEXUS="$BUILD/plexus"
+PLEXUS=${PLEXUS:-"$BUILD/plexus"}
 OUT=${OUT:-bench/out}
 mkdir -p "$OUT"
 if [[ "$WHAT" == replay || "$WHAT" == all ]]; then
@@ -16,7 +16,7 @@ if [[ "$WHAT" == replay || "$WHAT" == all ]]; then
   "$PLEXUS" tune bench replay --logs "$OUT/tune_bench_logs.plx" --threads 1,2 --reps 5 | tee "$OUT/tune_replay.json"
 fi
 if [[ "$WHAT" == compare || "$WHAT" == all ]]; then
-  "$PLEXUS" tune bench compare --seeds 30 --threads 2 --iterations 20 --traffic 500 --evals 100 \
+  "$PLEXUS" tune bench compare --seeds 30 --threads 2 --iterations 20 --traffic 500 --evals 100 --sim-requests 100 --auction-scale 20 \
     --out "$OUT/tune_compare.json" >/dev/null
   cat "$OUT/tune_compare.json"
 fi

@@ -90,7 +90,7 @@ TuneResult run_amis(Problem& p, const TunerOptions& o, uint64_t seed, const Iter
   const bool multi_variance = o.variant == "multi_variance", pcu = o.update == "pcu";
   const auto wid = box_widths(p), lo = p.lower();
   const Mat cov0 = diag_cov(wid, o.sigma), cov_min = diag_cov(wid, o.min_sigma),
-            cov_max = diag_cov(wid, std::min(1.0, 4 * o.sigma));
+            cov_max = diag_cov(wid, std::min(1.0, 2 * o.sigma));
   const IsOptions is = o.is_options(seed);
   const int64_t budget = o.total_budget();
   const Gaussian metric(std::vector<double>(d, 0.0), cov0);  // Σ0's Mahalanobis metric for clustering

@@ -89,7 +89,12 @@ nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
     }
     for (double noise : noises) {
       for (const auto& m : opt.methods) {
-        const TunerOptions to = method_options(opt.tuner, m);
+        TunerOptions to = method_options(opt.tuner, m);
+        if (prob == "auction") {
+          to.traffic *= opt.auction_scale;
+          to.evals *= opt.auction_scale;
+          to.sim_requests *= opt.auction_scale;
+        }
         std::vector<TuneResult> res(opt.seeds);
         std::vector<double> prod_regret(opt.seeds);
         auto t0 = std::chrono::steady_clock::now();
@@ -142,6 +147,7 @@ nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
         row["feasible_share"] = feas / opt.seeds;
         row["mean_replays"] = replays / opt.seeds;
         row["production_regret"] = prod_regret[0];
+        row["budget_replays"] = B;
         row["wall_seconds"] = wall;
         rows.push_back(row);
       }

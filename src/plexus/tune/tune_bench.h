@@ -23,6 +23,7 @@ struct CompareOptions {
   int threads = 2;
   int64_t landscape_dim = 2;
   int64_t auction_requests = 10000;
+  int64_t auction_scale = 20;  // auction: traffic, evals and sim_requests × this (its KPIs are far noisier)
   TunerOptions tuner;  // shared settings; method/variant/update are set per method name
 };
 

@@ -42,7 +42,7 @@ struct TunerOptions {
   double epsilon = 0.3;              // mix the updated rates with uniform at this rate
   double temperature = 1.0;          // GU: softmax temperature in units of the score spread
   double top_frac = 0.2;             // PCU: fraction of ranked candidates kept for clustering
-  double cluster_radius = 1.5;       // PCU: peak-cluster radius (Mahalanobis under Σ0)
+  double cluster_radius = 3.0;       // PCU: peak-cluster radius (Mahalanobis under Σ0)
   double spread = 2.0;               // multi_variance: scales spread^{k − (K−1)/2}
   int64_t reseed_after = 2;          // multi_modal: re-seed a component starved for this many rounds
   // Baselines
