@@ -3,6 +3,8 @@
 
 #include "command_registry.h"
 #include "plexus/fl/algorithm.h"
+#include "plexus/fl/pfl/pfl_runner.h"
+#include "plexus/fl/pfl/pfl_spec.h"
 #include "plexus/fl/runner.h"
 
 namespace {
@@ -22,13 +24,18 @@ void setup(CLI::App& app) {
   run->add_flag("--resume", args->resume, "continue runs/<name>/ from its newest checkpoint");
   run->callback([args] {
     auto cfg = plexus::fl::load_fl_config(args->config, args->sets);
-    auto result = plexus::fl::run_fl(cfg, args->resume);
+    // Personalized algorithms (fl/pfl/, docs/pfl.md) have their own round loop and metrics.
+    auto result = plexus::fl::is_personalized(cfg.fl.algorithm) ? plexus::fl::run_pfl(cfg, args->resume)
+                                                                 : plexus::fl::run_fl(cfg, args->resume);
     fmt::print("{}\n", result.summary.dump(2));
   });
 
   auto* list = fl.add_subcommand("algorithms", "list the FL algorithms with their papers");
   list->callback([] {
     for (const auto& a : plexus::fl::algorithms()) fmt::print("{:<12} {:<12} {}\n", a.name, a.title, a.source);
+    for (const auto& a : plexus::fl::pfl_algorithms()) {
+      fmt::print("{:<12} {:<12} {} [personalized]\n", a.name, a.title, a.source);
+    }
   });
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "plexus/fl/algorithm.h"
+#include "plexus/fl/pfl/pfl_spec.h"
 
 namespace plexus::fl {
 
@@ -27,6 +28,7 @@ FlOptions FlOptions::parse(ConfigTable& t) {
   FlOptions o;
   std::vector<std::string> names;
   for (const auto& a : algorithms()) names.push_back(a.name);
+  for (const auto& a : pfl_algorithms()) names.push_back(a.name);
   t.get_choice("algorithm", o.algorithm, names);
   t.get("clients", o.clients);
   t.get("rounds", o.rounds);
@@ -38,6 +40,10 @@ FlOptions FlOptions::parse(ConfigTable& t) {
   t.require(o.client_fraction > 0 && o.client_fraction <= 1, "client_fraction", "must be in (0, 1]");
   t.require(o.gossip_steps >= 1, "gossip_steps", "must be >= 1");
   t.require(o.eval_every >= 1, "eval_every", "must be >= 1");
+  if (is_personalized(o.algorithm)) {
+    t.finish();
+    return o;
+  }
   const auto& spec = find_algorithm(o.algorithm);
   t.require(o.gossip_steps >= spec.min_gossip_steps, "gossip_steps",
             fmt::format("{} needs at least {} gossip steps (use dfedsam for Q = 1)", spec.title, spec.min_gossip_steps));
@@ -46,13 +52,14 @@ FlOptions FlOptions::parse(ConfigTable& t) {
 }
 
 FlConfig FlConfig::parse(const toml::table& root) {
-  static const std::vector<std::string> kSections = {"run", "data", "model", "fl", "topology", "train"};
+  static const std::vector<std::string> kSections = {"run", "data", "model", "fl", "topology", "train",
+                                                     "personalization"};
   for (const auto& [k, v] : root) {
     std::string key(k.str());
     if (std::find(kSections.begin(), kSections.end(), key) == kSections.end()) {
       std::string near = nearest_name(key, kSections);
       throw Error::config("unknown table [{}]{}", key,
-                          near.empty() ? " (valid: run, data, model, fl, topology, train)"
+                          near.empty() ? " (valid: run, data, model, fl, topology, train, personalization)"
                                        : fmt::format(" (did you mean [{}]?)", near));
     }
     if (!v.is_table()) throw Error::config("'{}' must be a table ([{}])", key, key);
@@ -69,6 +76,23 @@ FlConfig FlConfig::parse(const toml::table& root) {
   section("fl", [&](ConfigTable& t) { c.fl = FlOptions::parse(t); });
   section("topology", [&](ConfigTable& t) { c.topology = TopologyOptions::parse(t); });
   section("train", [&](ConfigTable& t) { c.train = LocalOptions::parse(t); });
+  if (is_personalized(c.fl.algorithm)) {
+    section("personalization", [&](ConfigTable& t) { c.personalization = PersonalizationOptions::parse(t); });
+    if (root.contains("privacy")) {
+      throw Error::config("[privacy] is set but fl.algorithm = \"{}\" is a personalized algorithm without DP; "
+                          "remove [privacy]", c.fl.algorithm);
+    }
+    if (find_pfl_algorithm(c.fl.algorithm).requires_momentum && c.train.momentum <= 0) {
+      throw Error::config("[train] momentum = {}: {} needs heavy-ball momentum > 0 (set train.momentum=0.9)",
+                          c.train.momentum, c.fl.algorithm);
+    }
+    return c;
+  }
+  if (root.contains("personalization")) {
+    throw Error::config("[personalization] is set but fl.algorithm = \"{}\" is not personalized; use one of "
+                        "dfedalt, dfedsalt, dfedpgp, local, fedavg_ft, fedper, fedrep, fedbabu, pfl_dfedavgm, or "
+                        "remove [personalization]", c.fl.algorithm);
+  }
 
   const auto& spec = find_algorithm(c.fl.algorithm);
   if (spec.requires_momentum && c.train.momentum <= 0) {

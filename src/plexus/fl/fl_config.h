@@ -10,6 +10,7 @@
 #include "plexus/data/dataset.h"
 #include "plexus/data/federated.h"
 #include "plexus/fl/local_trainer.h"
+#include "plexus/fl/pfl/pfl_config.h"
 #include "plexus/fl/topology.h"
 #include "plexus/nn/models.h"
 
@@ -45,6 +46,7 @@ struct FlConfig {
   FlOptions fl;
   TopologyOptions topology;
   LocalOptions train;
+  PersonalizationOptions personalization;  ///< personalized algorithms only (fl/pfl/, docs/pfl.md)
   toml::table resolved;  ///< every key with its final value (written to runs/<name>/config.toml)
 
   /// Parse a whole config. Throws: Error(Config) for unknown tables or keys (with a suggestion), wrong types

@@ -1,0 +1,302 @@
+#include "plexus/fl/pfl/pfl_runner.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+#include "plexus/core/checkpoint.h"
+#include "plexus/core/device.h"
+#include "plexus/core/log.h"
+#include "plexus/core/progress.h"
+#include "plexus/core/rng.h"
+#include "plexus/core/run_dir.h"
+#include "plexus/fl/federation.h"
+#include "plexus/fl/gossip.h"
+#include "plexus/fl/pfl/alternating_trainer.h"
+#include "plexus/fl/pfl/pfl_comm.h"
+#include "plexus/fl/worker_pool.h"
+
+namespace plexus::fl {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct MeanStd {
+  double mean = NAN, std = NAN;
+};
+
+MeanStd mean_std(const std::vector<double>& v) {
+  MeanStd r;
+  if (v.empty()) return r;
+  double s = 0, q = 0;
+  for (double a : v) s += a;
+  r.mean = s / static_cast<double>(v.size());
+  for (double a : v) q += (a - r.mean) * (a - r.mean);
+  r.std = std::sqrt(q / static_cast<double>(v.size()));
+  return r;
+}
+
+struct PflSession {
+  const FlConfig& cfg;
+  const PflSpec& spec;
+  torch::Device device;
+  data::FederatedData data;
+  std::vector<LocalTrainer> trainers;
+  Federation fed;       // X: models (push-sum: numerators U), M: momentum rows
+  torch::Tensor mu;     // [N] float64 push-sum weights (ones unless push-sum)
+  PflColumns cols;
+  PflCommunicator comm;
+  std::vector<double> scale;  // per-client step multipliers s_i
+  std::vector<int64_t> sizes;
+  int64_t workers = 1;
+};
+
+// The de-biased models Z = U/μ on the communicated columns (X itself without push-sum weights).
+torch::Tensor models(const PflSession& s) {
+  return s.comm.uses_weights() ? push_sum_debias(s.fed.X, s.mu, s.cols.communicated) : s.fed.X;
+}
+
+// Personalized accuracy of every client's row of Z on its own test set.
+std::vector<double> evaluate_all(PflSession& s, const torch::Tensor& Z, int64_t round, bool finetune) {
+  const int64_t n = s.fed.clients();
+  std::vector<double> acc(n);
+  parallel_for(n, s.workers, [&](int64_t w, int64_t i) {
+    ClientRound cr{i, round, static_cast<uint64_t>(s.cfg.run.seed), s.scale[i]};
+    acc[i] = personalized_eval(s.trainers[w], s.spec, s.cfg.personalization, s.cfg.train, s.cols, Z[i],
+                               s.data.train, s.data.client_train[i], s.data.test, s.data.client_test[i], cr, finetune)
+                 .accuracy();
+  });
+  return acc;
+}
+
+std::vector<int64_t> participants(const PflSession& s, int64_t round) {
+  const int64_t n = s.fed.clients();
+  if (s.spec.comm != PflComm::Server) {
+    std::vector<int64_t> all(n);
+    for (int64_t i = 0; i < n; ++i) all[i] = i;
+    return all;
+  }
+  Rng rng(s.cfg.run.seed, "client_sampling", 0, round);
+  int64_t m = std::max<int64_t>(1, std::llround(s.cfg.fl.client_fraction * static_cast<double>(n)));
+  return rng.sample_without_replacement(n, m);
+}
+
+// Local training of `who` on Z (a copy for push-sum, X itself otherwise); returns the mean training loss.
+double train_round(PflSession& s, torch::Tensor& Z, const std::vector<int64_t>& who, int64_t round) {
+  std::vector<double> losses(who.size());
+  const bool debiased = s.comm.uses_weights();
+  parallel_for(static_cast<int64_t>(who.size()), s.workers, [&](int64_t w, int64_t k) {
+    const int64_t i = who[k];
+    ClientRound cr{i, round, static_cast<uint64_t>(s.cfg.run.seed), s.scale[i]};
+    auto z = Z[i];
+    torch::Tensor z0 = debiased ? z.clone() : torch::Tensor();
+    losses[k] = train_client(s.trainers[w], s.spec, s.cfg.personalization, s.cfg.train, s.cols, z, s.fed.M[i],
+                             s.data.train, s.data.client_train[i], cr);
+    if (debiased) {
+      // SGP: the local change goes to the numerator, u_i ← u_i + (z_i' − z_i); on the personal columns
+      // u_i = z_i, so this also stores the trained head.
+      torch::NoGradGuard no_grad;
+      s.fed.X[i].add_(z - z0);
+    }
+  });
+  double sum = 0;
+  for (double l : losses) sum += l;
+  return who.empty() ? 0.0 : sum / static_cast<double>(who.size());
+}
+
+void save(PflSession& s, RunDir& dir, int64_t round_done) {
+  Checkpoint ck;
+  s.fed.save_into(ck);
+  ck.tensors["mu"] = s.mu;
+  ck.meta = {{"round", round_done}, {"algorithm", s.cfg.fl.algorithm}};
+  save_checkpoint(dir.checkpoints() / fmt::format("round_{}.pt", round_done), ck);
+  std::vector<std::pair<int64_t, fs::path>> found;
+  for (const auto& e : fs::directory_iterator(dir.checkpoints())) {
+    auto name = e.path().filename().string();
+    if (name.rfind("round_", 0) == 0 && e.path().extension() == ".pt") found.push_back({std::stoll(name.substr(6)), e.path()});
+  }
+  std::sort(found.rbegin(), found.rend());
+  for (std::size_t k = static_cast<std::size_t>(s.cfg.run.keep_checkpoints); k < found.size(); ++k) fs::remove(found[k].second);
+}
+
+void check_resume_config(const FlConfig& cfg, const fs::path& saved_path) {
+  auto saved = load_toml(saved_path);
+  auto strip = [](toml::table t) {
+    if (auto* fl = t["fl"].as_table()) fl->erase("rounds");
+    return t;
+  };
+  auto a = strip(saved), b = strip(cfg.resolved);
+  for (const auto& [k, v] : b) {
+    std::string sa;
+    if (auto* ta = a[k.str()].as_table()) sa = to_toml_string(*ta);
+    if (sa != to_toml_string(*v.as_table())) {
+      throw Error::config("--resume: table [{}] differs from the run's saved config.toml; resume with the same "
+                          "config (only fl.rounds may change) or start a new run.name", k.str());
+    }
+  }
+}
+
+nlohmann::ordered_json nan_to_null(nlohmann::ordered_json row) {
+  for (auto& [k, v] : row.items()) {
+    if (v.is_number_float() && std::isnan(v.get<double>())) v = nullptr;  // JSON has no NaN
+  }
+  return row;
+}
+
+}  // namespace
+
+RunResult run_pfl(const FlConfig& cfg, bool resume) {
+  const auto& spec = find_pfl_algorithm(cfg.fl.algorithm);
+  const auto& pers = cfg.personalization;
+  torch::Device device = resolve_device(cfg.run.device);
+  const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
+
+  RunDir dir(cfg.run.out_dir, cfg.run.name, resume);
+  fs::path ckpt_path = resume ? latest_checkpoint(dir.checkpoints()) : fs::path();
+  if (resume) {
+    if (ckpt_path.empty()) throw Error::config("--resume: no checkpoint in '{}'", dir.checkpoints().string());
+    check_resume_config(cfg, dir.path() / "config.toml");
+  }
+  dir.write_config(cfg.resolved);
+
+  int64_t workers = device.is_cuda() ? 1
+                    : cfg.run.threads > 0 ? cfg.run.threads
+                                          : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  if (device.is_cpu()) at::set_num_threads(1);
+
+  auto t_load = Clock::now();
+  PflSession s{cfg, spec, device, data::load_federated(cfg.data, cfg.fl.clients, seed)};
+  s.workers = workers;
+  for (auto* d : {&s.data.train, &s.data.test}) d->x = d->x.to(device), d->y = d->y.to(device);
+  auto shape = s.data.train.x.sizes();
+  std::array<int64_t, 3> input{shape[1], shape[2], shape[3]};
+
+  torch::manual_seed(stream_key(seed, "init"));
+  auto model0 = nn::make_model(cfg.model, input, s.data.train.num_classes);
+  auto head = pers.head.empty() ? std::vector<std::string>{model0->head_prefix()} : pers.head;
+  auto layout = nn::ParamLayout::of(*model0, head);
+  s.cols = pfl_columns(spec, layout);
+  s.fed = Federation::replicate(layout, layout.flatten(*model0), cfg.fl.clients, device);
+  s.mu = torch::ones({cfg.fl.clients}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  for (int64_t w = 0; w < workers; ++w) {
+    s.trainers.emplace_back(w == 0 ? model0 : nn::make_model(cfg.model, input, s.data.train.num_classes), layout,
+                            device);
+  }
+  s.comm = PflCommunicator(spec, pers, cfg.topology, cfg.fl.clients, seed);
+  for (int64_t i = 0; i < cfg.fl.clients; ++i) {
+    s.scale.push_back(step_scale(pers, seed, i));
+    s.sizes.push_back(static_cast<int64_t>(s.data.client_train[i].size()));
+  }
+  log_info("pfl: {} on {} ({} train / {} test), {} clients, model {} with P = {} ({} personal: {}), device {}, "
+           "{} worker(s); loaded in {:.1f}s",
+           spec.title, s.data.train.name, s.data.train.size(), s.data.test.size(), cfg.fl.clients, cfg.model.name,
+           layout.size(), layout.size() - layout.shared_size(), fmt::join(head, ","), device.str(), workers,
+           seconds_since(t_load));
+  log_info("pfl: communication {}", s.comm.describe());
+
+  int64_t start = 0;
+  if (resume) {
+    auto ck = load_checkpoint(ckpt_path);
+    s.fed.load_from(ck);
+    auto it = ck.tensors.find("mu");
+    if (it == ck.tensors.end() || it->second.sizes() != s.mu.sizes()) {
+      throw Error::data("checkpoint '{}' lacks the push-sum weights mu [{}]", ckpt_path.string(), cfg.fl.clients);
+    }
+    s.mu.copy_(it->second);
+    start = ck.meta.at("round").get<int64_t>();
+    dir.metrics().truncate_after("round", start);
+    log_info("pfl: resuming after round {} from {}", start, ckpt_path.string());
+  }
+
+  Progress progress("round", cfg.fl.rounds, start + 1);
+  RunResult result;
+  result.run_dir = dir.path().string();
+  auto t_run = Clock::now();
+  for (int64_t t = start; t < cfg.fl.rounds; ++t) {
+    auto t0 = Clock::now();
+    const int64_t r = t + 1;
+    const bool eval_now = r % cfg.fl.eval_every == 0 || r == cfg.fl.rounds;
+    torch::Tensor Z = models(s);
+    MeanStd before = eval_now ? mean_std(evaluate_all(s, Z, t, false)) : MeanStd{};
+    auto who = participants(s, t);
+    auto t1 = Clock::now();
+    double train_loss = train_round(s, Z, who, t);
+    double t_train = seconds_since(t1);
+    MeanStd after = eval_now ? mean_std(evaluate_all(s, Z, t, true)) : MeanStd{};
+    auto t2 = Clock::now();
+    PflCommStats cs = s.comm.communicate(s.fed.X, s.mu, s.cols.communicated, who, s.sizes, t);
+    double t_comm = seconds_since(t2);
+
+    nlohmann::ordered_json row;
+    row["round"] = r;
+    row["lr"] = cfg.train.lr_at(t);
+    row["lr_head"] = pers.lr_head * std::pow(cfg.train.lr_decay, static_cast<double>(t));
+    row["lr_body"] = pers.lr_body * std::pow(cfg.train.lr_decay, static_cast<double>(t));
+    row["train_loss"] = train_loss;
+    row["local_acc_mean"] = after.mean;  // personalized accuracy after local training
+    row["local_acc_std"] = after.std;
+    row["before_acc_mean"] = before.mean;  // after aggregation, before local training (reference code's number)
+    row["before_acc_std"] = before.std;
+    row["consensus_distance"] = consensus_distance(models(s), s.cols.communicated);
+    row["mu_min"] = s.mu.min().item<double>();
+    row["mu_max"] = s.mu.max().item<double>();
+    row["strongly_connected"] = cs.strongly_connected;
+    row["participants"] = static_cast<int64_t>(who.size());
+    row["seconds_train"] = t_train;
+    row["seconds_comm"] = t_comm;
+    row["seconds"] = seconds_since(t0);
+    dir.metrics().append(nan_to_null(row));
+    progress.update(r, eval_now ? fmt::format("loss {:.4f}  acc {:.4f} ± {:.4f}  before {:.4f}  cons {:.3g}",
+                                              train_loss, after.mean, after.std, before.mean,
+                                              row["consensus_distance"].get<double>())
+                                : fmt::format("loss {:.4f}", train_loss));
+    if (r == cfg.fl.rounds || (cfg.run.checkpoint_every > 0 && r % cfg.run.checkpoint_every == 0)) save(s, dir, r);
+  }
+  progress.finish();
+
+  result.rows = dir.metrics().rows();
+  const auto& last = result.rows.back();
+  auto best_of = [&](const char* key, double& best, int64_t& round) {
+    best = -1, round = 0;
+    for (const auto& row : result.rows) {
+      if (row[key].is_number() && row[key].get<double>() > best) best = row[key].get<double>(), round = row["round"].get<int64_t>();
+    }
+  };
+  double best_after, best_before;
+  int64_t best_after_round, best_before_round;
+  best_of("local_acc_mean", best_after, best_after_round);
+  best_of("before_acc_mean", best_before, best_before_round);
+  nlohmann::ordered_json sum;
+  sum["algorithm"] = spec.title;
+  sum["source"] = spec.source;
+  sum["clients"] = cfg.fl.clients;
+  sum["rounds"] = cfg.fl.rounds;
+  sum["parameters"] = layout.size();
+  sum["personal_parameters"] = layout.size() - layout.shared_size();
+  sum["communication"] = s.comm.describe();
+  sum["final_local_acc_mean"] = last["local_acc_mean"];
+  sum["final_local_acc_std"] = last["local_acc_std"];
+  sum["final_before_acc_mean"] = last["before_acc_mean"];
+  sum["final_before_acc_std"] = last["before_acc_std"];
+  sum["best_local_acc_mean"] = best_after;
+  sum["best_round"] = best_after_round;
+  sum["best_before_acc_mean"] = best_before;
+  sum["best_before_round"] = best_before_round;
+  sum["final_consensus_distance"] = last["consensus_distance"];
+  sum["seconds"] = seconds_since(t_run);
+  sum["run_dir"] = result.run_dir;
+  dir.write_summary(sum);
+  result.summary = sum;
+  log_info("pfl: done: personalized acc {:.4f} ± {:.4f} (before training {:.4f}); best {:.4f} at round {}; "
+           "results in {}",
+           last["local_acc_mean"].get<double>(), last["local_acc_std"].get<double>(),
+           last["before_acc_mean"].get<double>(), best_after, best_after_round, result.run_dir);
+  return result;
+}
+
+}  // namespace plexus::fl
