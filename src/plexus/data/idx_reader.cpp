@@ -35,6 +35,14 @@ const char* type_name(uint8_t t) {
   }
 }
 
+// zlib's gzerror text starts with "<path>: "; drop it, the caller names the file already.
+std::string zlib_message(const char* msg, const std::filesystem::path& path) {
+  std::string m = msg ? msg : "unknown zlib error";
+  const std::string prefix = path.string() + ": ";
+  if (m.rfind(prefix, 0) == 0) m.erase(0, prefix.size());
+  return m;
+}
+
 // Read up to n bytes; returns the count read. Throws Error(Data) on a zlib error (corrupt stream).
 int64_t read_some(gzFile f, uint8_t* dst, int64_t n, const std::filesystem::path& path) {
   int64_t got = 0;
@@ -45,7 +53,7 @@ int64_t read_some(gzFile f, uint8_t* dst, int64_t n, const std::filesystem::path
       int errnum = 0;
       const char* msg = gzerror(f, &errnum);
       throw Error::data("{}: corrupt gzip stream ({}); the file is damaged, reinstall or re-download it",
-                        path.string(), msg ? msg : "unknown zlib error");
+                        path.string(), zlib_message(msg, path));
     }
     if (r == 0) break;
     got += r;
@@ -60,7 +68,7 @@ void check_stream_ok(gzFile f, const std::filesystem::path& path) {
   if (errnum != Z_OK && errnum != Z_STREAM_END) {
     throw Error::data("{}: corrupt or truncated gzip stream ({}); the file is damaged, reinstall or "
                       "re-download it",
-                      path.string(), msg ? msg : "unknown zlib error");
+                      path.string(), zlib_message(msg, path));
   }
 }
 

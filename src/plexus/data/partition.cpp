@@ -15,7 +15,7 @@ void check_clients(int64_t n, int64_t clients) {
   if (clients < 1) throw Error::config("number of clients = {} must be >= 1", clients);
   if (clients > n) {
     throw Error::infeasible("{} clients but only {} training samples: every client needs at least one sample; "
-                            "use at most {} clients or a larger [data] train_subset",
+                            "use at most {} clients",
                             clients, n, n);
   }
 }
