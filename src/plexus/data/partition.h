@@ -34,11 +34,12 @@ ClientIndices partition_dirichlet_per_client(const std::vector<int64_t>& labels,
                                              int64_t clients, double alpha, Rng& rng);
 
 /// Dirichlet label skew, common per-class form (Yurochkin et al. 2019; Hsu et al. 2019; NIID-Bench,
-/// Li et al. 2022, arXiv 2102.02079): for each class c, q ~ Dir(α·1_N) over clients; clients already
-/// holding ≥ n/N samples get q_i = 0 (NIID-Bench's balancing), q is renormalized, and the shuffled indices
-/// of class c are cut at ⌊n_c·cumsum(q)⌋. The whole draw is repeated while some client has fewer than
-/// m = min(min_client_samples, ⌊n/N⌋) samples — at most `max_attempts` times (NIID-Bench loops without
-/// bound, which never ends for many clients and small α).
+/// Li et al. 2022, arXiv 2102.02079): for each class c, the clients O still holding < n/N samples draw
+/// shares q ~ Dir(α·1_|O|) (NIID-Bench draws over all N, zeroes full clients and renormalizes: the same
+/// distribution by the Dirichlet aggregation property, without its 0/0 when all mass lands on full
+/// clients), and the shuffled indices of class c are cut at ⌊n_c·cumsum(q)⌋. The whole draw is repeated
+/// while some client has fewer than m = min(min_client_samples, ⌊n/N⌋) samples — at most `max_attempts`
+/// times (NIID-Bench loops without bound, which never ends for many clients and small α).
 /// Shapes: n labels → [N][n_i] (sizes vary). Throws: Error(Config) if α ≤ 0; Error(Infeasible) if N > n or
 /// no draw in max_attempts gives every client ≥ m samples (the message says what to change).
 ClientIndices partition_dirichlet_per_class(const std::vector<int64_t>& labels, int64_t num_classes,
