@@ -1,6 +1,7 @@
 // `plexus data partition`: split a dataset over clients and print per-client label histograms (a table or
 // JSON). `plexus data info`: load a dataset and print its shapes, class counts and load time.
 // Options come from an optional --config file's [data] table, then --set data.key=value, then the flags.
+#include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 

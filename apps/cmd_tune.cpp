@@ -5,6 +5,7 @@
 //   estimate  importance-sampling estimates of a candidate's KPIs from an exploration log
 //   run       run a tuner (GIS, SGIS, AMIS, random, grid, CEM) from a TOML config into runs/<name>/
 //   bench     replay throughput and the tuner comparison (JSON)
+#include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 

@@ -58,6 +58,12 @@ lr_decay = 1.0
   if (algorithm == "dfedavgm") apply_override(root, "train.momentum=0.9");
   if (algorithm == "dfedsam_mgs") apply_override(root, "fl.gossip_steps=3");
   if (algorithm == "dpsgd") apply_override(root, "fl.rounds=30");
+  if (algorithm.rfind("dp_", 0) == 0 || algorithm.rfind("fed_smp", 0) == 0) {
+    // Weak noise and a loose clip: these tests check learning, dp_test.cpp checks the mechanism.
+    apply_override(root, "privacy.noise_multiplier=0.01");
+    apply_override(root, "privacy.clip_norm=5.0");
+    apply_override(root, "privacy.density=0.5");
+  }
   return root;
 }
 
@@ -96,7 +102,8 @@ TEST_P(EveryAlgorithm, ImprovesAccuracyOnSyntheticTask) {
 
 INSTANTIATE_TEST_SUITE_P(Fl, EveryAlgorithm,
                          ::testing::Values("fedavg", "fedsam", "dpsgd", "dfedavg", "dfedavgm", "dfedsam",
-                                           "dfedsam_mgs"));
+                                           "dfedsam_mgs", "dp_fedavg", "dp_fedsam", "dp_fedsam_topk",
+                                           "fed_smp_randk", "fed_smp_topk"));
 
 TEST(Runner, SameSeedGivesIdenticalMetricsForAnyThreadCount) {
   set_log_level(LogLevel::Warn);
@@ -161,4 +168,5 @@ TEST(FlConfig, ErrorsNameTheKey) {
   EXPECT_NE(config_error("trian.lr=1").find("did you mean [train]"), std::string::npos);
   EXPECT_NE(config_error("fl.algorithm=dfedavgm").find("momentum"), std::string::npos);
   EXPECT_NE(config_error("fl.clients=\"many\"").find("integer"), std::string::npos);
+  EXPECT_NE(config_error("privacy.clip_norm=1").find("is not private"), std::string::npos);
 }

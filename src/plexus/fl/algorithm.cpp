@@ -6,8 +6,10 @@
 namespace plexus::fl {
 
 const std::vector<AlgorithmSpec>& algorithms() {
-  static const std::vector<AlgorithmSpec> all = {fedavg_spec(),  fedsam_spec(),   dpsgd_spec(),      dfedavg_spec(),
-                                                 dfedavgm_spec(), dfedsam_spec(), dfedsam_mgs_spec()};
+  static const std::vector<AlgorithmSpec> all = {
+      fedavg_spec(),    fedsam_spec(),    dpsgd_spec(),          dfedavg_spec(),         dfedavgm_spec(),
+      dfedsam_spec(),   dfedsam_mgs_spec(), dp_fedavg_spec(),    dp_fedsam_spec(),       dp_fedsam_topk_spec(),
+      fed_smp_randk_spec(), fed_smp_topk_spec()};
   return all;
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "plexus/fl/dp_aggregator.h"
+
 namespace plexus::fl {
 
 /// How models are combined after local training.
@@ -27,6 +29,8 @@ struct AlgorithmSpec {
   bool single_step = false;     ///< exactly one local minibatch step per round (D-PSGD)
   bool requires_momentum = false;  ///< train.momentum must be > 0 (DFedAvgM)
   int64_t min_gossip_steps = 1;    ///< lower bound on fl.gossip_steps (DFedSAM-MGS: 2)
+  bool dp = false;                 ///< client-level DP aggregation (DpAggregator, [privacy] table)
+  Sparsifier sparsifier = Sparsifier::None;  ///< update sparsification before clipping (DP only)
 };
 
 /// All algorithms known to the FL runner, in documentation order.
@@ -43,5 +47,10 @@ AlgorithmSpec dfedavg_spec();
 AlgorithmSpec dfedavgm_spec();
 AlgorithmSpec dfedsam_spec();
 AlgorithmSpec dfedsam_mgs_spec();
+AlgorithmSpec dp_fedavg_spec();
+AlgorithmSpec dp_fedsam_spec();
+AlgorithmSpec dp_fedsam_topk_spec();
+AlgorithmSpec fed_smp_randk_spec();
+AlgorithmSpec fed_smp_topk_spec();
 
 }  // namespace plexus::fl

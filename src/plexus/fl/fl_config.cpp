@@ -52,14 +52,14 @@ FlOptions FlOptions::parse(ConfigTable& t) {
 }
 
 FlConfig FlConfig::parse(const toml::table& root) {
-  static const std::vector<std::string> kSections = {"run", "data", "model", "fl", "topology", "train",
+  static const std::vector<std::string> kSections = {"run", "data", "model", "fl", "topology", "train", "privacy",
                                                      "personalization"};
   for (const auto& [k, v] : root) {
     std::string key(k.str());
     if (std::find(kSections.begin(), kSections.end(), key) == kSections.end()) {
       std::string near = nearest_name(key, kSections);
       throw Error::config("unknown table [{}]{}", key,
-                          near.empty() ? " (valid: run, data, model, fl, topology, train, personalization)"
+                          near.empty() ? " (valid: run, data, model, fl, topology, train, privacy, personalization)"
                                        : fmt::format(" (did you mean [{}]?)", near));
     }
     if (!v.is_table()) throw Error::config("'{}' must be a table ([{}])", key, key);
@@ -76,6 +76,7 @@ FlConfig FlConfig::parse(const toml::table& root) {
   section("fl", [&](ConfigTable& t) { c.fl = FlOptions::parse(t); });
   section("topology", [&](ConfigTable& t) { c.topology = TopologyOptions::parse(t); });
   section("train", [&](ConfigTable& t) { c.train = LocalOptions::parse(t); });
+  section("privacy", [&](ConfigTable& t) { c.privacy = PrivacyOptions::parse(t); });
   if (is_personalized(c.fl.algorithm)) {
     section("personalization", [&](ConfigTable& t) { c.personalization = PersonalizationOptions::parse(t); });
     if (root.contains("privacy")) {
@@ -95,6 +96,10 @@ FlConfig FlConfig::parse(const toml::table& root) {
   }
 
   const auto& spec = find_algorithm(c.fl.algorithm);
+  if (!spec.dp && root.contains("privacy")) {
+    throw Error::config("[privacy] is set but fl.algorithm = \"{}\" is not private; use dp_fedavg, dp_fedsam, "
+                        "dp_fedsam_topk, fed_smp_randk or fed_smp_topk, or remove [privacy]", c.fl.algorithm);
+  }
   if (spec.requires_momentum && c.train.momentum <= 0) {
     throw Error::config("[train] momentum = {}: {} needs heavy-ball momentum > 0 (set train.momentum=0.9, or use "
                         "fl.algorithm=dfedavg)", c.train.momentum, spec.title);

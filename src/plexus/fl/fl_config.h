@@ -1,4 +1,4 @@
-// The configuration of one FL run: the [run], [data], [model], [fl], [topology] and [train] tables.
+// The configuration of one FL run: the [run], [data], [model], [fl], [topology], [train] and [privacy] tables.
 // Every key, its default and its range are listed in docs/config.md.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include "plexus/core/config.h"
 #include "plexus/data/dataset.h"
 #include "plexus/data/federated.h"
+#include "plexus/fl/dp_aggregator.h"
 #include "plexus/fl/local_trainer.h"
 #include "plexus/fl/pfl/pfl_config.h"
 #include "plexus/fl/topology.h"
@@ -46,6 +47,7 @@ struct FlConfig {
   FlOptions fl;
   TopologyOptions topology;
   LocalOptions train;
+  PrivacyOptions privacy;  ///< used by the dp_* and fed_smp_* algorithms
   PersonalizationOptions personalization;  ///< personalized algorithms only (fl/pfl/, docs/pfl.md)
   toml::table resolved;  ///< every key with its final value (written to runs/<name>/config.toml)
 

@@ -42,6 +42,7 @@ struct Session {
   Federation fed;
   Communicator comm;
   int64_t workers = 1;
+  DpAggregator dp;  // DP algorithms only
 };
 
 // Summary statistics of the per-client accuracies of one evaluation.
@@ -86,8 +87,16 @@ std::vector<int64_t> participants(const Session& s, int64_t round) {
     for (int64_t i = 0; i < n; ++i) all.push_back(i);
     return all;
   }
+  Rng rng(s.cfg.run.seed, "client_sampling", 0, round);
+  if (s.spec.dp && s.dp.sampling() == privacy::Sampling::Poisson) {
+    // Poisson sampling: each client joins independently with probability q (the accountant's model).
+    for (int64_t i = 0; i < n; ++i) {
+      if (rng.uniform() < s.cfg.fl.client_fraction) all.push_back(i);
+    }
+    return all;
+  }
   int64_t m = std::max<int64_t>(1, std::llround(s.cfg.fl.client_fraction * static_cast<double>(n)));
-  return Rng(s.cfg.run.seed, "client_sampling", 0, round).sample_without_replacement(n, m);
+  return rng.sample_without_replacement(n, m);
 }
 
 // Local training of the participants; returns their mean training loss.
@@ -114,6 +123,7 @@ void save(Session& s, RunDir& dir, int64_t round_done) {
   Checkpoint ck;
   s.fed.save_into(ck);
   ck.meta = {{"round", round_done}, {"algorithm", s.cfg.fl.algorithm}};
+  if (s.spec.dp) ck.meta["privacy_ledger"] = s.dp.accountant().to_json();
   save_checkpoint(dir.checkpoints() / fmt::format("round_{}.pt", round_done), ck);
   // Retention: delete older checkpoints only after the new one is safely renamed into place.
   std::vector<std::pair<int64_t, fs::path>> found;
@@ -187,6 +197,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
                             device);
   }
   s.comm = Communicator(spec.communication, cfg.topology, cfg.fl.clients, seed, cfg.fl.gossip_steps);
+  if (spec.dp) s.dp = DpAggregator(cfg.privacy, spec.sparsifier, layout, cfg.fl.clients, cfg.fl.client_fraction, seed);
   log_info("fl: {} on {} ({} train / {} test), {} clients, model {} with P = {} parameters, device {}, {} "
            "worker(s); loaded in {:.1f}s",
            spec.title, s.data.train.name, s.data.train.size(), s.data.test.size(), cfg.fl.clients, cfg.model.name,
@@ -198,6 +209,10 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
     auto ck = load_checkpoint(ckpt_path);
     s.fed.load_from(ck);
     start = ck.meta.at("round").get<int64_t>();
+    if (spec.dp) {
+      if (!ck.meta.contains("privacy_ledger")) throw Error::data("checkpoint '{}' lacks the privacy ledger", ckpt_path.string());
+      s.dp.accountant() = privacy::Accountant::from_json(ck.meta.at("privacy_ledger"));
+    }
     dir.metrics().truncate_after("round", start);
     log_info("fl: resuming after round {} from {}", start, ckpt_path.string());
   }
@@ -213,10 +228,13 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
     auto who = participants(s, t);
     torch::Tensor x_old;
     if (spec.communication == Communication::GossipCombineFirst) x_old = s.fed.X.clone();
+    if (spec.dp) x_old = s.fed.X[0].clone();  // server FL: every row holds the global model before training
     double train_loss = train_round(s, who, t);
     double t_train = seconds_since(t0);
     auto t1 = Clock::now();
-    s.comm.communicate(s.fed, who, s.data.client_train, t, x_old);
+    DpRoundStats dp_stats;
+    if (spec.dp) dp_stats = s.dp.aggregate(s.fed, x_old, who, t);
+    else s.comm.communicate(s.fed, who, s.data.client_train, t, x_old);
     double t_comm = seconds_since(t1);
     const int64_t r = t + 1;  // reported round number
     bool eval_now = r % cfg.fl.eval_every == 0 || r == cfg.fl.rounds;
@@ -233,6 +251,14 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
     row["global_loss"] = ev.global_loss;
     row["consensus_distance"] = s.fed.consensus_distance();
     row["participants"] = static_cast<int64_t>(who.size());
+    if (spec.dp) {
+      auto eps = s.dp.epsilon();
+      row["epsilon"] = eps.epsilon;
+      row["delta"] = cfg.privacy.delta;
+      row["rdp_order"] = eps.best_order;
+      row["update_norm"] = dp_stats.mean_update_norm;
+      row["clipped_fraction"] = dp_stats.clipped_fraction;
+    }
     row["seconds_train"] = t_train;
     row["seconds_comm"] = t_comm;
     row["seconds_eval"] = t_eval;
@@ -242,10 +268,12 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
     }
     dir.metrics().append(row);
     if (eval_now && ev.local_mean > best_local) best_local = ev.local_mean, best_round = r;
-    progress.update(r, eval_now ? fmt::format("loss {:.4f}  acc {:.4f} ± {:.4f}  global {:.4f}  cons {:.3g}",
+    std::string line = eval_now ? fmt::format("loss {:.4f}  acc {:.4f} ± {:.4f}  global {:.4f}  cons {:.3g}",
                                               train_loss, ev.local_mean, ev.local_std, ev.global_acc,
                                               row["consensus_distance"].get<double>())
-                                : fmt::format("loss {:.4f}", train_loss));
+                                : fmt::format("loss {:.4f}", train_loss);
+    if (spec.dp) line += fmt::format("  eps {:.3f}", row["epsilon"].get<double>());
+    progress.update(r, line);
     if (r == cfg.fl.rounds || (cfg.run.checkpoint_every > 0 && r % cfg.run.checkpoint_every == 0)) save(s, dir, r);
   }
   progress.finish();
@@ -262,6 +290,14 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
   sum["final_local_acc_std"] = last["local_acc_std"];
   sum["final_global_acc"] = last["global_acc"];
   sum["final_consensus_distance"] = last["consensus_distance"];
+  if (spec.dp) {
+    auto eps = s.dp.epsilon();
+    sum["epsilon"] = eps.epsilon;
+    sum["delta"] = cfg.privacy.delta;
+    sum["rdp_order"] = eps.best_order;
+    sum["sampling"] = cfg.privacy.sampling;
+    if (eps.at_edge) log_warn("privacy: the best RDP order {} lies on the edge of the order set", eps.best_order);
+  }
   // Best round over this process's evaluations and any earlier (resumed) rows.
   for (const auto& row : result.rows) {
     if (row["local_acc_mean"].is_number() && row["local_acc_mean"].get<double>() > best_local) {

@@ -1,3 +1,4 @@
+#include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
 #include "plexus/fl/pfl/pfl_runner.h"
 
 #include <chrono>

@@ -1,0 +1,16 @@
+// DP-FedSAM — Shi et al. 2023, "Make Landscape Flatter in Differentially Private Federated Learning",
+// CVPR 2023, arXiv 2303.11242, Algorithm 1: DP-FedAvg with local SAM.
+//   y_i = SAM^K(x^t) (ASAM with train.adaptive = true, as the released code's default)
+//   Δ_i = clip_C(y_i − x^t) + N(0, σ²C²/m · I);   x^{t+1} = x^t + (1/m) Σ Δ_i
+// The released code clips each tensor separately (privacy.clipping = "per_tensor" reproduces it; weaker
+// bound, see docs/privacy.md). Differs from dp_fedavg.cpp in the local rule only.
+#include "plexus/fl/algorithm.h"
+
+namespace plexus::fl {
+
+AlgorithmSpec dp_fedsam_spec() {
+  return {.name = "dp_fedsam", .title = "DP-FedSAM", .source = "Shi et al. 2023, CVPR, arXiv 2303.11242",
+          .communication = Communication::Server, .sam = true, .dp = true};
+}
+
+}  // namespace plexus::fl

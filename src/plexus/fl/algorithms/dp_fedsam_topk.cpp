@@ -1,0 +1,16 @@
+// DP-FedSAM-top_k — Shi et al. 2023, "Towards the Flatter Landscape and Better Generalization in Federated
+// Learning under Client-level Differential Privacy", arXiv 2305.00873:
+//   y_i = SAM^K(x^t);  Δ_i = top_k(y_i − x^t), k = ⌈pP⌉ largest magnitudes (p = privacy.density)
+//   Δ_i ← clip_C(Δ_i) + N(0, σ²C²/m) on the k kept coordinates;   x^{t+1} = x^t + (1/m) Σ Δ_i
+// Top-k is taken before clipping and noise (Fed-SMP convention; the order is an open question in the
+// authors' issue #8). Differs from dp_fedsam.cpp in the sparsifier only.
+#include "plexus/fl/algorithm.h"
+
+namespace plexus::fl {
+
+AlgorithmSpec dp_fedsam_topk_spec() {
+  return {.name = "dp_fedsam_topk", .title = "DP-FedSAM-top_k", .source = "Shi et al. 2023, arXiv 2305.00873",
+          .communication = Communication::Server, .sam = true, .dp = true, .sparsifier = Sparsifier::TopK};
+}
+
+}  // namespace plexus::fl

@@ -1,0 +1,78 @@
+#include "plexus/fl/dp_aggregator.h"
+
+#include <cmath>
+
+#include "plexus/core/log.h"
+#include "plexus/privacy/privatizer.h"
+
+namespace plexus::fl {
+
+PrivacyOptions PrivacyOptions::parse(ConfigTable& t) {
+  PrivacyOptions o;
+  t.get("clip_norm", o.clip_norm);
+  t.get("noise_multiplier", o.noise_multiplier);
+  t.get("delta", o.delta);
+  t.get_choice("sampling", o.sampling, {"fixed", "poisson"});
+  t.get_choice("clipping", o.clipping, {"global", "per_tensor"});
+  t.get("density", o.density);
+  t.get_choice("conversion", o.conversion, {"tight", "classic"});
+  t.require(o.clip_norm > 0 && std::isfinite(o.clip_norm), "clip_norm", "must be > 0");
+  t.require(o.noise_multiplier >= 0 && std::isfinite(o.noise_multiplier), "noise_multiplier", "must be >= 0");
+  t.require(o.delta > 0 && o.delta < 1, "delta", "must be in (0, 1)");
+  t.require(o.density > 0 && o.density <= 1, "density", "must be in (0, 1] (the kept share p = k/P)");
+  t.finish();
+  return o;
+}
+
+DpAggregator::DpAggregator(const PrivacyOptions& o, Sparsifier sparsifier, const nn::ParamLayout& layout,
+                           int64_t clients, double q, uint64_t seed)
+    : o_(o), sparsifier_(sparsifier), clients_(clients), q_(q), seed_(seed),
+      sampling_(privacy::parse_sampling(o.sampling, "privacy.sampling")) {
+  if (o_.clipping == "per_tensor") {
+    for (auto [b, e] : layout.tensor_ranges()) segments_.push_back({b, e - b});
+    log_warn("privacy: per-tensor clipping bounds an update only by C·√L = {:.3g} (L = {} tensors); the reported "
+             "ε assumes sensitivity C and is therefore optimistic — use privacy.clipping = \"global\" for a "
+             "guarantee", o_.clip_norm * std::sqrt(static_cast<double>(segments_.size())), segments_.size());
+  }
+}
+
+privacy::EpsilonResult DpAggregator::epsilon() const {
+  if (o_.noise_multiplier == 0) return {INFINITY, 0.0, false};
+  return accountant_.epsilon(o_.delta, privacy::parse_conversion(o_.conversion, "privacy.conversion"), false);
+}
+
+DpRoundStats DpAggregator::aggregate(Federation& fed, const torch::Tensor& x_global, const std::vector<int64_t>& who,
+                                     int64_t round) {
+  torch::NoGradGuard no_grad;
+  const int64_t m = static_cast<int64_t>(who.size());
+  // The accountant records what the run actually did: the sampler and its rate (m/N for fixed size).
+  if (o_.noise_multiplier > 0) {
+    double q = sampling_ == privacy::Sampling::FixedSize ? static_cast<double>(m) / clients_ : q_;
+    accountant_.step(sampling_, q, o_.noise_multiplier);
+  }
+  DpRoundStats stats;
+  if (m == 0) {  // Poisson may sample nobody: the release is pure noise on an empty sum; the model stays.
+    fed.X.copy_(x_global.unsqueeze(0).expand_as(fed.X));
+    return stats;
+  }
+  auto idx = torch::tensor(who, torch::kInt64).to(fed.X.device());
+  auto D = fed.X.index_select(0, idx) - x_global.unsqueeze(0);  // [m,P]
+  std::optional<torch::Tensor> mask;
+  if (sparsifier_ == Sparsifier::TopK) mask = privacy::topk_rows(D, o_.density);
+  if (sparsifier_ == Sparsifier::RandK) mask = privacy::randk_rows(D, o_.density, seed_, round, who);
+  auto norms = privacy::clip_rows(D, o_.clip_norm, segments_);
+  stats.mean_update_norm = norms.mean().item<double>();
+  stats.clipped_fraction = norms.gt(o_.clip_norm).to(torch::kFloat64).mean().item<double>();
+  // Fixed size: each of the m clients adds σC/√m. Poisson: the sum must carry σC whatever |S| turned out
+  // to be, so each client adds σC/√m for the realised m (the server announces m before upload).
+  if (o_.noise_multiplier > 0) {
+    privacy::add_gaussian_noise(D, privacy::client_noise_std(o_.noise_multiplier, o_.clip_norm, m), seed_, round,
+                                who, mask);
+  }
+  double denom = sampling_ == privacy::Sampling::FixedSize ? static_cast<double>(m) : q_ * clients_;
+  auto x = x_global + D.sum(0) / denom;
+  fed.X.copy_(x.unsqueeze(0).expand_as(fed.X));
+  return stats;
+}
+
+}  // namespace plexus::fl
