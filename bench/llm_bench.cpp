@@ -1,0 +1,123 @@
+// Training-throughput benchmark of the DeepSeek-V3 model (plexus side of bench/llm_reference.py): random
+// tokens, full training steps (forward with MTP and balance loss, backward, clipping, AdamW, bias update),
+// JSON on stdout. With --pretrain it instead runs `plexus llm pretrain` from a config (for GPU machines where
+// only plexus_llm is built).
+//   llm_bench --preset gpu100m --batch 32 --seq 512 --steps 30 --warmup 5 --device cuda
+//   llm_bench --pretrain configs/dsv3_100m.toml --set model.bias_update_speed=0
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "plexus/core/config.h"
+#include "plexus/core/device.h"
+#include "plexus/core/error.h"
+#include "plexus/core/rng.h"
+#include "plexus/llm/model.h"
+#include "plexus/llm/optim.h"
+#include "plexus/llm/pretrain.h"
+
+using namespace plexus;
+using namespace plexus::llm;
+
+int main(int argc, char** argv) {
+  std::string preset = "gpu100m", device = "cuda", dtype = "bf16", pretrain_cfg;
+  int64_t batch = 32, seq = 512, steps = 30, warmup = 5, vocab = 8192, mtp = 1, phases = 0;
+  double peak = 989.0;
+  std::vector<std::string> sets;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--preset") preset = v;
+    else if (k == "--device") device = v;
+    else if (k == "--dtype") dtype = v;
+    else if (k == "--batch") batch = std::stoll(v);
+    else if (k == "--seq") seq = std::stoll(v);
+    else if (k == "--steps") steps = std::stoll(v);
+    else if (k == "--warmup") warmup = std::stoll(v);
+    else if (k == "--vocab") vocab = std::stoll(v);
+    else if (k == "--mtp") mtp = std::stoll(v);
+    else if (k == "--phases") phases = std::stoll(v);
+    else if (k == "--peak-tflops") peak = std::stod(v);
+    else if (k == "--pretrain") pretrain_cfg = v;
+    else if (k == "--set") sets.push_back(v);
+    else {
+      std::fprintf(stderr, "llm_bench: unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  try {
+    if (!pretrain_cfg.empty()) {
+      auto root = load_toml(pretrain_cfg);
+      for (auto& s : sets) apply_override(root, s);
+      auto r = pretrain(PretrainConfig::parse(root), false);
+      std::printf("{\"impl\": \"plexus\", \"mode\": \"pretrain\", \"run\": \"%s\", \"last_step\": %lld, "
+                  "\"train_loss\": %.5f, \"val_loss\": %.5f, \"tokens_per_s\": %.1f, \"load_max_mean\": %.4f}\n",
+                  r.run_dir.string().c_str(), static_cast<long long>(r.last_step), r.train_loss, r.val_loss,
+                  r.tokens_per_s, r.load_max_mean);
+      return 0;
+    }
+    auto a = model_preset(preset);
+    a.vocab_size = vocab;
+    a.n_mtp_modules = mtp;
+    a.max_seq_len = std::max(a.max_seq_len, seq);
+    auto dev = resolve_device(device, "--device");
+    Transformer m(a);
+    m->init_weights(0);
+    m->to(dev);
+    m->set_compute_dtype(dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+    m->train();
+    std::vector<std::pair<std::string, torch::Tensor>> ps;
+    for (auto& p : m->named_parameters()) ps.emplace_back(p.key(), p.value());
+    AdamW opt(ps, {0.9, 0.95, 1e-8, 0.1});
+    auto gen = torch_generator(stream_key(0, "bench.tokens"));
+    auto data = torch::randint(vocab, {steps + warmup, batch, seq + 1}, gen, torch::kInt64);
+    double first = 0, last = 0, timed_s = 0;
+    // --phases 1: synchronise between phases and report where a step's time goes (slows the step a little).
+    double ph[4] = {0, 0, 0, 0};
+    auto mark = [&](std::chrono::steady_clock::time_point& t, int i, bool on) {
+      if (!phases) return;
+      if (dev.is_cuda()) torch::cuda::synchronize();
+      auto now = std::chrono::steady_clock::now();
+      if (on) ph[i] += std::chrono::duration<double>(now - t).count();
+      t = now;
+    };
+    for (int64_t s = 0; s < steps + warmup; ++s) {
+      if (s == warmup && dev.is_cuda()) torch::cuda::synchronize();
+      auto t0 = std::chrono::steady_clock::now();
+      auto tp = t0;
+      bool on = s >= warmup;
+      auto b = data[s].to(dev);
+      opt.zero_grad();
+      auto l = m->loss(b.narrow(1, 0, seq), b.narrow(1, 1, seq));
+      mark(tp, 0, on);
+      l.total.backward();
+      mark(tp, 1, on);
+      opt.clip_grad_norm(1.0);
+      opt.step(1e-3);
+      mark(tp, 2, on);
+      m->end_step_balance(0.001);
+      mark(tp, 3, on);
+      double loss = l.main.item<double>();
+      if (dev.is_cuda()) torch::cuda::synchronize();
+      if (s >= warmup) timed_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (s == 0) first = loss;
+      last = loss;
+    }
+    double tok_s = static_cast<double>(batch * seq * steps) / timed_s;
+    double fpt = train_flops_per_token(a, seq);
+    auto pc = count_params(a);
+    std::printf("{\"impl\": \"plexus\", \"preset\": \"%s\", \"device\": \"%s\", \"dtype\": \"%s\", \"batch\": %lld, "
+                "\"seq\": %lld, \"steps\": %lld, \"params_total\": %lld, \"params_active\": %lld, "
+                "\"flops_per_token\": %.4e, \"step_ms\": %.2f, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
+                "\"loss_first\": %.4f, \"loss_last\": %.4f, \"phases_ms\": [%.2f, %.2f, %.2f, %.2f]}\n",
+                preset.c_str(), device.c_str(), dtype.c_str(), static_cast<long long>(batch),
+                static_cast<long long>(seq), static_cast<long long>(steps), static_cast<long long>(pc.total),
+                static_cast<long long>(pc.active), fpt, 1000.0 * timed_s / static_cast<double>(steps), tok_s,
+                dev.is_cuda() ? fpt * tok_s / (peak * 1e12) : 0.0, first, last, 1000 * ph[0] / steps,
+                1000 * ph[1] / steps, 1000 * ph[2] / steps, 1000 * ph[3] / steps);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", describe_exception(e).c_str());
+    return 1;
+  }
+  return 0;
+}

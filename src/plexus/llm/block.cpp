@@ -1,0 +1,32 @@
+// Transformer block: pre-norm MLA then pre-norm dense FFN or MoE. See block.h.
+#include "plexus/llm/block.h"
+
+namespace plexus::llm {
+
+BlockImpl::BlockImpl(const ModelArgs& a, int64_t layer_id) {
+  attn_norm = register_module("attn_norm", RMSNorm(a.dim, a.norm_eps));
+  attn = register_module("attn", Mla(a));
+  ffn_norm = register_module("ffn_norm", RMSNorm(a.dim, a.norm_eps));
+  if (layer_id < a.n_dense_layers) {
+    mlp_ = register_module("ffn", Mlp(a.dim, a.inter_dim));
+  } else {
+    moe_ = register_module("ffn", Moe(a));
+  }
+}
+
+torch::Tensor BlockImpl::ffn(const torch::Tensor& h) {
+  return mlp_ ? mlp_->forward(h) : moe_->forward(h);
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  auto h = x + attn->forward(attn_norm(x), cos, sin);
+  return h + ffn(ffn_norm(h));
+}
+
+torch::Tensor BlockImpl::forward_cached(const torch::Tensor& x, int64_t start_pos, const torch::Tensor& cos,
+                                        const torch::Tensor& sin, MlaCache& cache) {
+  auto h = x + attn->forward_absorbed(attn_norm(x), start_pos, cos, sin, cache);
+  return h + ffn(ffn_norm(h));
+}
+
+}  // namespace plexus::llm

@@ -1,0 +1,33 @@
+// Autoregressive sampling with the latent KV cache (absorbed MLA), for batches of prompts of different
+// lengths: the batch is prefilled up to the shortest prompt, then each step feeds one token per sequence; a
+// sequence still inside its prompt is fed its next prompt token instead of the sample (as DeepSeek's
+// generate.py does), so every sequence sees exactly its own prompt. Sampling: temperature, then nucleus
+// (top-p, Holtzman et al. 2020); temperature 0 is greedy.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "plexus/llm/model.h"
+
+namespace plexus::llm {
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 64;
+  double temperature = 0.8;  ///< 0 = greedy (argmax)
+  double top_p = 0.95;       ///< nucleus mass in (0, 1]
+  uint64_t seed = 0;         ///< sampling stream (seed, "llm.sample", 0, position)
+  int eos_id = -1;           ///< stop a sequence when it samples this id (-1: never)
+};
+
+/// Sample from next-token logits. Shapes: logits [B,V] f32 → [B] int64 (CPU).
+/// Throws: Error(Config) if temperature < 0 or top_p ∉ (0,1].
+torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double top_p, at::Generator& gen);
+
+/// Continue each prompt; returns only the new tokens (up to max_new_tokens each, ending at EOS if sampled).
+/// Throws: Error(Config) if a prompt is empty or prompt + max_new_tokens exceeds model.max_seq_len.
+std::vector<std::vector<int64_t>> generate(Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
+                                           const GenerateOptions& o);
+
+}  // namespace plexus::llm

@@ -1,0 +1,144 @@
+// The DeepSeek-V3 Transformer with MTP and training losses. See model.h.
+#include "plexus/llm/model.h"
+
+#include "plexus/core/error.h"
+#include "plexus/core/rng.h"
+
+namespace plexus::llm {
+
+TransformerImpl::TransformerImpl(const ModelArgs& a) : a_(a) {
+  a.validate();
+  embed = register_parameter("embed", torch::empty({a.vocab_size, a.dim}));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t l = 0; l < a.n_layers; ++l) layers->push_back(Block(a, l));
+  norm = register_module("norm", RMSNorm(a.dim, a.norm_eps));
+  head = register_parameter("head", torch::empty({a.vocab_size, a.dim}));
+  mtp = register_module("mtp", torch::nn::ModuleList());
+  for (int64_t k = 0; k < a.n_mtp_modules; ++k) mtp->push_back(Mtp(a, a.n_layers + k));
+  rope_cpu_ = precompute_rope(a);
+  rope_dev_ = rope_cpu_;
+  init_weights(0);
+}
+
+void TransformerImpl::init_weights(uint64_t seed) {
+  torch::NoGradGuard ng;
+  auto gen = torch_generator(stream_key(seed, "llm.init"));
+  for (auto& p : named_parameters()) {
+    auto& t = p.value();
+    if (t.dim() >= 2) {
+      auto w = torch::empty(t.sizes(), torch::kFloat32).normal_(0.0, a_.init_std, gen);
+      t.copy_(w);
+    } else {
+      t.fill_(1.0);  // RMSNorm gains
+    }
+  }
+  for (auto& b : named_buffers()) b.value().zero_();  // gate biases
+}
+
+std::pair<torch::Tensor, torch::Tensor> TransformerImpl::rope(int64_t start, int64_t T, torch::Device dev) {
+  if (start + T > a_.max_seq_len)
+    throw Error::config("sequence of {} tokens exceeds model.max_seq_len = {} (raise max_seq_len)", start + T,
+                        a_.max_seq_len);
+  if (rope_dev_.cos.device() != dev) rope_dev_ = {rope_cpu_.cos.to(dev), rope_cpu_.sin.to(dev)};
+  return {rope_dev_.cos.narrow(0, start, T), rope_dev_.sin.narrow(0, start, T)};
+}
+
+torch::Tensor TransformerImpl::logits_of(const torch::Tensor& h, RMSNorm n) {
+  return project(n->forward(h), head).to(torch::kFloat32);
+}
+
+torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) {
+  auto [cos, sin] = rope(0, tokens.size(1), tokens.device());
+  MatmulDtypeGuard guard(compute_dtype_);
+  auto h = torch::embedding(embed, tokens);
+  for (auto& l : *layers) h = l->as<Block>()->forward(h, cos, sin);
+  return h;
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens) {
+  MatmulDtypeGuard guard(compute_dtype_);
+  return logits_of(hidden(tokens), norm);
+}
+
+std::vector<MlaCache> TransformerImpl::make_caches(int64_t batch, int64_t max_len) {
+  std::vector<MlaCache> c;
+  for (int64_t l = 0; l < a_.n_layers; ++l)
+    c.push_back(MlaCache::allocate(a_, batch, max_len, embed.device(), compute_dtype_));
+  return c;
+}
+
+torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& tokens, int64_t start_pos,
+                                              std::vector<MlaCache>& caches) {
+  PLEXUS_CHECK(static_cast<int64_t>(caches.size()) == a_.n_layers, "need one cache per layer");
+  auto [cos, sin] = rope(start_pos, tokens.size(1), tokens.device());
+  MatmulDtypeGuard guard(compute_dtype_);
+  auto h = torch::embedding(embed, tokens);
+  for (int64_t l = 0; l < a_.n_layers; ++l)
+    h = layers[l]->as<Block>()->forward_cached(h, start_pos, cos, sin, caches[static_cast<size_t>(l)]);
+  return logits_of(h, norm);
+}
+
+LossParts TransformerImpl::loss(const torch::Tensor& inputs, const torch::Tensor& targets) {
+  const auto B = inputs.size(0), T = inputs.size(1);
+  MatmulDtypeGuard guard(compute_dtype_);
+  auto h = hidden(inputs);
+  auto logits = logits_of(h, norm);
+  LossParts out;
+  out.main = torch::nn::functional::cross_entropy(logits.view({B * T, a_.vocab_size}), targets.reshape({-1}));
+  out.mtp = torch::zeros({}, logits.options());
+  for (int64_t k = 1; k <= a_.n_mtp_modules && k < T; ++k) {
+    auto [in_k, tgt_k] = mtp_slices(inputs, targets, k);
+    const auto Tk = T - k;
+    auto [cos, sin] = rope(0, Tk, inputs.device());
+    auto emb = torch::embedding(embed, in_k);
+    auto m = mtp[k - 1]->as<Mtp>();
+    h = m->forward(h.narrow(1, 0, Tk), emb, cos, sin);                   // h^k [B,T-k,C]
+    auto lk = logits_of(h, m->norm).view({B * Tk, a_.vocab_size});
+    auto ce_sum = torch::nn::functional::cross_entropy(
+        lk, tgt_k.reshape({-1}), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+    out.mtp = out.mtp + ce_sum / static_cast<double>(B * T);              // eq.24: divisor T
+  }
+  if (a_.n_mtp_modules > 0) out.mtp = out.mtp * (a_.mtp_loss_weight / static_cast<double>(a_.n_mtp_modules));
+  out.balance = torch::zeros({}, logits.options());
+  if (is_training())
+    for (auto& m : moe_layers()) out.balance = out.balance + m->balance_loss().to(torch::kFloat32);
+  out.total = out.main + out.mtp + out.balance;
+  return out;
+}
+
+std::vector<Moe> TransformerImpl::moe_layers() const {
+  std::vector<Moe> v;
+  for (auto& l : *layers)
+    if (auto m = l->as<Block>()->moe()) v.push_back(m);
+  for (auto& k : *mtp)
+    if (auto m = k->as<Mtp>()->block->moe()) v.push_back(m);
+  return v;
+}
+
+std::vector<LoadStats> TransformerImpl::end_step_balance(double gamma) {
+  std::vector<LoadStats> stats;
+  std::vector<torch::Tensor> steps;
+  auto layers_moe = moe_layers();
+  for (auto& m : layers_moe) {
+    auto load = m->take_load();  // [E] f64 on the host
+    double mean = load.mean().item<double>();
+    LoadStats s;
+    if (mean > 0) {
+      s.max_over_mean = load.max().item<double>() / mean;
+      s.min_over_mean = load.min().item<double>() / mean;
+    }
+    steps.push_back(mean > 0 ? bias_update_step(load, gamma) : torch::zeros_like(load));
+    stats.push_back(s);
+  }
+  if (gamma > 0 && !layers_moe.empty()) {
+    // One host→device copy for all layers (each copy from pageable memory synchronises the stream).
+    torch::NoGradGuard ng;
+    auto all = torch::cat(steps).to(layers_moe[0]->gate->bias.options());
+    const int64_t E = a_.n_routed_experts;
+    for (size_t i = 0; i < layers_moe.size(); ++i)
+      layers_moe[i]->gate->bias.add_(all.narrow(0, static_cast<int64_t>(i) * E, E));
+  }
+  return stats;
+}
+
+}  // namespace plexus::llm

@@ -1,0 +1,83 @@
+// The DeepSeek-V3 language model (model.py Transformer) with multi-token prediction and the training losses:
+//   h = Block_{L-1}(…Block_0(Emb(t)));  logits = Head(RMSNorm(h))          (head not tied to the embedding)
+//   L_total = CE(logits, next tokens) + λ/D Σ_k L^k_MTP + Σ_MoE-layers L_Bal
+// Weights are f32 master copies; set_compute_dtype(kBFloat16) runs every matmul in bf16 (norms, softmax, the
+// gate and the loss stay f32), the same split autocast makes.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "plexus/llm/block.h"
+#include "plexus/llm/config.h"
+#include "plexus/llm/mtp.h"
+#include "plexus/llm/rope.h"
+
+namespace plexus::llm {
+
+/// Loss terms of one batch (scalars f32; `total` carries the gradient).
+struct LossParts {
+  torch::Tensor total, main, mtp, balance;
+};
+
+/// Expert-load statistics of one MoE layer for one step.
+struct LoadStats {
+  double max_over_mean = 0;  ///< max_i load_i / mean_i load_i (1 = perfectly balanced)
+  double min_over_mean = 0;
+};
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerImpl(const ModelArgs& a);
+
+  /// Normal(0, init_std) for every weight matrix and the embedding (V3 §4.2), ones for norms, zero biases;
+  /// drawn from the stream (seed, "llm.init").
+  void init_weights(uint64_t seed);
+
+  /// Run matmuls in `dtype` (kFloat32 or kBFloat16).
+  void set_compute_dtype(torch::Dtype dtype) { compute_dtype_ = dtype; }
+  torch::Dtype compute_dtype() const { return compute_dtype_; }
+
+  /// Final hidden states before the output norm (naive attention). Shapes: tokens [B,T] int64 → [B,T,C].
+  torch::Tensor hidden(const torch::Tensor& tokens);
+
+  /// Next-token logits for every position. Shapes: tokens [B,T] → [B,T,V] f32.
+  torch::Tensor forward(const torch::Tensor& tokens);
+
+  /// Logits for positions start_pos.. using and filling the latent caches (absorbed MLA).
+  /// Shapes: tokens [B,T], caches one per layer → [B,T,V] f32.
+  torch::Tensor forward_cached(const torch::Tensor& tokens, int64_t start_pos, std::vector<MlaCache>& caches);
+
+  /// One latent cache per main layer. Units: (kv_lora_rank + qk_rope_head_dim) numbers per token per layer.
+  std::vector<MlaCache> make_caches(int64_t batch, int64_t max_len);
+
+  /// Training losses. Shapes: inputs, targets [B,T] int64 (targets = inputs shifted by one) → LossParts.
+  LossParts loss(const torch::Tensor& inputs, const torch::Tensor& targets);
+
+  /// Every MoE layer (main blocks, then MTP blocks).
+  std::vector<Moe> moe_layers() const;
+
+  /// End of a training step: read each MoE layer's accumulated load, apply the bias update with `gamma`
+  /// (skipped when 0) and return the per-layer statistics.
+  std::vector<LoadStats> end_step_balance(double gamma);
+
+  const ModelArgs& args() const { return a_; }
+
+  torch::Tensor embed;  ///< [V,C]
+  torch::nn::ModuleList layers;
+  RMSNorm norm{nullptr};
+  torch::Tensor head;  ///< [V,C]
+  torch::nn::ModuleList mtp;
+
+ private:
+  std::pair<torch::Tensor, torch::Tensor> rope(int64_t start, int64_t T, torch::Device dev);
+  torch::Tensor logits_of(const torch::Tensor& h, RMSNorm n);
+  ModelArgs a_;
+  RopeTables rope_cpu_;
+  RopeTables rope_dev_;
+  torch::Dtype compute_dtype_ = torch::kFloat32;
+};
+TORCH_MODULE(Transformer);
+
+}  // namespace plexus::llm

@@ -1,0 +1,107 @@
+// DeepSeekMoE gate, batched expert dispatch and balancing. See moe.h for the equations.
+#include "plexus/llm/moe.h"
+
+#include <limits>
+
+namespace plexus::llm {
+
+GateImpl::GateImpl(const ModelArgs& a) : a_(a) {
+  weight = register_parameter("weight", torch::empty({a.n_routed_experts, a.dim}));
+  bias = register_buffer("bias", torch::zeros({a.n_routed_experts}));
+}
+
+Routing GateImpl::forward(const torch::Tensor& x) {
+  const auto N = x.size(0);
+  const int64_t E = a_.n_routed_experts, G = a_.n_expert_groups, K = a_.n_activated_experts;
+  auto logits = torch::nn::functional::linear(x.to(torch::kFloat32), weight);      // [N,E] f32
+  auto s = a_.score_func == "sigmoid" ? torch::sigmoid(logits) : torch::softmax(logits, -1);
+  auto sel = (s + bias).detach();                                                   // selection only
+  if (G > 1) {
+    auto g = sel.view({N, G, E / G});
+    torch::Tensor group_score;
+    if (a_.score_func == "sigmoid") {
+      group_score = std::get<0>(g.topk(std::min<int64_t>(2, E / G), -1)).sum(-1);  // [N,G]
+    } else {
+      group_score = std::get<0>(g.max(-1));
+    }
+    auto keep = std::get<1>(group_score.topk(a_.n_limited_groups, -1));            // [N,limited]
+    auto drop = torch::ones({N, G}, x.options().dtype(torch::kBool)).scatter(1, keep, false);
+    sel = g.masked_fill(drop.unsqueeze(-1), -std::numeric_limits<float>::infinity()).view({N, E});
+  }
+  auto idx = std::get<1>(sel.topk(K, -1));                                          // [N,K]
+  auto w = s.gather(1, idx);                                                        // unbiased affinities
+  if (a_.score_func == "sigmoid") w = w / w.sum(-1, true);
+  w = w * a_.route_scale;
+  return {w, idx, s};
+}
+
+MoeImpl::MoeImpl(const ModelArgs& a) : a_(a) {
+  gate = register_module("gate", Gate(a));
+  experts = register_module("experts", torch::nn::ModuleList());
+  for (int64_t e = 0; e < a.n_routed_experts; ++e) experts->push_back(Expert(a.dim, a.moe_inter_dim));
+  if (a.n_shared_experts > 0) shared = register_module("shared", Mlp(a.dim, a.n_shared_experts * a.moe_inter_dim));
+  load_ = torch::zeros({a.n_routed_experts}, torch::kFloat64);
+  balance_loss_ = torch::zeros({});
+}
+
+torch::Tensor sequence_balance_loss(const torch::Tensor& scores, const torch::Tensor& indices, int64_t n_experts,
+                                    double alpha) {
+  const auto B = scores.size(0), T = scores.size(1), K = indices.size(2);
+  auto counts = torch::zeros({B, n_experts}, scores.options());
+  counts.scatter_add_(1, indices.reshape({B, T * K}), torch::ones({B, T * K}, scores.options()));
+  auto f = counts * (static_cast<double>(n_experts) / static_cast<double>(K * T));  // [B,E], no gradient
+  auto P = (scores / scores.sum(-1, true)).mean(1);                                  // [B,E]
+  return alpha * (f * P).sum(-1).mean();
+}
+
+torch::Tensor MoeImpl::forward(const torch::Tensor& x) {
+  const auto B = x.size(0), T = x.size(1), C = x.size(2);
+  const int64_t E = a_.n_routed_experts, K = a_.n_activated_experts;
+  auto flat = x.reshape({B * T, C});
+  auto r = gate->forward(flat);
+  // Dispatch: sort the N·K (token, expert) pairs by expert id; rows of one expert become contiguous.
+  auto pair_expert = r.indices.reshape({-1});                                        // [N·K]
+  auto order = std::get<1>(pair_expert.sort(/*stable=*/true, 0, false));             // [N·K]
+  auto token = order.div(K, "floor");                                                // source token of each row
+  auto counts = torch::bincount(pair_expert, {}, E).to(torch::kCPU);                 // [E]
+  auto xs = flat.to(matmul_dtype()).index_select(0, token);  // gather [N·K, C], cast once (not per expert)
+  auto ws = r.weights.reshape({-1}).index_select(0, order).to(x.scalar_type()).unsqueeze(1);
+  std::vector<torch::Tensor> outs;
+  outs.reserve(static_cast<size_t>(E));
+  auto cnt = counts.accessor<int64_t, 1>();
+  int64_t off = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    if (cnt[e] == 0) continue;
+    outs.push_back(experts[e]->as<Expert>()->forward(xs.narrow(0, off, cnt[e])));
+    off += cnt[e];
+  }
+  auto ys = torch::cat(outs, 0) * ws;                                                // [N·K, C]
+  auto y = torch::zeros_like(flat).index_add_(0, token, ys.to(flat.scalar_type()));                        // scatter back
+  if (shared) y = y + shared->forward(flat);
+  if (is_training()) {
+    load_ += counts.to(torch::kFloat64);
+    balance_loss_ = a_.aux_loss_alpha > 0
+                        ? sequence_balance_loss(r.scores.view({B, T, E}), r.indices.view({B, T, K}), E,
+                                                a_.aux_loss_alpha)
+                        : torch::zeros({}, x.options().dtype(torch::kFloat32));
+  }
+  return y.view({B, T, C});
+}
+
+torch::Tensor MoeImpl::take_load() {
+  auto l = load_.clone();
+  load_.zero_();
+  return l;
+}
+
+torch::Tensor bias_update_step(const torch::Tensor& load, double gamma) {
+  auto l = load.to(torch::kFloat64);
+  return torch::sign(l.mean() - l) * gamma;  // underloaded (+γ), overloaded (−γ)
+}
+
+void MoeImpl::update_bias(const torch::Tensor& load, double gamma) {
+  torch::NoGradGuard ng;
+  gate->bias.add_(bias_update_step(load, gamma).to(gate->bias.options()));
+}
+
+}  // namespace plexus::llm

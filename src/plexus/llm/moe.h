@@ -1,0 +1,86 @@
+// DeepSeekMoE with auxiliary-loss-free load balancing (V3 report §2.1.2 eq.12-20; model.py Gate / MoE).
+//
+// Gate (per token u, E routed experts with centroids e_i):
+//   s_i = sigmoid(u·e_i)  (V3)  or softmax_i(u·e_i)  (V2)
+//   selection uses s_i + b_i: with G groups, a group scores the sum of its top-2 biased affinities (V3;
+//   max for softmax), only the top n_limited_groups groups stay; then top-K experts.
+//   g_i = s_i / Σ_{j∈TopK} s_j  (sigmoid only)  · route_scale      — the bias b never enters g.
+// MoE: y = Σ_shared FFN(u) + Σ_{i∈TopK} g_i FFN_i(u). Tokens are dispatched in batches: the N·K
+// (token, expert) pairs are sorted by expert, each expert runs once on its gathered rows, and results are
+// scattered back with index_add. No token is dropped.
+// Balancing: after each optimizer step b_i ← b_i + γ·sign(mean_load − load_i) (eq.16 text), and the
+// complementary sequence-wise loss L_Bal = α Σ_i f_i P_i with f_i = E/(K·T)·Σ_t 1[i∈TopK_t] and
+// P_i = (1/T) Σ_t s_i,t / Σ_j s_j,t (eq.17-20). TopK in f_i is the routed set (with bias): the set whose
+// load the loss is meant to balance (the paper's eq.18 writes the unbiased s; a documented choice).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "plexus/llm/config.h"
+#include "plexus/llm/layers.h"
+
+namespace plexus::llm {
+
+/// A routed expert: the same SwiGLU as the dense FFN, of width moe_inter_dim (model.py Expert).
+using Expert = Mlp;
+
+/// Routing decision for N tokens.
+struct Routing {
+  torch::Tensor weights;  ///< g [N,K] f32 (unbiased affinities, normalised, × route_scale)
+  torch::Tensor indices;  ///< [N,K] int64 expert ids
+  torch::Tensor scores;   ///< s [N,E] f32 affinities before bias (for the sequence-wise loss)
+};
+
+class GateImpl : public torch::nn::Module {
+ public:
+  explicit GateImpl(const ModelArgs& a);
+  /// Route tokens. Shapes: x [N,C] → Routing. Source: model.py Gate.forward; V3 eq.13-16.
+  Routing forward(const torch::Tensor& x);
+  torch::Tensor weight;  ///< expert centroids [E,C] (trained)
+  torch::Tensor bias;    ///< b [E] f32 buffer: selection only, no gradient, updated by update_bias
+
+ private:
+  ModelArgs a_;
+};
+TORCH_MODULE(Gate);
+
+class MoeImpl : public torch::nn::Module {
+ public:
+  explicit MoeImpl(const ModelArgs& a);
+
+  /// Shapes: x [B,T,C] → [B,T,C]. In training mode it also records this step's expert load and the
+  /// sequence-wise balance loss (read with balance_loss / take_load).
+  torch::Tensor forward(const torch::Tensor& x);
+
+  /// α·Σ f_i P_i of the last training forward, averaged over its sequences (0 if α = 0 or in eval mode).
+  torch::Tensor balance_loss() const { return balance_loss_; }
+
+  /// Tokens routed to each expert since the last call (summed over forwards in training mode), then reset.
+  /// Shapes: → [E] f64 on CPU.
+  torch::Tensor take_load();
+
+  /// b_i ← b_i + γ·sign(mean(load) − load_i). Returns nothing; touches only `gate->bias`.
+  /// Shapes: load [E]. Source: V3 report §2.1.2.
+  void update_bias(const torch::Tensor& load, double gamma);
+
+  Gate gate{nullptr};
+  torch::nn::ModuleList experts;
+  Mlp shared{nullptr};
+
+ private:
+  ModelArgs a_;
+  torch::Tensor balance_loss_;
+  torch::Tensor load_;  // [E] f64 CPU accumulator
+};
+TORCH_MODULE(Moe);
+
+/// The bias change γ·sign(mean(load) − load) of one layer. Shapes: load [E] → [E] f64 (host).
+/// Source: V3 report §2.1.2.
+torch::Tensor bias_update_step(const torch::Tensor& load, double gamma);
+
+/// Sequence-wise balance loss α Σ_i f_i P_i averaged over the B sequences (V3 eq.17-20).
+/// Shapes: scores [B,T,E] (unbiased affinities), indices [B,T,K] → scalar f32.
+torch::Tensor sequence_balance_loss(const torch::Tensor& scores, const torch::Tensor& indices, int64_t n_experts,
+                                    double alpha);
+
+}  // namespace plexus::llm

