@@ -37,6 +37,8 @@ struct Case {
   std::string method, variant, update;
   double tol;
 };
+// Readable parameter names in test logs.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.method << (c.variant.empty() ? "" : "/" + c.variant + "/" + c.update); }
 }  // namespace
 
 class TunerFindsOptimum : public ::testing::TestWithParam<Case> {};
