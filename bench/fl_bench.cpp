@@ -15,6 +15,7 @@
 
 #include "plexus/core/log.h"
 #include "plexus/data/federated.h"
+#include "plexus/fl/algorithm.h"
 #include "plexus/fl/runner.h"
 #include "plexus/fl/worker_pool.h"
 
@@ -62,11 +63,11 @@ int main(int argc, char** argv) {
     set_log_level(LogLevel::Warn);
     std::string algorithm = arg(argc, argv, "algorithm", "dfedsam");
     auto root = load_toml(std::string(PLEXUS_SOURCE_DIR) + "/configs/quickstart.toml");
-    for (auto kv : {"fl.algorithm=" + algorithm, "fl.clients=" + arg(argc, argv, "clients", "20"),
+    for (const std::string& kv : std::vector<std::string>{"fl.algorithm=" + algorithm, "fl.clients=" + arg(argc, argv, "clients", "20"),
                     "fl.rounds=" + arg(argc, argv, "rounds", "3"),
                     "train.local_steps=" + arg(argc, argv, "local-steps", "10"),
                     "run.threads=" + arg(argc, argv, "threads", "0"), "run.device=" + arg(argc, argv, "device", "cpu"),
-                    "run.out_dir=\"/tmp/plexus_fl_bench\"",
+                    std::string("run.out_dir=\"/tmp/plexus_fl_bench\""),
                     "run.name=" + fmt::format("{}_{}_{}", algorithm, arg(argc, argv, "clients", "20"),
                                               std::chrono::system_clock::now().time_since_epoch().count()),
                     std::string("data.local_test_size=100")}) {
