@@ -13,16 +13,12 @@
 #include "plexus/fl/algorithm.h"
 #include "plexus/fl/communicator.h"
 #include "plexus/fl/federation.h"
+#include "plexus/fl/run_support.h"
 #include "plexus/fl/worker_pool.h"
 
 namespace plexus::fl {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-static double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 FlConfig load_fl_config(const std::string& path, const std::vector<std::string>& overrides) {
   auto root = load_toml(path);
@@ -124,36 +120,7 @@ void save(Session& s, RunDir& dir, int64_t round_done) {
   s.fed.save_into(ck);
   ck.meta = {{"round", round_done}, {"algorithm", s.cfg.fl.algorithm}};
   if (s.spec.dp) ck.meta["privacy_ledger"] = s.dp.accountant().to_json();
-  save_checkpoint(dir.checkpoints() / fmt::format("round_{}.pt", round_done), ck);
-  // Retention: delete older checkpoints only after the new one is safely renamed into place.
-  std::vector<std::pair<int64_t, fs::path>> found;
-  for (const auto& e : fs::directory_iterator(dir.checkpoints())) {
-    auto name = e.path().filename().string();
-    if (name.rfind("round_", 0) == 0 && e.path().extension() == ".pt") {
-      found.push_back({std::stoll(name.substr(6)), e.path()});
-    }
-  }
-  std::sort(found.rbegin(), found.rend());
-  for (std::size_t k = s.cfg.run.keep_checkpoints; k < found.size(); ++k) fs::remove(found[k].second);
-}
-
-// With --resume the saved config must describe the same experiment; only the number of rounds may grow.
-void check_resume_config(const FlConfig& cfg, const fs::path& saved_path) {
-  auto saved = load_toml(saved_path);
-  auto strip = [](toml::table t) {
-    if (auto* fl = t["fl"].as_table()) fl->erase("rounds");
-    return t;
-  };
-  auto a = strip(saved), b = strip(cfg.resolved);
-  for (const auto& [k, v] : b) {
-    std::string sa, sb;
-    if (auto* ta = a[k.str()].as_table()) sa = to_toml_string(*ta);
-    sb = to_toml_string(*v.as_table());
-    if (sa != sb) {
-      throw Error::config("--resume: table [{}] differs from the run's saved config.toml; resume with the same "
-                          "config (only fl.rounds may change) or start a new run.name", k.str());
-    }
-  }
+  save_round_checkpoint(dir, ck, round_done, s.cfg.run.keep_checkpoints);
 }
 
 }  // namespace
@@ -163,27 +130,13 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
   torch::Device device = resolve_device(cfg.run.device);
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
 
-  RunDir dir(cfg.run.out_dir, cfg.run.name, resume);
-  fs::path ckpt_path = resume ? latest_checkpoint(dir.checkpoints()) : fs::path();
-  if (resume) {
-    if (ckpt_path.empty()) throw Error::config("--resume: no checkpoint in '{}'", dir.checkpoints().string());
-    check_resume_config(cfg, dir.path() / "config.toml");
-  }
-  dir.write_config(cfg.resolved);
-
-  // One intra-op thread per worker: parallelism comes from training clients concurrently, which keeps the
-  // result independent of the number of workers (every client's arithmetic runs on one thread).
-  int64_t workers = device.is_cuda() ? 1
-                    : cfg.run.threads > 0 ? cfg.run.threads
-                                          : std::max<int64_t>(1, std::thread::hardware_concurrency());
-  if (device.is_cpu()) at::set_num_threads(1);
+  fs::path ckpt_path;
+  RunDir dir = open_run(cfg, resume, ckpt_path);
+  // Parallelism comes from training clients concurrently (see setup_workers).
+  const int64_t workers = setup_workers(cfg.run, device);
 
   auto t_load = Clock::now();
-  Session s{cfg, spec, device, data::load_federated(cfg.data, cfg.fl.clients, seed), {}, {}, {}, workers};
-  s.data.train.x = s.data.train.x.to(device);
-  s.data.train.y = s.data.train.y.to(device);
-  s.data.test.x = s.data.test.x.to(device);
-  s.data.test.y = s.data.test.y.to(device);
+  Session s{cfg, spec, device, load_data_on(cfg, device), {}, {}, {}, workers};
   auto shape = s.data.train.x.sizes();
   std::array<int64_t, 3> input{shape[1], shape[2], shape[3]};
 
@@ -263,9 +216,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
     row["seconds_comm"] = t_comm;
     row["seconds_eval"] = t_eval;
     row["seconds"] = seconds_since(t0);
-    for (auto& [k, v] : row.items()) {
-      if (v.is_number_float() && std::isnan(v.get<double>())) v = nullptr;  // JSON has no NaN
-    }
+    row = nan_to_null(row);
     dir.metrics().append(row);
     if (eval_now && ev.local_mean > best_local) best_local = ev.local_mean, best_round = r;
     std::string line = eval_now ? fmt::format("loss {:.4f}  acc {:.4f} ± {:.4f}  global {:.4f}  cons {:.3g}",

@@ -1,0 +1,74 @@
+#include "plexus/fl/run_support.h"
+
+#include <cmath>
+#include <thread>
+
+namespace plexus::fl {
+
+namespace fs = std::filesystem;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+static void check_resume_config(const FlConfig& cfg, const fs::path& saved_path) {
+  auto saved = load_toml(saved_path);
+  auto strip = [](toml::table t) {
+    if (auto* fl = t["fl"].as_table()) fl->erase("rounds");
+    return t;
+  };
+  auto a = strip(saved), b = strip(cfg.resolved);
+  for (const auto& [k, v] : b) {
+    std::string sa;
+    if (auto* ta = a[k.str()].as_table()) sa = to_toml_string(*ta);
+    if (sa != to_toml_string(*v.as_table())) {
+      throw Error::config("--resume: table [{}] differs from the run's saved config.toml; resume with the same "
+                          "config (only fl.rounds may change) or start a new run.name", k.str());
+    }
+  }
+}
+
+RunDir open_run(const FlConfig& cfg, bool resume, fs::path& checkpoint) {
+  RunDir dir(cfg.run.out_dir, cfg.run.name, resume);
+  checkpoint.clear();
+  if (resume) {
+    checkpoint = latest_checkpoint(dir.checkpoints());
+    if (checkpoint.empty()) throw Error::config("--resume: no checkpoint in '{}'", dir.checkpoints().string());
+    check_resume_config(cfg, dir.path() / "config.toml");
+  }
+  dir.write_config(cfg.resolved);
+  return dir;
+}
+
+int64_t setup_workers(const RunOptions& run, torch::Device device) {
+  if (device.is_cuda()) return 1;
+  at::set_num_threads(1);
+  return run.threads > 0 ? run.threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+}
+
+data::FederatedData load_data_on(const FlConfig& cfg, torch::Device device) {
+  auto fd = data::load_federated(cfg.data, cfg.fl.clients, static_cast<uint64_t>(cfg.run.seed));
+  for (auto* d : {&fd.train, &fd.test}) d->x = d->x.to(device), d->y = d->y.to(device);
+  return fd;
+}
+
+void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep) {
+  save_checkpoint(dir.checkpoints() / fmt::format("round_{}.pt", round), ck);
+  // Retention: older checkpoints are deleted only after the new one is safely renamed into place.
+  std::vector<std::pair<int64_t, fs::path>> found;
+  for (const auto& e : fs::directory_iterator(dir.checkpoints())) {
+    auto name = e.path().filename().string();
+    if (name.rfind("round_", 0) == 0 && e.path().extension() == ".pt") {
+      found.push_back({std::stoll(name.substr(6)), e.path()});
+    }
+  }
+  std::sort(found.rbegin(), found.rend());
+  for (std::size_t k = static_cast<std::size_t>(keep); k < found.size(); ++k) fs::remove(found[k].second);
+}
+
+nlohmann::ordered_json nan_to_null(nlohmann::ordered_json row) {
+  for (auto& [k, v] : row.items()) {
+    if (v.is_number_float() && std::isnan(v.get<double>())) v = nullptr;
+  }
+  return row;
+}
+
+}  // namespace plexus::fl

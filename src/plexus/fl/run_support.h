@@ -1,0 +1,41 @@
+// Parts shared by the FL round loops (runner.cpp for server/gossip FL, pfl/pfl_runner.cpp for personalized
+// FL): opening the run directory with resume checks, worker threads, data on the device, checkpoints with
+// retention, and small metric helpers. One place, so the two loops cannot drift apart.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+
+#include "plexus/core/checkpoint.h"
+#include "plexus/core/run_dir.h"
+#include "plexus/fl/fl_config.h"
+
+namespace plexus::fl {
+
+using Clock = std::chrono::steady_clock;
+
+/// Wall-clock seconds since `t0`.
+double seconds_since(Clock::time_point t0);
+
+/// The run directory of `cfg`, opened fresh or for `--resume`; writes the resolved config.toml.
+/// With resume, `checkpoint` is set to the newest checkpoint and the saved config must match `cfg` in every
+/// table except fl.rounds. Throws: Error(Config) if there is no checkpoint or the configs differ.
+RunDir open_run(const FlConfig& cfg, bool resume, std::filesystem::path& checkpoint);
+
+/// Worker threads for client training: 1 on CUDA, run.threads or all cores on CPU. On the CPU it also sets
+/// LibTorch's intra-op threads to 1, so every client's arithmetic runs on one thread and the result does not
+/// depend on the number of workers.
+int64_t setup_workers(const RunOptions& run, torch::Device device);
+
+/// Load and partition the dataset of `cfg` (seeded by run.seed) and move it to `device`.
+data::FederatedData load_data_on(const FlConfig& cfg, torch::Device device);
+
+/// Write `ck` as checkpoints/round_<round>.pt (atomically), then delete all but the newest `keep`.
+void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep);
+
+/// JSON has no NaN: rounds without evaluation carry null.
+nlohmann::ordered_json nan_to_null(nlohmann::ordered_json row);
+
+}  // namespace plexus::fl
