@@ -6,7 +6,7 @@
 # Usage: bench/pfl_table.sh [PLEXUS_BIN] [OUT_DIR]
 # Environment (CPU-affordable defaults; the paper-scale settings are configs/dfed*.toml with 100 clients):
 #   SEEDS="0 1 2"  CLIENTS=20  ROUNDS=20  SUBSET=12000  PARTITION=dirichlet  ALPHA=0.3  CLASSES=2
-#   MODEL=cnn  NEIGHBORS=4  THREADS=0  METHODS="dfedalt dfedsalt dfedpgp dfedpgp_pull local fedavg_ft fedper fedrep fedbabu pfl_dfedavgm"
+#   MODEL=cnn  NEIGHBORS=4  THREADS=0  METHODS="dfedalt dfedsalt dfedpgp dfedpgp_pull local fedavg_ft fedper fedrep fedbabu ditto pfl_dfedavgm"
 set -euo pipefail
 BIN=${1:-build/plexus}
 OUT=${2:-runs/pfl_table}

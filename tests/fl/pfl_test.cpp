@@ -226,6 +226,25 @@ TEST(PflTrainer, AlternatingMovesOnlyPlannedColumnsAndHeterogeneityScalesSteps) 
   EXPECT_EQ(step_scale(PersonalizationOptions{}, 5, 3), 1.0);
 }
 
+// Ditto's personal step by hand: v' = v − η (∇F(v) + λ (v − w)) on one full batch.
+TEST(PflTrainer, DittoPersonalStepMatchesTheProximalRule) {
+  auto tm = tiny_model(12);
+  LocalTrainer trainer(tm.model, tm.layout, torch::kCPU);
+  LocalOptions o;
+  o.batch_size = 12;
+  o.lr = 0.3;
+  PersonalizationOptions p;
+  p.ditto_lambda = 2.0;
+  auto w = tm.layout.flatten(*tm.model).detach().clone();
+  auto v = (w + 0.1 * torch::randn_like(w)).contiguous();
+  trainer.loss_and_grad(v.clone(), tm.data.x, tm.data.y);
+  auto expected = v - 0.3 * (trainer.grad() + 2.0 * (v - w));
+  auto got = v.clone();
+  train_ditto_personal(trainer, p, o, got, w, tm.data, tm.idx, 1, ClientRound{});
+  EXPECT_LT((got - expected).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((expected - (v - 0.3 * trainer.grad())).abs().max().item<double>(), 1e-3);  // λ matters
+}
+
 namespace {
 
 fs::path temp_root() {
@@ -299,7 +318,7 @@ TEST_P(EveryPflAlgorithm, BeatsItsUntrainedStart) {
 
 INSTANTIATE_TEST_SUITE_P(Pfl, EveryPflAlgorithm,
                          ::testing::Values("dfedalt", "dfedsalt", "dfedpgp", "local", "fedavg_ft", "fedper", "fedrep",
-                                           "fedbabu", "pfl_dfedavgm"));
+                                           "fedbabu", "pfl_dfedavgm", "ditto"));
 
 TEST(PflRunner, PushSumWeightsMoveAndResumeIsBitIdentical) {
   set_log_level(LogLevel::Warn);

@@ -91,7 +91,7 @@ FlConfig FlConfig::parse(const toml::table& root) {
   }
   if (root.contains("personalization")) {
     throw Error::config("[personalization] is set but fl.algorithm = \"{}\" is not personalized; use one of "
-                        "dfedalt, dfedsalt, dfedpgp, local, fedavg_ft, fedper, fedrep, fedbabu, pfl_dfedavgm, or "
+                        "dfedalt, dfedsalt, dfedpgp, local, fedavg_ft, fedper, fedrep, fedbabu, pfl_dfedavgm, ditto, or "
                         "remove [personalization]", c.fl.algorithm);
   }
 

@@ -85,6 +85,45 @@ double train_client(LocalTrainer& trainer, const PflSpec& spec, const Personaliz
   return loss;
 }
 
+double train_ditto_personal(LocalTrainer& trainer, const PersonalizationOptions& p, const LocalOptions& o,
+                            torch::Tensor v, const torch::Tensor& w, const data::Dataset& data,
+                            const std::vector<int64_t>& idx, int64_t steps, const ClientRound& cr) {
+  if (idx.empty() || steps <= 0) return 0.0;
+  Rng rng(cr.seed, "ditto", static_cast<uint64_t>(cr.client), static_cast<uint64_t>(cr.round));
+  const double lr = o.lr_at(cr.round);
+  const int64_t n = static_cast<int64_t>(idx.size());
+  std::vector<int64_t> order = idx;
+  int64_t cursor = n;
+  auto m = torch::zeros_like(v);
+  double loss_sum = 0;
+  for (int64_t step = 0; step < steps; ++step) {
+    if (cursor >= n) rng.shuffle(order), cursor = 0;
+    int64_t b = std::min(o.batch_size, n - cursor);
+    auto bidx = torch::from_blob(order.data() + cursor, {b}, torch::kInt64).to(v.device());
+    cursor += b;
+    double loss = trainer.loss_and_grad(v, data.x.index_select(0, bidx), data.y.index_select(0, bidx));
+    if (!std::isfinite(loss)) {
+      throw Error::infeasible("Ditto personal training diverged (loss = {}); lower train.lr", loss);
+    }
+    loss_sum += loss;
+    torch::NoGradGuard no_grad;
+    auto g = trainer.grad().clone();
+    if (o.grad_clip > 0) {
+      double norm = g.norm().item<double>();
+      if (norm > o.grad_clip) g.mul_(o.grad_clip / norm);
+    }
+    g.add_(v - w, p.ditto_lambda);
+    if (o.weight_decay > 0) g.add_(v, o.weight_decay);
+    if (o.momentum > 0) {
+      m.mul_(o.momentum).add_(g);
+      v.sub_(m, lr);
+    } else {
+      v.sub_(g, lr);
+    }
+  }
+  return loss_sum / static_cast<double>(steps);
+}
+
 EvalStats personalized_eval(LocalTrainer& trainer, const PflSpec& spec, const PersonalizationOptions& p,
                             const LocalOptions& o, const PflColumns& cols, const torch::Tensor& x,
                             const data::Dataset& train, const std::vector<int64_t>& train_idx,

@@ -59,6 +59,15 @@ double train_client(LocalTrainer& trainer, const PflSpec& spec, const Personaliz
                     const LocalOptions& o, const PflColumns& cols, torch::Tensor x, torch::Tensor m,
                     const data::Dataset& data, const std::vector<int64_t>& idx, const ClientRound& cr);
 
+/// Ditto's personal update (arXiv 2012.04641 Alg. 1): `steps` SGD steps on row `v` [P] in place,
+///   g = ∇F(v; ξ) + λ (v − w) + wd·v;  m ← βm + g;  v ← v − η m
+/// with the global row `w` [P] fixed, minibatches of o.batch_size from stream ("ditto", client, round), η = train
+/// lr of the round, β/wd/clip from `o` (clipping applies to ∇F before the proximal term). Returns the mean loss.
+/// Throws: Error(Infeasible) if the loss becomes non-finite.
+double train_ditto_personal(LocalTrainer& trainer, const PersonalizationOptions& p, const LocalOptions& o,
+                            torch::Tensor v, const torch::Tensor& w, const data::Dataset& data,
+                            const std::vector<int64_t>& idx, int64_t steps, const ClientRound& cr);
+
 /// Personalized test statistics of row `x` [P] (not modified): for specs with fine-tuning, a copy is first
 /// fine-tuned on the client's training examples `train_idx` (head or all columns, K_v epochs, η_v, stream
 /// "finetune"); then evaluated on `test_idx` of `test`.

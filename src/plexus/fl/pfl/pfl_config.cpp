@@ -11,6 +11,8 @@ PersonalizationOptions PersonalizationOptions::parse(ConfigTable& t) {
   t.get("lr_body", o.lr_body);
   t.get_choice("push_sum", o.push_sum, {"push_sum", "uniform_pull"});
   t.get("steps_min_fraction", o.steps_min_fraction);
+  t.get("ditto_lambda", o.ditto_lambda);
+  t.require(o.ditto_lambda >= 0, "ditto_lambda", "must be >= 0");
   t.require(o.head_epochs >= 0, "head_epochs", "must be >= 0");
   t.require(o.body_epochs >= 0, "body_epochs", "must be >= 0");
   t.require(o.head_epochs + o.body_epochs >= 1, "body_epochs", "head_epochs + body_epochs must be >= 1");

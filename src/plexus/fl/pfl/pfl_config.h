@@ -24,6 +24,8 @@ struct PersonalizationOptions {
   /// Computation heterogeneity: client i runs ⌈s_i · K⌉ of every step budget K, s_i ~ U[f, 1] drawn once per
   /// client from stream "compute_heterogeneity". f = 1 (default): every client runs the full budget.
   double steps_min_fraction = 1.0;
+  /// Ditto's proximal weight λ >= 0: personal models minimize F_i(v) + (λ/2)||v − w||² (w = global model).
+  double ditto_lambda = 0.1;
 
   /// Read [personalization]. Throws: Error(Config) on unknown keys, epochs < 0 (both 0), lr <= 0, f ∉ (0, 1].
   static PersonalizationOptions parse(ConfigTable& t);

@@ -50,6 +50,7 @@ struct PflSession {
   std::vector<LocalTrainer> trainers;
   Federation fed;       // X: models (push-sum: numerators U), M: momentum rows
   torch::Tensor mu;     // [N] float64 push-sum weights (ones unless push-sum)
+  torch::Tensor V;      // [N,P] Ditto's personal models (undefined otherwise)
   PflColumns cols;
   PflCommunicator comm;
   std::vector<double> scale;  // per-client step multipliers s_i
@@ -59,6 +60,7 @@ struct PflSession {
 
 // The de-biased models Z = U/μ on the communicated columns (X itself without push-sum weights).
 torch::Tensor models(const PflSession& s) {
+  if (s.spec.ditto) return s.V;
   return s.comm.uses_weights() ? push_sum_debias(s.fed.X, s.mu, s.cols.communicated) : s.fed.X;
 }
 
@@ -94,6 +96,15 @@ double train_round(PflSession& s, torch::Tensor& Z, const std::vector<int64_t>& 
   parallel_for(static_cast<int64_t>(who.size()), s.workers, [&](int64_t w, int64_t k) {
     const int64_t i = who[k];
     ClientRound cr{i, round, static_cast<uint64_t>(s.cfg.run.seed), s.scale[i]};
+    if (s.spec.ditto) {
+      // Personal v_i first, with the proximal anchor w^t = the global model the client holds now.
+      train_ditto_personal(s.trainers[w], s.cfg.personalization, s.cfg.train, s.V[i], s.fed.X[i].clone(),
+                           s.data.train, s.data.client_train[i],
+                           scaled_steps(local_step_count(s.cfg.train, s.sizes[i]), s.scale[i]), cr);
+      losses[k] = train_client(s.trainers[w], s.spec, s.cfg.personalization, s.cfg.train, s.cols, s.fed.X[i],
+                               s.fed.M[i], s.data.train, s.data.client_train[i], cr);
+      return;
+    }
     auto z = Z[i];
     torch::Tensor z0 = debiased ? z.clone() : torch::Tensor();
     losses[k] = train_client(s.trainers[w], s.spec, s.cfg.personalization, s.cfg.train, s.cols, z, s.fed.M[i],
@@ -114,6 +125,7 @@ void save(PflSession& s, RunDir& dir, int64_t round_done) {
   Checkpoint ck;
   s.fed.save_into(ck);
   ck.tensors["mu"] = s.mu;
+  if (s.spec.ditto) ck.tensors["V"] = s.V;
   ck.meta = {{"round", round_done}, {"algorithm", s.cfg.fl.algorithm}};
   save_checkpoint(dir.checkpoints() / fmt::format("round_{}.pt", round_done), ck);
   std::vector<std::pair<int64_t, fs::path>> found;
@@ -184,6 +196,7 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
   s.cols = pfl_columns(spec, layout);
   s.fed = Federation::replicate(layout, layout.flatten(*model0), cfg.fl.clients, device);
   s.mu = torch::ones({cfg.fl.clients}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  if (spec.ditto) s.V = s.fed.X.clone();
   for (int64_t w = 0; w < workers; ++w) {
     s.trainers.emplace_back(w == 0 ? model0 : nn::make_model(cfg.model, input, s.data.train.num_classes), layout,
                             device);
@@ -209,6 +222,13 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
       throw Error::data("checkpoint '{}' lacks the push-sum weights mu [{}]", ckpt_path.string(), cfg.fl.clients);
     }
     s.mu.copy_(it->second);
+    if (s.spec.ditto) {
+      auto v = ck.tensors.find("V");
+      if (v == ck.tensors.end() || v->second.sizes() != s.V.sizes()) {
+        throw Error::data("checkpoint '{}' lacks Ditto's personal models V", ckpt_path.string());
+      }
+      s.V.copy_(v->second);
+    }
     start = ck.meta.at("round").get<int64_t>();
     dir.metrics().truncate_after("round", start);
     log_info("pfl: resuming after round {} from {}", start, ckpt_path.string());

@@ -7,7 +7,7 @@ namespace plexus::fl {
 const std::vector<PflSpec>& pfl_algorithms() {
   static const std::vector<PflSpec> all = {dfedalt_spec(),  dfedsalt_spec(), dfedpgp_spec(),
                                            local_spec(),    fedavg_ft_spec(), fedper_spec(),
-                                           fedrep_spec(),   fedbabu_spec(),  pfl_dfedavgm_spec()};
+                                           fedrep_spec(),   fedbabu_spec(),  pfl_dfedavgm_spec(), ditto_spec()};
   return all;
 }
 

@@ -40,6 +40,7 @@ struct PflSpec {
   bool body_sam = false;         ///< SAM (radius train.rho) on the body step only (DFedSalt)
   PflFinetune finetune = PflFinetune::None;  ///< fine-tune a copy before the "after" measurement
   bool requires_momentum = false;            ///< train.momentum must be > 0 (DFedAvgM)
+  bool ditto = false;  ///< keep a second, personal model V trained with a proximal term to the global model
 };
 
 /// All personalized algorithms, in documentation order.
@@ -59,5 +60,6 @@ PflSpec fedper_spec();
 PflSpec fedrep_spec();
 PflSpec fedbabu_spec();
 PflSpec pfl_dfedavgm_spec();
+PflSpec ditto_spec();
 
 }  // namespace plexus::fl
