@@ -20,7 +20,7 @@ CLASSES=${CLASSES:-2}
 MODEL=${MODEL:-cnn}
 NEIGHBORS=${NEIGHBORS:-4}
 THREADS=${THREADS:-0}
-METHODS=${METHODS:-"dfedalt dfedsalt dfedpgp dfedpgp_pull local fedavg_ft fedper fedrep fedbabu pfl_dfedavgm"}
+METHODS=${METHODS:-"dfedalt dfedsalt dfedpgp dfedpgp_pull local fedavg_ft fedper fedrep fedbabu ditto pfl_dfedavgm"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"

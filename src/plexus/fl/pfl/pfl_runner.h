@@ -1,5 +1,5 @@
 // The personalized-FL runner: `plexus fl run` dispatches here when fl.algorithm is personalized
-// (dfedalt, dfedsalt, dfedpgp, local, fedavg_ft, fedper, fedrep, fedbabu, pfl_dfedavgm).
+// (dfedalt, dfedsalt, dfedpgp, local, fedavg_ft, fedper, fedrep, fedbabu, ditto, pfl_dfedavgm).
 //
 // One round t (0-based internally, reported 1-based), on the stacked state X [N,P] (push-sum numerators U for
 // DFedPGP, with weights μ [N]; the de-biased models are z_i = u_i/μ_i on the communicated columns):
