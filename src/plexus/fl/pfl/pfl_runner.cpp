@@ -1,5 +1,6 @@
-#include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
 #include "plexus/fl/pfl/pfl_runner.h"
+
+#include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
 
 #include <chrono>
 #include <cmath>
@@ -16,16 +17,15 @@
 #include "plexus/fl/gossip.h"
 #include "plexus/fl/pfl/alternating_trainer.h"
 #include "plexus/fl/pfl/pfl_comm.h"
+#include "plexus/fl/run_support.h"
 #include "plexus/fl/worker_pool.h"
 
 namespace plexus::fl {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct MeanStd {
   double mean = NAN, std = NAN;
@@ -127,38 +127,7 @@ void save(PflSession& s, RunDir& dir, int64_t round_done) {
   ck.tensors["mu"] = s.mu;
   if (s.spec.ditto) ck.tensors["V"] = s.V;
   ck.meta = {{"round", round_done}, {"algorithm", s.cfg.fl.algorithm}};
-  save_checkpoint(dir.checkpoints() / fmt::format("round_{}.pt", round_done), ck);
-  std::vector<std::pair<int64_t, fs::path>> found;
-  for (const auto& e : fs::directory_iterator(dir.checkpoints())) {
-    auto name = e.path().filename().string();
-    if (name.rfind("round_", 0) == 0 && e.path().extension() == ".pt") found.push_back({std::stoll(name.substr(6)), e.path()});
-  }
-  std::sort(found.rbegin(), found.rend());
-  for (std::size_t k = static_cast<std::size_t>(s.cfg.run.keep_checkpoints); k < found.size(); ++k) fs::remove(found[k].second);
-}
-
-void check_resume_config(const FlConfig& cfg, const fs::path& saved_path) {
-  auto saved = load_toml(saved_path);
-  auto strip = [](toml::table t) {
-    if (auto* fl = t["fl"].as_table()) fl->erase("rounds");
-    return t;
-  };
-  auto a = strip(saved), b = strip(cfg.resolved);
-  for (const auto& [k, v] : b) {
-    std::string sa;
-    if (auto* ta = a[k.str()].as_table()) sa = to_toml_string(*ta);
-    if (sa != to_toml_string(*v.as_table())) {
-      throw Error::config("--resume: table [{}] differs from the run's saved config.toml; resume with the same "
-                          "config (only fl.rounds may change) or start a new run.name", k.str());
-    }
-  }
-}
-
-nlohmann::ordered_json nan_to_null(nlohmann::ordered_json row) {
-  for (auto& [k, v] : row.items()) {
-    if (v.is_number_float() && std::isnan(v.get<double>())) v = nullptr;  // JSON has no NaN
-  }
-  return row;
+  save_round_checkpoint(dir, ck, round_done, s.cfg.run.keep_checkpoints);
 }
 
 }  // namespace
@@ -169,23 +138,13 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
   torch::Device device = resolve_device(cfg.run.device);
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
 
-  RunDir dir(cfg.run.out_dir, cfg.run.name, resume);
-  fs::path ckpt_path = resume ? latest_checkpoint(dir.checkpoints()) : fs::path();
-  if (resume) {
-    if (ckpt_path.empty()) throw Error::config("--resume: no checkpoint in '{}'", dir.checkpoints().string());
-    check_resume_config(cfg, dir.path() / "config.toml");
-  }
-  dir.write_config(cfg.resolved);
-
-  int64_t workers = device.is_cuda() ? 1
-                    : cfg.run.threads > 0 ? cfg.run.threads
-                                          : std::max<int64_t>(1, std::thread::hardware_concurrency());
-  if (device.is_cpu()) at::set_num_threads(1);
+  fs::path ckpt_path;
+  RunDir dir = open_run(cfg, resume, ckpt_path);
+  const int64_t workers = setup_workers(cfg.run, device);
 
   auto t_load = Clock::now();
-  PflSession s{cfg, spec, device, data::load_federated(cfg.data, cfg.fl.clients, seed)};
+  PflSession s{cfg, spec, device, load_data_on(cfg, device)};
   s.workers = workers;
-  for (auto* d : {&s.data.train, &s.data.test}) d->x = d->x.to(device), d->y = d->y.to(device);
   auto shape = s.data.train.x.sizes();
   std::array<int64_t, 3> input{shape[1], shape[2], shape[3]};
 
