@@ -32,9 +32,9 @@ void setup(CLI::App& app) {
 
   auto* list = fl.add_subcommand("algorithms", "list the FL algorithms with their papers");
   list->callback([] {
-    for (const auto& a : plexus::fl::algorithms()) fmt::print("{:<12} {:<12} {}\n", a.name, a.title, a.source);
+    for (const auto& a : plexus::fl::algorithms()) fmt::print("{:<16} {:<18} {}\n", a.name, a.title, a.source);
     for (const auto& a : plexus::fl::pfl_algorithms()) {
-      fmt::print("{:<12} {:<12} {} [personalized]\n", a.name, a.title, a.source);
+      fmt::print("{:<16} {:<18} {} [personalized]\n", a.name, a.title, a.source);
     }
   });
 }

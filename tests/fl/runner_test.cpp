@@ -125,15 +125,12 @@ TEST(Runner, ResumeIsBitIdentical) {
   auto full = FlConfig::parse(base_config("dfedsam", "resume_full"));
   auto rf = run_fl(full, false);
 
-  auto part = full;
-  part.run.name = "resume_part";
-  part.fl.rounds = 3;
-  part.run.checkpoint_every = 1;
-  part.resolved = base_config("dfedsam", "resume_part");  // keep the saved config consistent with `part`
-  run_fl(part, false);
-  auto rest = part;
-  rest.fl.rounds = full.fl.rounds;
-  auto rr = run_fl(rest, true);
+  auto root = base_config("dfedsam", "resume_part");
+  apply_override(root, "fl.rounds=3");
+  apply_override(root, "run.checkpoint_every=1");
+  run_fl(FlConfig::parse(root), false);
+  apply_override(root, "fl.rounds=6");
+  auto rr = run_fl(FlConfig::parse(root), true);
 
   ASSERT_EQ(rr.rows.size(), rf.rows.size());
   for (std::size_t k = 0; k < rf.rows.size(); ++k) {
@@ -158,6 +155,27 @@ TEST(Runner, FreshRunRefusesToOverwriteResults) {
     EXPECT_NE(std::string(e.what()).find("already holds results"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(fs::exists(fs::path(cfg.run.out_dir) / "no_overwrite" / "checkpoints" / "round_1.pt"));
+}
+
+TEST(Runner, ResumeWithChangedConfigNamesTheKeyAndKeepsCheckpoints) {
+  set_log_level(LogLevel::Warn);
+  auto root = base_config("fedavg", "resume_changed");
+  apply_override(root, "fl.rounds=1");
+  auto first = FlConfig::parse(root);
+  auto r = run_fl(first, false);
+  auto ckpt = fs::path(r.run_dir) / "checkpoints" / "round_1.pt";
+  auto size = fs::file_size(ckpt);
+  apply_override(root, "fl.rounds=2");
+  apply_override(root, "train.lr=0.5");
+  try {
+    run_fl(FlConfig::parse(root), true);
+    FAIL() << "resuming with another learning rate must fail";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    EXPECT_NE(std::string(e.what()).find("train.lr = 0.5"), std::string::npos) << e.what();
+  }
+  ASSERT_TRUE(fs::exists(ckpt));
+  EXPECT_EQ(fs::file_size(ckpt), size);
 }
 
 TEST(FlConfig, ErrorsNameTheKey) {

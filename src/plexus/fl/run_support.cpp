@@ -1,6 +1,7 @@
 #include "plexus/fl/run_support.h"
 
 #include <cmath>
+#include <sstream>
 #include <thread>
 
 namespace plexus::fl {
@@ -9,19 +10,29 @@ namespace fs = std::filesystem;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// Text of one TOML value (for comparing two configs key by key).
+static std::string node_text(const toml::node* n) {
+  if (!n) return "<absent>";
+  std::stringstream ss;
+  n->visit([&](auto&& v) { ss << v; });
+  return ss.str();
+}
+
 static void check_resume_config(const FlConfig& cfg, const fs::path& saved_path) {
   auto saved = load_toml(saved_path);
-  auto strip = [](toml::table t) {
-    if (auto* fl = t["fl"].as_table()) fl->erase("rounds");
-    return t;
-  };
-  auto a = strip(saved), b = strip(cfg.resolved);
-  for (const auto& [k, v] : b) {
-    std::string sa;
-    if (auto* ta = a[k.str()].as_table()) sa = to_toml_string(*ta);
-    if (sa != to_toml_string(*v.as_table())) {
-      throw Error::config("--resume: table [{}] differs from the run's saved config.toml; resume with the same "
-                          "config (only fl.rounds may change) or start a new run.name", k.str());
+  for (const auto& [section, table] : cfg.resolved) {
+    const auto* now = table.as_table();
+    const auto* was = saved[section.str()].as_table();
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : *now) keys.emplace_back(k.str());
+    if (was) for (const auto& [k, v] : *was) keys.emplace_back(k.str());
+    for (const auto& key : keys) {
+      if (section.str() == "fl" && key == "rounds") continue;  // the one key a resume may change
+      std::string a = node_text(was ? was->get(key) : nullptr), b = node_text(now->get(key));
+      if (a != b) {
+        throw Error::config("--resume: {}.{} = {} but the run was started with {}; resume with the same config "
+                            "(only fl.rounds may change) or start a new run.name", section.str(), key, b, a);
+      }
     }
   }
 }
