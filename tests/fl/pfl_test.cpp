@@ -13,6 +13,7 @@
 #include "plexus/fl/pfl/pfl_comm.h"
 #include "plexus/fl/pfl/pfl_runner.h"
 #include "plexus/fl/pfl/pfl_spec.h"
+#include "synthetic_config.h"
 
 using namespace plexus;
 using namespace plexus::fl;
@@ -247,50 +248,19 @@ TEST(PflTrainer, DittoPersonalStepMatchesTheProximalRule) {
 
 namespace {
 
-fs::path temp_root() {
-  auto p = fs::temp_directory_path() / fmt::format("plexus_pfl_test_{}", ::getpid());
-  fs::create_directories(p);
-  return p;
-}
-
 toml::table pfl_config(const std::string& algorithm, const std::string& name) {
-  auto root = parse_toml(R"(
-[run]
-seed = 3
-threads = 2
-[data]
-dataset = "synthetic"
-synthetic_train = 600
-synthetic_test = 300
-synthetic_classes = 4
-synthetic_dim = 4
-synthetic_noise = 1.0
-partition = "dirichlet"
-dirichlet_alpha = 0.5
-[model]
-name = "mlp"
-hidden = [16]
-[fl]
-clients = 6
-rounds = 5
-client_fraction = 0.5
+  auto root = test::synthetic_config(algorithm, name, "pfl", R"(
 [topology]
 kind = "directed_time_varying"
 neighbors = 2
-[train]
-batch_size = 16
-local_steps = 5
-lr = 0.1
-lr_decay = 1.0
 [personalization]
 head_epochs = 1
 body_epochs = 1
 lr_head = 0.05
 lr_body = 0.1
 )");
-  apply_override(root, "fl.algorithm=" + algorithm);
-  apply_override(root, "run.name=" + name);
-  apply_override(root, "run.out_dir=\"" + temp_root().string() + "\"");
+  apply_override(root, "data.dirichlet_alpha=0.5");
+  apply_override(root, "fl.rounds=5");
   if (algorithm == "dfedalt" || algorithm == "dfedsalt" || algorithm == "pfl_dfedavgm") {
     apply_override(root, "topology.kind=\"time_varying\"");
   }

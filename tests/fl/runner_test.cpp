@@ -8,6 +8,7 @@
 #include "plexus/core/log.h"
 #include "plexus/fl/algorithm.h"
 #include "plexus/fl/runner.h"
+#include "synthetic_config.h"
 
 using namespace plexus;
 using namespace plexus::fl;
@@ -15,46 +16,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_root() {
-  auto p = fs::temp_directory_path() / fmt::format("plexus_fl_test_{}", ::getpid());
-  fs::create_directories(p);
-  return p;
-}
-
-// A small, fast configuration: 6 clients on a learnable synthetic task with an MLP.
+// A small, fast configuration: 6 clients on a learnable synthetic task with an MLP, on a ring.
 toml::table base_config(const std::string& algorithm, const std::string& name) {
-  auto root = parse_toml(R"(
-[run]
-seed = 3
-threads = 2
-[data]
-dataset = "synthetic"
-synthetic_train = 600
-synthetic_test = 300
-synthetic_classes = 4
-synthetic_dim = 4
-synthetic_noise = 1.0
-partition = "dirichlet"
-dirichlet_alpha = 1.0
-[model]
-name = "mlp"
-hidden = [16]
-[fl]
-clients = 6
-rounds = 6
-client_fraction = 0.5
-[topology]
-kind = "ring"
-mixing = "uniform"
-[train]
-batch_size = 16
-local_steps = 5
-lr = 0.1
-lr_decay = 1.0
-)");
-  apply_override(root, "fl.algorithm=" + algorithm);
-  apply_override(root, "run.name=" + name);
-  apply_override(root, "run.out_dir=\"" + temp_root().string() + "\"");
+  auto root = test::synthetic_config(algorithm, name, "fl", "[topology]\nkind = \"ring\"\nmixing = \"uniform\"\n");
   if (algorithm == "dfedavgm") apply_override(root, "train.momentum=0.9");
   if (algorithm == "dfedsam_mgs") apply_override(root, "fl.gossip_steps=3");
   if (algorithm == "dpsgd") apply_override(root, "fl.rounds=30");
