@@ -30,26 +30,6 @@ namespace {
 using namespace plexus;
 using namespace plexus::tune;
 
-// "a=1,b=2" → [(a, 1), (b, 2)]. Throws: Error(Config) on a malformed item.
-std::vector<std::pair<std::string, double>> parse_assignments(const std::string& text, const char* flag) {
-  std::vector<std::pair<std::string, double>> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t end = text.find(',', start);
-    if (end == std::string::npos) end = text.size();
-    std::string item = text.substr(start, end - start);
-    start = end + 1;
-    if (item.empty()) continue;
-    auto eq = item.find('=');
-    char* endp = nullptr;
-    double v = eq == std::string::npos ? 0 : std::strtod(item.c_str() + eq + 1, &endp);
-    if (eq == std::string::npos || eq + 1 == item.size() || *endp != '\0' || !std::isfinite(v))
-      throw Error::config("{}: '{}' is not name=number", flag, item);
-    out.push_back({item.substr(0, eq), v});
-  }
-  return out;
-}
-
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
   std::size_t start = 0;

@@ -151,7 +151,7 @@ void ConfigTable::get(std::string_view key, std::string& field) {
 }
 
 template <class T, class Check, class Read>
-static void get_array(ConfigTable& self, const toml::node* n, std::vector<T>& field, Check check, Read read,
+static void get_array(const toml::node* n, std::vector<T>& field, Check check, Read read,
                       std::string_view key, const char* expected, auto&& fail) {
   if (!n) return;
   if (!n->is_array()) fail(key, expected);
@@ -165,7 +165,7 @@ static void get_array(ConfigTable& self, const toml::node* n, std::vector<T>& fi
 
 void ConfigTable::get(std::string_view key, std::vector<double>& field) {
   auto fail = [&](std::string_view k, const char* e) { type_error(k, e); };
-  get_array<double>(*this, lookup(key), field, [](const toml::node& e) { return e.is_number(); },
+  get_array<double>(lookup(key), field, [](const toml::node& e) { return e.is_number(); },
                     [](const toml::node& e) { return e.value<double>().value(); }, key, "an array of numbers", fail);
   toml::array a;
   for (double v : field) a.push_back(v);
@@ -174,7 +174,7 @@ void ConfigTable::get(std::string_view key, std::vector<double>& field) {
 
 void ConfigTable::get(std::string_view key, std::vector<int64_t>& field) {
   auto fail = [&](std::string_view k, const char* e) { type_error(k, e); };
-  get_array<int64_t>(*this, lookup(key), field, [](const toml::node& e) { return e.is_integer(); },
+  get_array<int64_t>(lookup(key), field, [](const toml::node& e) { return e.is_integer(); },
                      [](const toml::node& e) { return e.as_integer()->get(); }, key, "an array of integers", fail);
   toml::array a;
   for (int64_t v : field) a.push_back(v);
@@ -183,7 +183,7 @@ void ConfigTable::get(std::string_view key, std::vector<int64_t>& field) {
 
 void ConfigTable::get(std::string_view key, std::vector<std::string>& field) {
   auto fail = [&](std::string_view k, const char* e) { type_error(k, e); };
-  get_array<std::string>(*this, lookup(key), field, [](const toml::node& e) { return e.is_string(); },
+  get_array<std::string>(lookup(key), field, [](const toml::node& e) { return e.is_string(); },
                          [](const toml::node& e) { return e.as_string()->get(); }, key, "an array of strings", fail);
   toml::array a;
   for (const auto& v : field) a.push_back(v);

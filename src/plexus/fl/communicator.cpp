@@ -10,16 +10,8 @@ Communicator::Communicator(Communication kind, const TopologyOptions& topology, 
                            int64_t gossip_steps)
     : kind_(kind), topology_(topology), n_(n), seed_(seed), gossip_steps_(gossip_steps) {
   if (kind_ == Communication::Server) return;
-  if (!is_time_varying(topology_)) {
-    auto g = make_graph(topology_, n_, seed_, 0);
-    static_w_ = mixing_matrix(g, topology_.mixing);
-    auto rep = analyze(static_w_, g);
-    if (!rep.connected) {
-      throw Error::infeasible("topology '{}' with {} clients is disconnected: gossip cannot reach consensus; "
-                              "raise topology.neighbors / edge_probability or choose another topology.kind",
-                              topology_.kind, n_);
-    }
-  }
+  // make_graph rejects a disconnected static graph with an error naming the fix.
+  if (!is_time_varying(topology_)) static_w_ = mixing_matrix(make_graph(topology_, n_, seed_, 0), topology_.mixing);
 }
 
 torch::Tensor Communicator::mixing(int64_t round) const {

@@ -19,7 +19,7 @@ namespace plexus::fl {
 class Communicator {
  public:
   Communicator() = default;
-  /// Throws: Error(Infeasible) if a static topology is disconnected (gossip would never reach consensus).
+  /// Throws: Error(Config) if a static topology is disconnected (gossip would never reach consensus).
   Communicator(Communication kind, const TopologyOptions& topology, int64_t n, uint64_t seed, int64_t gossip_steps);
 
   /// Combine the models of round `round` (0-based). `who` are the participants (server FL), `train_sets`

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <thread>
 
+#include "plexus/core/rng.h"
+
 namespace plexus::fl {
 
 namespace fs = std::filesystem;
@@ -59,6 +61,27 @@ data::FederatedData load_data_on(const FlConfig& cfg, torch::Device device) {
   auto fd = data::load_federated(cfg.data, cfg.fl.clients, static_cast<uint64_t>(cfg.run.seed));
   for (auto* d : {&fd.train, &fd.test}) d->x = d->x.to(device), d->y = d->y.to(device);
   return fd;
+}
+
+static std::array<int64_t, 3> input_shape(const data::FederatedData& data) {
+  auto shape = data.train.x.sizes();
+  return {shape[1], shape[2], shape[3]};
+}
+
+std::shared_ptr<nn::Model> initial_model(const FlConfig& cfg, const data::FederatedData& data) {
+  torch::manual_seed(stream_key(static_cast<uint64_t>(cfg.run.seed), "init"));
+  return nn::make_model(cfg.model, input_shape(data), data.train.num_classes);
+}
+
+std::vector<LocalTrainer> make_trainers(const FlConfig& cfg, const data::FederatedData& data,
+                                        std::shared_ptr<nn::Model> model0, const nn::ParamLayout& layout,
+                                        int64_t workers, torch::Device device) {
+  std::vector<LocalTrainer> trainers;
+  for (int64_t w = 0; w < workers; ++w) {
+    trainers.emplace_back(w == 0 ? model0 : nn::make_model(cfg.model, input_shape(data), data.train.num_classes),
+                          layout, device);
+  }
+  return trainers;
 }
 
 void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep) {

@@ -32,6 +32,16 @@ int64_t setup_workers(const RunOptions& run, torch::Device device);
 /// Load and partition the dataset of `cfg` (seeded by run.seed) and move it to `device`.
 data::FederatedData load_data_on(const FlConfig& cfg, torch::Device device);
 
+/// x^0: the model every client starts from, initialised from the (seed, "init") stream, sized for the
+/// dataset (input [C,H,W] and class count). Throws: Error(Config) as nn::make_model.
+std::shared_ptr<nn::Model> initial_model(const FlConfig& cfg, const data::FederatedData& data);
+
+/// One LocalTrainer per worker, all with `layout`; worker 0 reuses `model0`, the others get fresh instances
+/// of the same architecture (their values are irrelevant: trainers bind to client rows).
+std::vector<LocalTrainer> make_trainers(const FlConfig& cfg, const data::FederatedData& data,
+                                        std::shared_ptr<nn::Model> model0, const nn::ParamLayout& layout,
+                                        int64_t workers, torch::Device device);
+
 /// Write `ck` as checkpoints/round_<round>.pt (atomically), then delete all but the newest `keep`.
 void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep);
 

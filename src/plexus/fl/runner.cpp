@@ -137,18 +137,11 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
 
   auto t_load = Clock::now();
   Session s{cfg, spec, device, load_data_on(cfg, device), {}, {}, {}, workers};
-  auto shape = s.data.train.x.sizes();
-  std::array<int64_t, 3> input{shape[1], shape[2], shape[3]};
-
-  // x^0: one initialization shared by every client, from the "init" stream.
-  torch::manual_seed(stream_key(seed, "init"));
-  auto model0 = nn::make_model(cfg.model, input, s.data.train.num_classes);
+  // x^0: one initialization shared by every client.
+  auto model0 = initial_model(cfg, s.data);
   auto layout = nn::ParamLayout::of(*model0);
   s.fed = Federation::replicate(layout, layout.flatten(*model0), cfg.fl.clients, device);
-  for (int64_t w = 0; w < workers; ++w) {
-    s.trainers.emplace_back(w == 0 ? model0 : nn::make_model(cfg.model, input, s.data.train.num_classes), layout,
-                            device);
-  }
+  s.trainers = make_trainers(cfg, s.data, model0, layout, workers, device);
   s.comm = Communicator(spec.communication, cfg.topology, cfg.fl.clients, seed, cfg.fl.gossip_steps);
   if (spec.dp) s.dp = DpAggregator(cfg.privacy, spec.sparsifier, layout, cfg.fl.clients, cfg.fl.client_fraction, seed);
   log_info("fl: {} on {} ({} train / {} test), {} clients, model {} with P = {} parameters, device {}, {} "

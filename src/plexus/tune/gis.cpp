@@ -23,6 +23,20 @@ int best_candidate(const Samples& s, const Problem& p, const std::vector<std::ve
   return best;
 }
 
+// One IS iteration around `centre`: draw o.traffic requests from q = N(centre, Σ(frac)), pay for them in
+// `replays`, and score the trust-region candidates (candidate 0 is the centre). Shared by GIS and SGIS's
+// refinement stage. Returns the candidates; `best` is the winner's index (−1 if none passes).
+std::vector<std::vector<double>> is_step(Problem& p, const std::vector<double>& centre, double frac,
+                                         const TunerOptions& o, const IsOptions& is, uint64_t seed, int64_t t,
+                                         int64_t& replays, std::vector<CandidateScore>& scores, int& best) {
+  Gaussian g = box_gaussian(p, centre, frac);
+  Samples s = p.traffic(Mixture(g), o.traffic, t);
+  replays += o.traffic;
+  auto cands = trust_region_candidates(p, g, o.candidates, o.trust_radius, seed, 0, t);
+  best = best_candidate(s, p, cands, g, o, is, scores);
+  return cands;
+}
+
 void set_incumbent(IterationRecord& rec, const std::vector<double>& x, const CandidateScore& sc) {
   rec.best = x;
   rec.estimate = sc.objective.value;
@@ -51,11 +65,8 @@ TuneResult run_gis(Problem& p, const TunerOptions& o, uint64_t seed, const Itera
       res.stop_reason = "budget";
       break;
     }
-    Gaussian g = box_gaussian(p, mu, frac);
-    Samples s = p.traffic(Mixture(g), o.traffic, t);
-    replays += o.traffic;
-    auto cands = trust_region_candidates(p, g, o.candidates, o.trust_radius, seed, 0, t);
-    int b = best_candidate(s, p, cands, g, o, is, scores);
+    int b = -1;
+    auto cands = is_step(p, mu, frac, o, is, seed, t, replays, scores, b);
     IterationRecord rec = inc;
     rec.iteration = t + 1;
     rec.replays = replays;
@@ -137,11 +148,8 @@ TuneResult run_sgis(Problem& p, const TunerOptions& o, uint64_t seed, const Iter
       res.stop_reason = "budget";
       break;
     }
-    Gaussian g = box_gaussian(p, a0, frac);
-    Samples s = p.traffic(Mixture(g), o.traffic, t);
-    replays += o.traffic;
-    auto cands = trust_region_candidates(p, g, o.candidates, o.trust_radius, seed, 0, t);
-    int b = best_candidate(s, p, cands, g, o, is, scores);
+    int b = -1;
+    auto cands = is_step(p, a0, frac, o, is, seed, t, replays, scores, b);
     IterationRecord r = inc;
     r.iteration = t + 1;
     r.replays = replays;

@@ -65,26 +65,31 @@ AuctionParams AuctionParams::clamped() const {
 
 AuctionParams AuctionParams::parse(const std::string& text) { return parse(text, AuctionParams{}); }
 
-AuctionParams AuctionParams::parse(const std::string& text, AuctionParams base) {
+std::vector<std::pair<std::string, double>> parse_assignments(const std::string& text, const char* flag) {
+  std::vector<std::pair<std::string, double>> out;
   std::size_t start = 0;
-  while (start < text.size()) {
+  while (start <= text.size()) {
     std::size_t end = text.find(',', start);
     if (end == std::string::npos) end = text.size();
     std::string item = text.substr(start, end - start);
     start = end + 1;
     if (item.empty()) continue;
     auto eq = item.find('=');
-    if (eq == std::string::npos)
-      throw Error::config("--theta item '{}' has no '=' (write e.g. alpha=0.8,reserve=0.1)", item);
-    std::string name = item.substr(0, eq), value = item.substr(eq + 1);
+    char* endp = nullptr;
+    double v = eq == std::string::npos ? 0 : std::strtod(item.c_str() + eq + 1, &endp);
+    if (eq == std::string::npos || eq + 1 == item.size() || *endp != '\0' || !std::isfinite(v))
+      throw Error::config("{}: '{}' is not name=number (write e.g. alpha=0.8,reserve=0.1)", flag, item);
+    out.push_back({item.substr(0, eq), v});
+  }
+  return out;
+}
+
+AuctionParams AuctionParams::parse(const std::string& text, AuctionParams base) {
+  for (const auto& [name, v] : parse_assignments(text, "--theta")) {
     int i = index(name);
     if (i < 0)
       throw Error::config("--theta: unknown parameter '{}' (known: alpha, beta, reserve, mainline_reserve, "
                           "quality_threshold)", name);
-    char* endp = nullptr;
-    double v = std::strtod(value.c_str(), &endp);
-    if (value.empty() || *endp != '\0' || !std::isfinite(v))
-      throw Error::config("--theta: {} = '{}' is not a number", name, value);
     base.set(i, v);
   }
   base.check_bounds();

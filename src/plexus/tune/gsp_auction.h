@@ -13,12 +13,17 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "plexus/tune/kpis.h"
 #include "plexus/tune/marketplace.h"
 
 namespace plexus::tune {
+
+/// Parse "a=1,b=2" (the --theta / --sigma syntax) into [(a, 1), (b, 2)]; empty items are skipped.
+/// Throws: Error(Config) naming `flag` and the item when an item is not name=number.
+std::vector<std::pair<std::string, double>> parse_assignments(const std::string& text, const char* flag);
 
 /// Tunable auction parameters θ. Units: reserve in USD per click; mainline_reserve in rank-score units
 /// (USD × CTR^α × relevance^β); exponents and threshold dimensionless.
@@ -40,7 +45,7 @@ struct AuctionParams {
   static int index(const std::string& name);
   /// Parse "alpha=0.8,reserve=0.1" on top of `base`. Throws: Error(Config) on an unknown name, a
   /// malformed number or a value outside its bounds.
-  static AuctionParams parse(const std::string& text, AuctionParams base);
+  static AuctionParams parse(const std::string& text, AuctionParams base);  // uses parse_assignments
   static AuctionParams parse(const std::string& text);
   /// Throws: Error(Config) naming the first parameter outside its bounds.
   void check_bounds() const;

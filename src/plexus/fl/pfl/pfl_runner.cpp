@@ -145,21 +145,14 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
   auto t_load = Clock::now();
   PflSession s{cfg, spec, device, load_data_on(cfg, device)};
   s.workers = workers;
-  auto shape = s.data.train.x.sizes();
-  std::array<int64_t, 3> input{shape[1], shape[2], shape[3]};
-
-  torch::manual_seed(stream_key(seed, "init"));
-  auto model0 = nn::make_model(cfg.model, input, s.data.train.num_classes);
+  auto model0 = initial_model(cfg, s.data);
   auto head = pers.head.empty() ? std::vector<std::string>{model0->head_prefix()} : pers.head;
   auto layout = nn::ParamLayout::of(*model0, head);
   s.cols = pfl_columns(spec, layout);
   s.fed = Federation::replicate(layout, layout.flatten(*model0), cfg.fl.clients, device);
   s.mu = torch::ones({cfg.fl.clients}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
   if (spec.ditto) s.V = s.fed.X.clone();
-  for (int64_t w = 0; w < workers; ++w) {
-    s.trainers.emplace_back(w == 0 ? model0 : nn::make_model(cfg.model, input, s.data.train.num_classes), layout,
-                            device);
-  }
+  s.trainers = make_trainers(cfg, s.data, model0, layout, workers, device);
   s.comm = PflCommunicator(spec, pers, cfg.topology, cfg.fl.clients, seed);
   for (int64_t i = 0; i < cfg.fl.clients; ++i) {
     s.scale.push_back(step_scale(pers, seed, i));
