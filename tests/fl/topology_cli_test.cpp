@@ -1,5 +1,5 @@
-// `plexus fl topology` end to end: JSON output against closed forms, and a clean one-line error with exit
-// code 2 for a disconnected Erdős–Rényi graph.
+// `plexus fl topology` and `plexus fl run` end to end: JSON output against closed forms, and clean one-line
+// errors with the documented exit codes for bad input.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -8,28 +8,11 @@
 #include <cstdio>
 #include <numbers>
 #include <string>
-#include <sys/wait.h>
+#include <unistd.h>
 
-namespace {
+#include "../cli_util.h"
 
-struct Result {
-  int code;
-  std::string out;
-};
-
-// Runs the plexus binary with `args`, capturing stdout and stderr together.
-Result run_plexus(const std::string& args) {
-  const std::string cmd = std::string(PLEXUS_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {-1, ""};
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-}  // namespace
+using plexus::test::run_plexus;
 
 TEST(TopologyCli, RingJsonMatchesClosedForm) {
   auto r = run_plexus("fl topology --kind ring --clients 16 --mixing uniform --json");
@@ -62,4 +45,70 @@ TEST(TopologyCli, DisconnectedErdosRenyiIsAConfigError) {
   EXPECT_NE(r.out.find("edge_probability"), std::string::npos);
   auto k = run_plexus("fl topology --kind k_regular --clients 21 --neighbors 3");
   EXPECT_EQ(k.code, 2) << k.out;
+}
+
+namespace {
+// A config file for `fl run`: quickstart reduced to seconds (synthetic data, 4 clients, 2 rounds).
+std::string write_config(const std::string& name, const std::string& text) {
+  auto path = std::string("/tmp/plexus_fl_cli_") + std::to_string(::getpid()) + "_" + name + ".toml";
+  FILE* f = std::fopen(path.c_str(), "w");
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+  return path;
+}
+const char* kSmall = R"(
+[run]
+name = "cli"
+[data]
+dataset = "synthetic"
+synthetic_train = 200
+synthetic_test = 100
+synthetic_classes = 4
+synthetic_dim = 4
+[model]
+name = "mlp"
+hidden = [8]
+[fl]
+algorithm = "dfedsam"
+clients = 4
+rounds = 2
+[topology]
+kind = "ring"
+[train]
+local_steps = 2
+)";
+}  // namespace
+
+TEST(FlRunCli, RunsAndPrintsSummary) {
+  auto cfg = write_config("ok", kSmall);
+  auto out_dir = "/tmp/plexus_fl_cli_runs_" + std::to_string(::getpid());
+  auto r = run_plexus("fl run --config " + cfg + " --set run.out_dir=\\\"" + out_dir + "\\\"");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"algorithm\": \"DFedSAM\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("round 2/2"), std::string::npos) << r.out;
+}
+
+TEST(FlRunCli, BadInputGivesOneErrorLineAndExitCode) {
+  auto cfg = write_config("bad", kSmall);
+  struct Case {
+    std::string args;
+    int code;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"--set fl.gosip_steps=2", 2, "error: config: [fl] unknown key 'gosip_steps' (did you mean 'gossip_steps'?)"},
+      {"--set fl.gossip_steps=0", 2, "error: config: [fl] gossip_steps = 0"},
+      {"--set train.rho=-1", 2, "error: config: [train] rho"},
+      {"--set run.device=cuda", 2, "error: config: run.device"},
+      {"--set data.dataset=fashion_mnist --set data.path=/nonexistent", 3, "error: data:"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_plexus("fl run --config " + cfg + " --set run.out_dir=/tmp/plexus_fl_cli_bad " + c.args);
+    EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.out;
+    EXPECT_EQ(r.out.rfind(c.message, 0), 0u) << c.args << "\n" << r.out;  // the first line is the error
+    EXPECT_EQ(r.out.find("\n"), r.out.size() - 1) << "exactly one line: " << r.out;
+  }
+  auto missing = run_plexus("fl run --config /nonexistent.toml");
+  EXPECT_EQ(missing.code, 3) << missing.out;
+  EXPECT_EQ(missing.out.rfind("error: io: cannot read config file", 0), 0u) << missing.out;
 }
