@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ads-auction tuning benchmarks (docs/results_tune.md). Prints JSON.
+# Ads-auction tuning benchmarks (docs/results.md#results-tune). Prints JSON.
 #   bench/tune_bench.sh [build-dir] [replay|compare|all]
 # replay:  auctions/s per core on 1 and 2 threads for a 200k-request log, and the log's bytes/s.
 # compare: GIS, SGIS, AMIS (4 variants), random, grid and CEM over 30 seeds on equal replay budgets

@@ -28,7 +28,7 @@ constexpr int64_t kGossipChunkBytes = int64_t{64} << 20;
 /// Default chunk size of the sparse path. The sparse product does one axpy per non-zero over the chunk's
 /// columns, so each row of X is read deg+1 times: chunks small enough for the [N, chunk] input and output to
 /// stay in cache cut memory traffic (measured 3.3× faster than 64 MiB chunks at N = 1000, k = 10; see
-/// docs/results_gossip.md).
+/// docs/results.md#results-gossip).
 constexpr int64_t kSparseGossipChunkBytes = int64_t{1} << 20;
 
 /// X ← W^Q X in place (Q gossip steps; MGS), restricted to `columns` (other columns stay bit-for-bit).

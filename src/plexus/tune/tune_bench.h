@@ -1,4 +1,4 @@
-// Benchmarks behind `plexus tune bench ...` (printed as JSON; recorded in docs/results_tune.md).
+// Benchmarks behind `plexus tune bench ...` (printed as JSON; recorded in docs/results.md#results-tune).
 #pragma once
 
 #include <nlohmann/json.hpp>
