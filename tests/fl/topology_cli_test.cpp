@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numbers>
+#include <filesystem>
 #include <string>
 #include <unistd.h>
 
@@ -102,12 +103,15 @@ TEST(FlRunCli, BadInputGivesOneErrorLineAndExitCode) {
       {"--set run.device=cuda", 2, "error: config: run.device"},
       {"--set data.dataset=fashion_mnist --set data.path=/nonexistent", 3, "error: data:"},
   };
+  std::filesystem::remove_all("/tmp/plexus_fl_cli_bad");
   for (const auto& c : cases) {
     auto r = run_plexus("fl run --config " + cfg + " --set run.out_dir=/tmp/plexus_fl_cli_bad " + c.args);
     EXPECT_EQ(r.code, c.code) << c.args << "\n" << r.out;
     EXPECT_EQ(r.out.rfind(c.message, 0), 0u) << c.args << "\n" << r.out;  // the first line is the error
     EXPECT_EQ(r.out.find("\n"), r.out.size() - 1) << "exactly one line: " << r.out;
   }
+  // Every failure above happens before the run directory is created: nothing half-made is left behind.
+  EXPECT_FALSE(std::filesystem::exists("/tmp/plexus_fl_cli_bad"));
   auto missing = run_plexus("fl run --config /nonexistent.toml");
   EXPECT_EQ(missing.code, 3) << missing.out;
   EXPECT_EQ(missing.out.rfind("error: io: cannot read config file", 0), 0u) << missing.out;

@@ -10,8 +10,10 @@ Communicator::Communicator(Communication kind, const TopologyOptions& topology, 
                            int64_t gossip_steps)
     : kind_(kind), topology_(topology), n_(n), seed_(seed), gossip_steps_(gossip_steps) {
   if (kind_ == Communication::Server) return;
-  // make_graph rejects a disconnected static graph with an error naming the fix.
-  if (!is_time_varying(topology_)) static_w_ = mixing_matrix(make_graph(topology_, n_, seed_, 0), topology_.mixing);
+  // make_graph rejects a disconnected static graph (or k >= N) with an error naming the fix; round 0 of a
+  // time-varying topology is built here too so such errors come before any round runs.
+  auto w0 = mixing_matrix(make_graph(topology_, n_, seed_, 0), topology_.mixing);
+  if (!is_time_varying(topology_)) static_w_ = w0;
 }
 
 torch::Tensor Communicator::mixing(int64_t round) const {

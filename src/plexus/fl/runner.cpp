@@ -130,8 +130,6 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
   torch::Device device = resolve_device(cfg.run.device);
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
 
-  fs::path ckpt_path;
-  RunDir dir = open_run(cfg, resume, ckpt_path);
   // Parallelism comes from training clients concurrently (see setup_workers).
   const int64_t workers = setup_workers(cfg.run, device);
 
@@ -150,6 +148,9 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
            layout.size(), device.str(), workers, seconds_since(t_load));
   if (spec.communication != Communication::Server) log_info("fl: topology {}", s.comm.describe());
 
+  // The run directory is opened only now, so a bad dataset, model or topology leaves nothing behind.
+  fs::path ckpt_path;
+  RunDir dir = open_run(cfg, resume, ckpt_path);
   int64_t start = 0;
   if (resume) {
     auto ck = load_checkpoint(ckpt_path);

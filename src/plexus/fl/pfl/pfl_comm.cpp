@@ -12,7 +12,8 @@ PflCommunicator::PflCommunicator(const PflSpec& spec, const PersonalizationOptio
                                  const TopologyOptions& topology, int64_t n, uint64_t seed)
     : spec_(spec), mode_(p.push_sum), topology_(topology), n_(n), seed_(seed) {
   if (spec_.comm == PflComm::Gossip || spec_.comm == PflComm::PushSum) {
-    if (!is_time_varying(topology_)) make_graph(topology_, n_, seed_, 0);  // validates static connectivity
+    // Build round 0's graph now: it validates k < N and static connectivity before any round runs.
+    make_graph(topology_, n_, seed_, 0);
   }
 }
 

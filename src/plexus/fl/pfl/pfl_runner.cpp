@@ -138,8 +138,6 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
   torch::Device device = resolve_device(cfg.run.device);
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
 
-  fs::path ckpt_path;
-  RunDir dir = open_run(cfg, resume, ckpt_path);
   const int64_t workers = setup_workers(cfg.run, device);
 
   auto t_load = Clock::now();
@@ -165,6 +163,9 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
            seconds_since(t_load));
   log_info("pfl: communication {}", s.comm.describe());
 
+  // The run directory is opened only now, so a bad dataset, model or topology leaves nothing behind.
+  fs::path ckpt_path;
+  RunDir dir = open_run(cfg, resume, ckpt_path);
   int64_t start = 0;
   if (resume) {
     auto ck = load_checkpoint(ckpt_path);
