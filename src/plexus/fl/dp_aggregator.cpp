@@ -28,6 +28,15 @@ DpAggregator::DpAggregator(const PrivacyOptions& o, Sparsifier sparsifier, const
                            int64_t clients, double q, uint64_t seed)
     : o_(o), sparsifier_(sparsifier), clients_(clients), q_(q), seed_(seed),
       sampling_(privacy::parse_sampling(o.sampling, "privacy.sampling")) {
+  // The aggregate's noise has std σC/m̄ per coordinate, so norm ≈ σC√P/m̄, against at most C of signal.
+  const double m_bar = std::max(1.0, q_ * static_cast<double>(clients_));
+  const double noise_norm = o_.noise_multiplier * o_.clip_norm * std::sqrt(static_cast<double>(layout.size())) / m_bar;
+  if (noise_norm > 10 * o_.clip_norm) {
+    log_warn("privacy: the noise added to the averaged update has norm ≈ {:.3g}, {:.0f}× the clip norm C = {:.3g} "
+             "(σ = {}, P = {}, ~{:.0f} clients per round); expect little learning — use more clients per round, "
+             "a smaller model or a smaller noise_multiplier", noise_norm, noise_norm / o_.clip_norm, o_.clip_norm,
+             o_.noise_multiplier, layout.size(), m_bar);
+  }
   if (o_.clipping == "per_tensor") {
     for (auto [b, e] : layout.tensor_ranges()) segments_.push_back({b, e - b});
     log_warn("privacy: per-tensor clipping bounds an update only by C·√L = {:.3g} (L = {} tensors); the reported "
