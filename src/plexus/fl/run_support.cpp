@@ -98,6 +98,23 @@ void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t roun
   for (std::size_t k = static_cast<std::size_t>(keep); k < found.size(); ++k) fs::remove(found[k].second);
 }
 
+MeanStd mean_std(const std::vector<double>& v) {
+  MeanStd r;
+  if (v.empty()) return r;
+  double s = 0, q = 0;
+  for (double a : v) s += a;
+  r.mean = s / static_cast<double>(v.size());
+  for (double a : v) q += (a - r.mean) * (a - r.mean);
+  r.std = std::sqrt(q / static_cast<double>(v.size()));
+  return r;
+}
+
+std::vector<int64_t> sample_clients(const FlConfig& cfg, int64_t round) {
+  const int64_t n = cfg.fl.clients;
+  int64_t m = std::max<int64_t>(1, std::llround(cfg.fl.client_fraction * static_cast<double>(n)));
+  return Rng(cfg.run.seed, "client_sampling", 0, round).sample_without_replacement(n, m);
+}
+
 nlohmann::ordered_json nan_to_null(nlohmann::ordered_json row) {
   for (auto& [k, v] : row.items()) {
     if (v.is_number_float() && std::isnan(v.get<double>())) v = nullptr;

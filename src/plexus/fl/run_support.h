@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include "plexus/core/checkpoint.h"
@@ -44,6 +45,16 @@ std::vector<LocalTrainer> make_trainers(const FlConfig& cfg, const data::Federat
 
 /// Write `ck` as checkpoints/round_<round>.pt (atomically), then delete all but the newest `keep`.
 void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep);
+
+/// Mean and population standard deviation of per-client values (NaN for an empty list).
+struct MeanStd {
+  double mean = NAN, std = NAN;
+};
+MeanStd mean_std(const std::vector<double>& v);
+
+/// The m = max(1, round(fl.client_fraction · N)) clients of server-FL round `round`, sampled without
+/// replacement from the (seed, "client_sampling", 0, round) stream; sorted ascending.
+std::vector<int64_t> sample_clients(const FlConfig& cfg, int64_t round);
 
 /// JSON has no NaN: rounds without evaluation carry null.
 nlohmann::ordered_json nan_to_null(nlohmann::ordered_json row);

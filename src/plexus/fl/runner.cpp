@@ -53,11 +53,8 @@ Evaluation evaluate(Session& s) {
     acc[i] = s.trainers[w].evaluate(s.fed.X[i], s.data.test, s.data.client_test[i]).accuracy();
   });
   Evaluation e;
-  double sum = 0, sq = 0;
-  for (double a : acc) sum += a;
-  e.local_mean = sum / n;
-  for (double a : acc) sq += (a - e.local_mean) * (a - e.local_mean);
-  e.local_std = std::sqrt(sq / n);
+  auto ms = mean_std(acc);
+  e.local_mean = ms.mean, e.local_std = ms.std;
   // Global accuracy of the average model x̄, test set split over workers.
   std::vector<int64_t> all(s.data.test.size());
   for (int64_t i = 0; i < s.data.test.size(); ++i) all[i] = i;
@@ -83,16 +80,15 @@ std::vector<int64_t> participants(const Session& s, int64_t round) {
     for (int64_t i = 0; i < n; ++i) all.push_back(i);
     return all;
   }
-  Rng rng(s.cfg.run.seed, "client_sampling", 0, round);
   if (s.spec.dp && s.dp.sampling() == privacy::Sampling::Poisson) {
     // Poisson sampling: each client joins independently with probability q (the accountant's model).
+    Rng rng(s.cfg.run.seed, "client_sampling", 0, round);
     for (int64_t i = 0; i < n; ++i) {
       if (rng.uniform() < s.cfg.fl.client_fraction) all.push_back(i);
     }
     return all;
   }
-  int64_t m = std::max<int64_t>(1, std::llround(s.cfg.fl.client_fraction * static_cast<double>(n)));
-  return rng.sample_without_replacement(n, m);
+  return sample_clients(s.cfg, round);
 }
 
 // Local training of the participants; returns their mean training loss.

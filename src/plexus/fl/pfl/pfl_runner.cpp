@@ -27,21 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 
-struct MeanStd {
-  double mean = NAN, std = NAN;
-};
-
-MeanStd mean_std(const std::vector<double>& v) {
-  MeanStd r;
-  if (v.empty()) return r;
-  double s = 0, q = 0;
-  for (double a : v) s += a;
-  r.mean = s / static_cast<double>(v.size());
-  for (double a : v) q += (a - r.mean) * (a - r.mean);
-  r.std = std::sqrt(q / static_cast<double>(v.size()));
-  return r;
-}
-
 struct PflSession {
   const FlConfig& cfg;
   const PflSpec& spec;
@@ -84,9 +69,7 @@ std::vector<int64_t> participants(const PflSession& s, int64_t round) {
     for (int64_t i = 0; i < n; ++i) all[i] = i;
     return all;
   }
-  Rng rng(s.cfg.run.seed, "client_sampling", 0, round);
-  int64_t m = std::max<int64_t>(1, std::llround(s.cfg.fl.client_fraction * static_cast<double>(n)));
-  return rng.sample_without_replacement(n, m);
+  return sample_clients(s.cfg, round);
 }
 
 // Local training of `who` on Z (a copy for push-sum, X itself otherwise); returns the mean training loss.
