@@ -148,7 +148,7 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
 
   // The run directory is opened only now, so a bad dataset, model or topology leaves nothing behind.
   fs::path ckpt_path;
-  RunDir dir = open_run(cfg, resume, ckpt_path);
+  RunDir dir = open_run(cfg, s.data, resume, ckpt_path);
   int64_t start = 0;
   if (resume) {
     auto ck = load_checkpoint(ckpt_path);
