@@ -47,7 +47,7 @@ lr_body = 0.1
 )";
 
 // DP with noise large enough to matter and a clip that binds, so every DP code path changes the numbers.
-const std::vector<std::string> kDp = {"privacy.noise_multiplier=0.5", "privacy.clip_norm=1.0",
+const std::vector<std::string> kDp = {"privacy.noise_multiplier=0.5", "privacy.clip_norm=0.3",
                                       "privacy.density=0.5"};
 
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
