@@ -3,7 +3,8 @@
 # (issue 3). Prints a markdown table (mean ± std over seeds) and writes JSON lines to $OUT/dp_table.jsonl.
 #   bash bench/dp_table.sh [build-dir]
 # Knobs (environment): ROUNDS (default 30), SEEDS ("0 1 2"), SIGMAS ("0.5 0.95 2.0"), CLIENTS (100),
-# LOCAL_STEPS (10), EXTRA (more --set overrides). The configs' own settings apply otherwise.
+# LOCAL_STEPS (10), ALGOS (private algorithms with a configs/<name>.toml; default the three of the table),
+# EXTRA (more --set overrides). The configs' own settings apply otherwise.
 set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ ROUNDS=${ROUNDS:-30}; SEEDS=${SEEDS:-"0 1 2"}; SIGMAS=${SIGMAS:-"0.5 0.95 2.0"}
 CLIENTS=${CLIENTS:-100}; LOCAL_STEPS=${LOCAL_STEPS:-10}; EXTRA=${EXTRA:-}
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"; : > "$OUT/dp_table.jsonl"
 TAG=$(date +%s)
-for algo in dp_fedavg dp_fedsam dp_fedsam_topk; do
+for algo in ${ALGOS:-dp_fedavg dp_fedsam dp_fedsam_topk}; do
   for sigma in $SIGMAS; do
     for seed in $SEEDS; do
       "$BUILD/plexus" fl run --config "configs/$algo.toml" --set run.out_dir=\"$OUT/dp_runs\" \

@@ -6,7 +6,8 @@
 # Usage: bench/pfl_table.sh [PLEXUS_BIN] [OUT_DIR]
 # Environment (CPU-affordable defaults; the paper-scale settings are configs/dfed*.toml with 100 clients):
 #   SEEDS="0 1 2"  CLIENTS=20  ROUNDS=20  SUBSET=12000  PARTITION=dirichlet  ALPHA=0.3  CLASSES=2
-#   MODEL=cnn  NEIGHBORS=4  THREADS=0  METHODS="dfedalt dfedsalt dfedpgp dfedpgp_pull local fedavg_ft fedper fedrep fedbabu ditto pfl_dfedavgm"
+#   MODEL=cnn  NEIGHBORS=4  THREADS=0  METHODS=(every personalized algorithm of `plexus fl algorithms`, plus
+#   dfedpgp_pull = dfedpgp with the reference code's uniform pull)
 set -euo pipefail
 BIN=${1:-build/plexus}
 OUT=${2:-runs/pfl_table}
@@ -20,7 +21,8 @@ CLASSES=${CLASSES:-2}
 MODEL=${MODEL:-cnn}
 NEIGHBORS=${NEIGHBORS:-4}
 THREADS=${THREADS:-0}
-METHODS=${METHODS:-"dfedalt dfedsalt dfedpgp dfedpgp_pull local fedavg_ft fedper fedrep fedbabu ditto pfl_dfedavgm"}
+# The method list comes from the algorithm registry (every file in src/plexus/fl/pfl/ registers itself).
+METHODS=${METHODS:-"$("$BIN" fl algorithms | awk '/\[personalized\]/ {print $1}' | tr '\n' ' ')dfedpgp_pull"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"

@@ -19,8 +19,6 @@
 #include "plexus/core/log.h"
 #include "plexus/core/run_dir.h"
 #include "plexus/fl/algorithm.h"
-#include "plexus/fl/pfl/pfl_runner.h"
-#include "plexus/fl/pfl/pfl_spec.h"
 #include "plexus/fl/runner.h"
 #include "synthetic_config.h"
 
@@ -37,6 +35,8 @@ struct GoldenCase {
   std::string algorithm;  ///< fl.algorithm
   std::vector<std::string> sets;  ///< --set overrides on top of the base config
 };
+
+void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.name; }
 
 const char* kPflTables = R"(
 [personalization]
@@ -59,6 +59,8 @@ std::vector<GoldenCase> cases() {
   return {
       {"fedavg", "fedavg", {}},
       {"fedsam", "fedsam", {}},
+      {"fedprox", "fedprox", {"train.prox_mu=0.1"}},
+      {"scaffold", "scaffold", {}},
       {"fedsam_asam_momentum", "fedsam", {"train.adaptive=true", "train.momentum=0.5", "train.weight_decay=0.001"}},
       {"dpsgd", "dpsgd", {}},
       {"dfedavg", "dfedavg", {}},
@@ -91,16 +93,14 @@ std::vector<GoldenCase> cases() {
   };
 }
 
-bool personalized(const std::string& algorithm) { return is_personalized(algorithm); }
-
 RunResult run_case(const GoldenCase& c) {
-  const bool pfl = personalized(c.algorithm);
+  const bool pfl = is_personalized(c.algorithm);
   auto root = test::synthetic_config(c.algorithm, "golden_" + c.name, "golden",
                                      pfl ? kPflTables : "[topology]\nkind = \"ring\"\nmixing = \"uniform\"\n");
   for (const auto& s : {"run.threads=1", "fl.rounds=3", "fl.eval_every=2"}) apply_override(root, s);
   for (const auto& s : c.sets) apply_override(root, s);
   auto cfg = FlConfig::parse(root);
-  return pfl ? run_pfl(cfg, false) : run_fl(cfg, false);
+  return run_fl(cfg, false);
 }
 
 // The comparable part of a run: rows and summary without timings and paths.
@@ -132,7 +132,6 @@ TEST(Golden, CoversEveryAlgorithm) {
   std::set<std::string> covered;
   for (const auto& c : cases()) covered.insert(c.algorithm);
   for (const auto& a : algorithms()) EXPECT_TRUE(covered.count(a.name)) << a.name << " has no golden case";
-  for (const auto& a : pfl_algorithms()) EXPECT_TRUE(covered.count(a.name)) << a.name << " has no golden case";
 }
 
 class GoldenRows : public ::testing::TestWithParam<GoldenCase> {};
