@@ -335,7 +335,8 @@ TEST_P(EveryPflAlgorithm, BeatsItsUntrainedStart) {
   EXPECT_TRUE(r.summary.contains("best_before_acc_mean"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Pfl, EveryPflAlgorithm, ::testing::ValuesIn(algorithm_names(Family::Personalized)));
+INSTANTIATE_TEST_SUITE_P(Pfl, EveryPflAlgorithm, ::testing::ValuesIn(algorithm_names(Family::Personalized)),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 TEST(PflRunner, PushSumWeightsMoveAndResumeIsBitIdentical) {
   set_log_level(LogLevel::Warn);

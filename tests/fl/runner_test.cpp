@@ -73,7 +73,8 @@ std::vector<std::string> global_algorithms() {
   return names;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fl, EveryAlgorithm, ::testing::ValuesIn(global_algorithms()));
+INSTANTIATE_TEST_SUITE_P(Fl, EveryAlgorithm, ::testing::ValuesIn(global_algorithms()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 TEST(Runner, SameSeedGivesIdenticalMetricsForAnyThreadCount) {
   set_log_level(LogLevel::Warn);
