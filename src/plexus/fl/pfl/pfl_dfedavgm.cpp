@@ -1,7 +1,8 @@
 // DFedAvgM as a personalized-FL baseline — Sun, Li, Wang 2022, arXiv 2104.11375, Alg. 1, measured with the
-// personalized metrics of run_pfl (each client's own model on its own test set, before and after training):
+// personalized metrics (PersonalizedEvaluator: each client's own model on its own test set, before and after
+// training):
 //   v ← β v + ∇F_i(y; ξ);  y ← y − η v   (K steps, whole model);  x_i ← Σ_j w_ij y_j (all columns)
-// Same rule as fl/algorithms/dfedavgm.cpp (fl.algorithm = "dfedavgm", global-model runner).
+// Same rule as fl/algorithms/dfedavgm.cpp (fl.algorithm = "dfedavgm", measured by the GlobalEvaluator).
 // Parts: StepRule (SGD with momentum, every column) + GossipColumns (every column) +
 // PersonalizedEvaluator.
 #include "plexus/fl/compose.h"
