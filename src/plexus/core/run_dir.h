@@ -9,11 +9,13 @@
 #include <toml++/toml.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "plexus/core/file_io.h"
 #include "plexus/core/run_lock.h"
+#include "plexus/core/tensorboard.h"
 
 namespace plexus {
 
@@ -40,6 +42,12 @@ class MetricsWriter {
   void sync() const;
   const std::vector<nlohmann::ordered_json>& rows() const { return rows_; }
 
+  /// Also write every appended row to a TensorBoard event file in the run directory: step = the row's first
+  /// value (round, step or iteration), one scalar per numeric (or boolean) column. After a resume's
+  /// truncate_after the new file starts with SessionLog START at the next step (core/tensorboard.h).
+  /// Throws: Error(Io).
+  void enable_tensorboard();
+
  private:
   void rewrite();
   std::filesystem::path dir_;
@@ -47,6 +55,8 @@ class MetricsWriter {
   bool exists_ = false;   // metrics.jsonl was present when opened
   int64_t bad_line_ = 0;  // first unreadable line (1-based), 0 if none
   std::string bad_reason_;
+  std::shared_ptr<tensorboard::EventWriter> tensorboard_;
+  int64_t resumed_after_ = -1;  // the `last` of a truncate_after, or -1
 };
 
 /// A run directory under `root/name`, locked (run_lock.h) for as long as this object lives.
@@ -59,7 +69,9 @@ class RunDir {
 
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path checkpoints() const { return path_ / "checkpoints"; }
-  void write_config(const toml::table& resolved) const;
+  /// Write the resolved config.toml. A resolved `run.tensorboard = true` also turns on TensorBoard event
+  /// files for this run's metrics: the one place every family passes through, so no round loop knows of it.
+  void write_config(const toml::table& resolved);
   void write_summary(const nlohmann::ordered_json& summary) const;
   MetricsWriter& metrics() { return metrics_; }
   const MetricsWriter& metrics() const { return metrics_; }

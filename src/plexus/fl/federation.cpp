@@ -21,11 +21,12 @@ double Federation::consensus_distance() const {
   return (X - X.mean(0, /*keepdim=*/true)).pow(2).sum(1).mean().item<double>();
 }
 
-// Only X is saved: M is scratch. Every local rule clears it before the client's first step of a round
-// (runner.cpp zeroes all rows when a round starts; pfl train_client zeroes the row before each of its step
-// plans; Ditto's personal solve and fine-tuning use their own zeroed buffers), so no momentum crosses a round
-// boundary -- DFedAvgM's heavy ball included -- and a resume with M = 0 is bit-identical (tested by the
-// resume tests of every loop).
+// Only X is saved: M is scratch. Every local rule clears a client's row before its first step of a round
+// (StepRule::train in step_rule.cpp, which FedProx, SCAFFOLD and Ditto reuse; AlternatingRule::train before
+// each of its step plans; Ditto's personal solve and fine-tuning use their own zeroed buffers), so no momentum
+// crosses a round boundary -- DFedAvgM's heavy ball included -- and a resume with M = 0 is bit-identical
+// (tested by the resume tests). State that does cross rounds is saved by its part (SCAFFOLD's control
+// variates, push-sum weights, Ditto's V).
 void Federation::save_into(Checkpoint& ck) const { ck.tensors["X"] = X; }
 
 void Federation::load_from(const Checkpoint& ck) {

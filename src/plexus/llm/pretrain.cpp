@@ -46,6 +46,8 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
     t.get("seed", c.run.seed);
     t.get("device", c.run.device);
     t.get("threads", c.run.threads);
+    bool tensorboard = false;  // read by RunDir::write_config from the resolved config (docs/experiments.md)
+    t.get("tensorboard", tensorboard);
     t.require(c.run.threads >= 0, "threads", "must be >= 0");
     t.finish();
     c.resolved.insert("run", t.resolved());
@@ -243,7 +245,7 @@ ResumeRules llm_resume_rules() {
   ResumeRules r;
   r.unit = "step";
   // train.stop_at only says where this invocation stops; the schedule follows train.steps, which stays fixed.
-  r.harmless = {"run.threads", "run.root", "run.out_dir", "run.name", "run.checkpoint_every", "run.keep_checkpoints",
+  r.harmless = {"run.threads", "run.tensorboard", "run.root", "run.out_dir", "run.name", "run.checkpoint_every", "run.keep_checkpoints",
                 "train.checkpoint_every", "train.stop_at", "tokenizer.num_threads"};
   r.paths = {"data.brown_dir"};
   return r;
