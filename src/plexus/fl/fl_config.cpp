@@ -15,6 +15,8 @@ RunOptions RunOptions::parse(ConfigTable& t) {
   t.get("threads", o.threads);
   t.get("checkpoint_every", o.checkpoint_every);
   t.get("keep_checkpoints", o.keep_checkpoints);
+  bool tensorboard = false;  // read by RunDir::write_config from the resolved config (docs/experiments.md)
+  t.get("tensorboard", tensorboard);
   t.require(o.seed >= 0, "seed", "must be >= 0");
   t.require(o.threads >= 0, "threads", "must be >= 0 (0 = all cores)");
   t.require(o.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = only at the end)");
