@@ -66,7 +66,8 @@ std::vector<GoldenCase> cases() {
       {"dfedavg", "dfedavg", {}},
       {"dfedavgm", "dfedavgm", {"train.momentum=0.9"}},
       {"dfedsam", "dfedsam", {}},
-      {"dfedsam_mgs", "dfedsam_mgs", {"fl.gossip_steps=3", "topology.kind=\"time_varying\"", "topology.mixing=\"metropolis\"",
+      {"dfedsam_mgs", "dfedsam_mgs", {"fl.gossip_steps=3", "topology.kind=\"time_varying\"",
+                                      "topology.mixing=\"metropolis\"",
                                       "topology.neighbors=2"}},
       {"dp_fedavg", "dp_fedavg", kDp},
       {"dp_fedsam", "dp_fedsam", with(kDp, {"train.adaptive=true"})},
@@ -167,7 +168,9 @@ TEST_P(GoldenRows, MatchRecordedBitForBit) {
   for (const auto& [key, v] : want["summary"].items()) sw.insert(key);
   for (const auto& [key, v] : got["summary"].items()) sg.insert(key);
   EXPECT_EQ(sg, sw) << "summary keys";
-  for (const auto& [key, v] : want["summary"].items()) EXPECT_EQ(got["summary"][key], v) << c.name << " summary " << key;
+  for (const auto& [key, v] : want["summary"].items()) {
+    EXPECT_EQ(got["summary"][key], v) << c.name << " summary " << key;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenRows, ::testing::ValuesIn(cases()),
