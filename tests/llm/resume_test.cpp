@@ -146,14 +146,22 @@ TEST(LlmResume, AChangedCorpusIsRefused) {
   auto root = temp_dir("corpus");
   auto brown = root / "brown";
   fs::create_directories(brown);
-  // A Brown-layout corpus of 10 small documents over a small alphabet.
+  // A Brown-layout corpus of 10 documents of 20 tagged sentences each, words from a fixed list (enough
+  // distinct text for a 40-piece BPE vocabulary); `word` replaces the list's first word.
   auto write_corpus = [&](const std::string& word) {
+    std::vector<std::string> words = {word,    "jury",  "said",   "evidence", "county", "election", "city",
+                                      "report", "voters", "money", "plan",     "state",  "house",    "court",
+                                      "friday", "morning", "people", "years",  "school", "water"};
     std::ofstream cats(brown / "cats.txt");
     for (int d = 0; d < 10; ++d) {
       std::string id = fmt::format("ca{:02d}", d);
       cats << id << " news\n";
       std::ofstream f(brown / id);
-      for (int s = 0; s < 20; ++s) f << "\n\tthe/at " << word << "/nn sat/vbd on/in the/at mat/nn ./.\n";
+      for (int s = 0; s < 20; ++s) {
+        f << "\n\tThe/at";
+        for (int w = 0; w < 6; ++w) f << " " << words[(d * 7 + s * 3 + w * 5) % words.size()] << "/nn";
+        f << " ./.\n";
+      }
     }
   };
   write_corpus("cat");
