@@ -30,7 +30,7 @@ struct ConfigArgs {
 };
 
 void add_config_args(CLI::App* c, ConfigArgs& a) {
-  c->add_option("--config", a.config, "TOML experiment config (e.g. configs/dsv3_small.toml)")->required();
+  c->add_option("--config,-c", a.config, "TOML experiment config (e.g. configs/dsv3_small.toml)")->required();
   c->add_option("--set", a.sets, "override a key, e.g. --set train.steps=100 (repeatable)");
 }
 
@@ -132,7 +132,10 @@ static plexus::app::CommandRegistrar reg("llm", [](CLI::App& app) {
   ge->add_option("--seed", *seed, "sampling seed (default 0)");
   ge->add_option("--device", *device, "cpu or cuda (default cpu)");
   ge->callback([=] {
+    if (*seed < 0) throw Error::config("plexus llm generate: --seed = {}: must be >= 0", *seed);
     opts->seed = static_cast<uint64_t>(*seed);
+    auto flags = ConfigTable::flags("plexus llm generate");
+    GenerateOptions::schema().check(*opts, flags);
     cmd_generate(*run_dir, *prompts, *opts, *device);
   });
 });

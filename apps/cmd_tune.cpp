@@ -45,7 +45,23 @@ std::vector<std::string> split(const std::string& s) {
 toml::table load_with_overrides(const std::string& config, const std::vector<std::string>& sets) {
   toml::table root = config.empty() ? toml::table{} : load_toml(config);
   for (const auto& s : sets) apply_override(root, s);
+  // A misspelled table (--set markt.segments=2) is an error here too, not ignored.
+  check_sections(root, {"run", "market", "auction", "landscape", "tuner", "objective"});
   return root;
+}
+
+// A comma-separated list of numbers; "abc" is an error, not 0.
+std::vector<double> parse_numbers(const std::string& s, const char* flag) {
+  std::vector<double> out;
+  for (const auto& item : split(s)) {
+    char* end = nullptr;
+    double v = std::strtod(item.c_str(), &end);
+    if (end != item.c_str() + item.size() || !std::isfinite(v)) {
+      throw Error::config("{} entry '{}' is not a finite number (give a list like 0,0.5,1)", flag, clip_text(item));
+    }
+    out.push_back(v);
+  }
+  return out;
 }
 
 void print(const nlohmann::ordered_json& j) { std::cout << j.dump(2) << std::endl; }
@@ -59,18 +75,29 @@ void setup(CLI::App& app) {
     auto config = std::make_shared<std::string>();
     auto sets = std::make_shared<std::vector<std::string>>();
     auto requests = std::make_shared<int64_t>(0);
-    auto seed = std::make_shared<int64_t>(-1);
+    auto seed = std::make_shared<int64_t>(0);
     c->add_option("--out", *out, "Output log file")->required();
-    c->add_option("--config", *config, "TOML file with a [market] section");
+    c->add_option("--config,-c", *config, "TOML file with a [market] section");
     c->add_option("--set", *sets, "Override, e.g. market.segments=4");
-    c->add_option("--requests", *requests, "Shortcut for market.requests");
-    c->add_option("--seed", *seed, "Shortcut for market.seed");
+    auto* requests_opt = c->add_option("--requests", *requests, "Shortcut for market.requests");
+    auto* seed_opt = c->add_option("--seed", *seed, "Shortcut for market.seed");
     c->callback([=] {
       toml::table root = load_with_overrides(*config, *sets);
-      if (*requests > 0) apply_override(root, fmt::format("market.requests={}", *requests));
-      if (*seed >= 0) apply_override(root, fmt::format("market.seed={}", *seed));
-      ConfigTable t(root["market"].as_table(), "market");
-      MarketOptions m = MarketOptions::parse(t);
+      if (requests_opt->count() > 0) {
+        if (*requests < 1) throw Error::config("--requests = {} must be >= 1", *requests);
+        apply_override(root, fmt::format("market.requests={}", *requests));
+      }
+      if (seed_opt->count() > 0) {
+        if (*seed < 0) throw Error::config("--seed = {} must be >= 0", *seed);
+        apply_override(root, fmt::format("market.seed={}", *seed));
+      }
+      // The whole tuning config is checked (a typo in any table is an error); only [market] is used.
+      TuneConfig cfg = parse_tune_config(root);
+      if (cfg.run.problem != "auction") {
+        throw Error::config("tune generate writes auction logs, but run.problem = \"{}\"; give a config with an "
+                            "auction problem (or only a [market] table)", cfg.run.problem);
+      }
+      const MarketOptions& m = cfg.market;
       AuctionLog log = generate_market(m);
       save_auction_log(log, *out);
       print({{"out", *out}, {"requests", log.requests()}, {"ads", log.ads()}, {"slots", log.slots()},
@@ -198,7 +225,18 @@ void setup(CLI::App& app) {
       o.bootstrap = *boot;
       const Samples& s = e.samples;
       Weights w = importance_weights(s, Gaussian::diagonal(c0, sd), *clip);
-      auto est = [](const Estimate& x) { return nlohmann::ordered_json{{"value", x.value}, {"se", x.se}, {"lo", x.lo}, {"hi", x.hi}}; };
+      // With no weight on any logged request the estimators divide 0 by 0: the value is undefined, not 0.
+      const bool undefined = !(w.ess > 0);
+      const std::string reason =
+          "effective sample size is 0: no exploration request has weight under the candidate (it lies too far "
+          "from theta0 for this log; move it closer or explore with a wider --sigma)";
+      auto est = [&](const Estimate& x) {
+        if (undefined) {
+          return nlohmann::ordered_json{{"value", nullptr}, {"se", nullptr}, {"lo", nullptr}, {"hi", nullptr},
+                                        {"undefined", reason}};
+        }
+        return nlohmann::ordered_json{{"value", x.value}, {"se", x.se}, {"lo", x.lo}, {"hi", x.hi}};
+      };
       nlohmann::ordered_json j, cj;
       for (std::size_t i = 0; i < c0.size(); ++i) cj[e.params[i]] = c0[i];
       j["candidate"] = cj;
@@ -222,12 +260,17 @@ void setup(CLI::App& app) {
     auto config = std::make_shared<std::string>();
     auto sets = std::make_shared<std::vector<std::string>>();
     auto name = std::make_shared<std::string>();
-    c->add_option("--config", *config, "TOML config, e.g. configs/amis_auction.toml")->required();
+    c->add_option("--config,-c", *config, "TOML config, e.g. configs/amis_auction.toml")->required();
     c->add_option("--set", *sets, "Override any key, e.g. tuner.method=gis");
     c->add_option("--name", *name, "Run name (overrides run.name)");
     c->callback([=] {
       toml::table root = load_with_overrides(*config, *sets);
-      if (!name->empty()) apply_override(root, fmt::format("run.name=\"{}\"", *name));
+      if (!name->empty()) {
+        // The literal name, not TOML text (a name may hold quotes).
+        auto* run = root["run"].as_table();
+        if (!run) root.insert("run", toml::table{}), run = root["run"].as_table();
+        run->insert_or_assign("name", *name);
+      }
       TuneConfig cfg = parse_tune_config(root);
       print(run_tune(cfg));
     });
@@ -247,10 +290,9 @@ void setup(CLI::App& app) {
     r->callback([=] {
       if (*reps < 1) throw Error::config("--reps must be >= 1");
       std::vector<int> ts;
-      for (auto& s : split(*threads)) {
-        int t = std::atoi(s.c_str());
-        if (t < 1 || t > 256) throw Error::config("--threads entry '{}' must be in [1, 256]", s);
-        ts.push_back(t);
+      for (double v : parse_numbers(*threads, "--threads")) {
+        if (v < 1 || v > 256 || v != std::floor(v)) throw Error::config("--threads entry {} must be an integer in [1, 256]", v);
+        ts.push_back(static_cast<int>(v));
       }
       AuctionLog log;
       if (logs->empty()) {
@@ -288,8 +330,10 @@ void setup(CLI::App& app) {
     cmp->callback([=] {
       opt->problems = split(*problems);
       opt->methods = split(*methods);
-      opt->noise.clear();
-      for (auto& s : split(*noise)) opt->noise.push_back(std::atof(s.c_str()));
+      opt->noise = parse_numbers(*noise, "--noise");
+      for (double n : opt->noise) {
+        if (n < 0) throw Error::config("--noise entry {} must be >= 0 (a noise standard deviation)", n);
+      }
       if (opt->seeds < 1 || opt->threads < 1 || opt->tuner.iterations < 1 || opt->tuner.traffic < 10 || opt->tuner.evals < 1 || opt->landscape_dim < 1)
         throw Error::config("bench compare: seeds, threads, iterations, evals, dim must be >= 1 and traffic >= 10");
       auto j = bench_compare(*opt);

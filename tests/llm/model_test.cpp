@@ -7,6 +7,7 @@
 
 #include "plexus/core/checkpoint.h"
 #include "plexus/core/config.h"
+#include "tiny_model.h"
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
 #include "plexus/llm/config.h"
@@ -18,7 +19,7 @@ using namespace plexus::llm;
 
 namespace {
 
-ModelArgs tiny() { return model_preset("tiny"); }
+ModelArgs tiny() { return plexus::test::tiny_model(); }
 
 torch::Tensor random_tokens(int64_t B, int64_t T, int64_t V, uint64_t seed) {
   return torch::randint(V, {B, T}, torch_generator(stream_key(seed, "test.tokens")), torch::kInt64);
@@ -56,15 +57,38 @@ TEST(LlmConfig, RejectsInconsistentSettings) {
   expect_config_error([&] { a.validate(); }, "n_dense_layers");
 }
 
-TEST(LlmConfig, ParseRejectsUnknownKeyAndAppliesPreset) {
-  auto root = parse_toml("[model]\npreset = \"tiny\"\nkv_lora_rnk = 3\n");
+TEST(LlmConfig, ParseRejectsUnknownKeyAndKeepsDefaults) {
+  auto root = parse_toml("[model]\nkv_lora_rnk = 3\n");
   ConfigTable t(root["model"].as_table(), "model");
   expect_config_error([&] { ModelArgs::parse(t); }, "kv_lora_rnk");
-  auto root2 = parse_toml("[model]\npreset = \"tiny\"\ndim = 48\n");
+  auto root2 = parse_toml("[model]\ndim = 48\n");
   ConfigTable t2(root2["model"].as_table(), "model");
   auto a = ModelArgs::parse(t2);
   EXPECT_EQ(a.dim, 48);
-  EXPECT_EQ(a.n_routed_experts, 8);  // from the tiny preset
+  EXPECT_EQ(a.n_routed_experts, 8);  // the in-class default (the small model)
+  // The old C++ preset is gone: a preset key is an unknown key.
+  auto root3 = parse_toml("[model]\npreset = \"tiny\"\n");
+  ConfigTable t3(root3["model"].as_table(), "model");
+  expect_config_error([&] { ModelArgs::parse(t3); }, "preset");
+}
+
+// configs/dsv3_small.toml spells out the model the removed C++ "small" preset built (with the config's own
+// bias_update_speed = 0.01): every value below is the preset's, copied from the code before the change.
+TEST(LlmConfig, SmallConfigFileIsTheFormerSmallPreset) {
+  auto a = load_model_args(std::string(PLEXUS_SOURCE_DIR) + "/configs/dsv3_small.toml");
+  EXPECT_EQ(a.max_seq_len, 256); EXPECT_EQ(a.vocab_size, 4096); EXPECT_EQ(a.dim, 192); EXPECT_EQ(a.inter_dim, 512);
+  EXPECT_EQ(a.moe_inter_dim, 96); EXPECT_EQ(a.n_layers, 4); EXPECT_EQ(a.n_dense_layers, 1); EXPECT_EQ(a.n_heads, 4);
+  EXPECT_EQ(a.n_routed_experts, 8); EXPECT_EQ(a.n_shared_experts, 1); EXPECT_EQ(a.n_activated_experts, 2);
+  EXPECT_EQ(a.n_expert_groups, 2); EXPECT_EQ(a.n_limited_groups, 1); EXPECT_EQ(a.route_scale, 1.0);
+  EXPECT_EQ(a.q_lora_rank, 0); EXPECT_EQ(a.kv_lora_rank, 64); EXPECT_EQ(a.qk_nope_head_dim, 32);
+  EXPECT_EQ(a.qk_rope_head_dim, 16); EXPECT_EQ(a.v_head_dim, 32); EXPECT_EQ(a.init_std, 0.02);
+  EXPECT_EQ(a.bias_update_speed, 0.01); EXPECT_EQ(a.aux_loss_alpha, 1e-4); EXPECT_EQ(a.n_mtp_modules, 1);
+  EXPECT_EQ(a.mtp_loss_weight, 0.3); EXPECT_EQ(a.score_func, "sigmoid"); EXPECT_EQ(a.norm_eps, 1e-6);
+  EXPECT_EQ(a.original_seq_len, 4096); EXPECT_EQ(a.rope_theta, 10000.0); EXPECT_EQ(a.rope_factor, 40.0);
+  EXPECT_EQ(count_params(a).total, 4407232);  // docs/results.md: "4.41M parameters" for the small model
+  auto g = load_model_args(std::string(PLEXUS_SOURCE_DIR) + "/configs/dsv3_100m.toml");
+  EXPECT_EQ(g.dim, 768); EXPECT_EQ(g.n_layers, 8); EXPECT_EQ(g.q_lora_rank, 384); EXPECT_EQ(g.kv_lora_rank, 256);
+  EXPECT_EQ(g.n_routed_experts, 16); EXPECT_EQ(g.n_expert_groups, 4); EXPECT_EQ(g.n_limited_groups, 2);
 }
 
 TEST(LlmConfig, SoftmaxScaleUsesYarnMscaleOnlyWhenExtended) {

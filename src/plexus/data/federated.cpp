@@ -7,36 +7,40 @@
 
 namespace plexus::data {
 
-DataOptions DataOptions::parse(plexus::ConfigTable& t) {
-  DataOptions o;
-  t.get_choice("dataset", o.dataset, {"fashion_mnist", "synthetic"});
-  t.get("path", o.path);
-  t.get("train_subset", o.train_subset);
-  t.get_choice("partition", o.partition, {"iid", "dirichlet", "pathological"});
-  t.get("dirichlet_alpha", o.dirichlet_alpha);
-  t.get_choice("dirichlet_form", o.dirichlet_form, {"per_client", "per_class"});
-  t.get("min_client_samples", o.min_client_samples);
-  t.get("classes_per_client", o.classes_per_client);
-  t.get("local_test_size", o.local_test_size);
-  t.get("synthetic_train", o.synthetic_train);
-  t.get("synthetic_test", o.synthetic_test);
-  t.get("synthetic_classes", o.synthetic_classes);
-  t.get("synthetic_dim", o.synthetic_dim);
-  t.get("synthetic_noise", o.synthetic_noise);
-  t.require(o.train_subset >= 0, "train_subset", "must be >= 0 (0 = all samples)");
-  t.require(o.dirichlet_alpha > 0 && std::isfinite(o.dirichlet_alpha), "dirichlet_alpha",
-            "must be a finite number > 0 (e.g. 0.1 strong skew, 100 near IID)");
-  t.require(o.min_client_samples >= 1, "min_client_samples", "must be >= 1");
-  t.require(o.classes_per_client >= 1, "classes_per_client", "must be >= 1");
-  t.require(o.local_test_size >= 0, "local_test_size", "must be >= 0 (0 = ceil(n_test / clients))");
-  t.require(o.synthetic_train >= 1, "synthetic_train", "must be >= 1");
-  t.require(o.synthetic_test >= 1, "synthetic_test", "must be >= 1");
-  t.require(o.synthetic_classes >= 2, "synthetic_classes", "must be >= 2");
-  t.require(o.synthetic_dim >= 1 && o.synthetic_dim <= 1024, "synthetic_dim", "must be in [1, 1024]");
-  t.require(o.synthetic_noise >= 0 && std::isfinite(o.synthetic_noise), "synthetic_noise", "must be >= 0");
-  t.finish();
-  return o;
+const OptionSchema<DataOptions>& DataOptions::schema() {
+  using D = DataOptions;
+  static const auto s =
+      OptionSchema<D>("data")
+          .key("dataset", &D::dataset,
+               "`\"fashion_mnist\"` (IDX files) or `\"synthetic\"` (seeded Gaussian clusters, for tests)",
+               one_of({"fashion_mnist", "synthetic"}))
+          .key("path", &D::path,
+               "directory of the IDX files; `\"\"` → `$PLEXUS_FASHION_MNIST`, else `/usr/share/datasets/fashion-mnist`")
+          .key("train_subset", &D::train_subset, "use a random k training samples (0 = all)", ">= 0")
+          .key("partition", &D::partition, "how training samples are split over clients",
+               one_of({"iid", "dirichlet", "pathological"}))
+          .key("dirichlet_alpha", &D::dirichlet_alpha, "α of Dir(α·1); small = strong label skew", "> 0")
+          .key("dirichlet_form", &D::dirichlet_form,
+               "`per_client` (reference code: equal client sizes, per-client class prior) or `per_class` "
+               "(per-class proportions over clients)",
+               one_of({"per_client", "per_class"}))
+          .key("min_client_samples", &D::min_client_samples,
+               "per_class only: minimum samples per client (bounded redraws, then a clear error)", ">= 1")
+          .key("classes_per_client", &D::classes_per_client, "pathological: classes per client", ">= 1")
+          .key("local_test_size", &D::local_test_size,
+               "test samples per client, split in proportion to its training label histogram (0 = ⌈n_test/N⌉; "
+               "at most the test set's size)",
+               "[0, 1000000]")
+          .key("synthetic_train", &D::synthetic_train, "synthetic: training samples", "[1, 10000000]")
+          .key("synthetic_test", &D::synthetic_test, "synthetic: test samples", "[1, 10000000]")
+          .key("synthetic_classes", &D::synthetic_classes, "synthetic: classes C", "[2, 1000]")
+          .key("synthetic_dim", &D::synthetic_dim, "synthetic: image side (samples are [1, dim, dim])", "[1, 1024]")
+          .key("synthetic_noise", &D::synthetic_noise, "synthetic: within-class noise σ (class means have unit "
+               "variance)", ">= 0");
+  return s;
 }
+
+DataOptions DataOptions::parse(plexus::ConfigTable& t) { return schema().parse(t); }
 
 SyntheticOptions DataOptions::synthetic() const {
   SyntheticOptions s;
@@ -100,6 +104,11 @@ FederatedData load_federated(const DataOptions& opts, int64_t clients, uint64_t 
   fd.client_train = partition_labels(opts, labels_of(fd.train), fd.train.num_classes, clients, seed);
   const auto hist = label_histograms(fd.train, fd.client_train);
   const int64_t n_test = fd.test.size();
+  if (opts.local_test_size > n_test) {
+    // Draws beyond the test set repeat samples: no information, only time and memory (N × size indices).
+    throw Error::config("[data] local_test_size = {} exceeds the test set's {} samples; set data.local_test_size "
+                        "to at most {} (0 = ⌈n_test/N⌉)", opts.local_test_size, n_test, n_test);
+  }
   const int64_t m = opts.local_test_size > 0 ? opts.local_test_size : (n_test + clients - 1) / clients;
   fd.client_test = local_test_sets(labels_of(fd.test), fd.test.num_classes, hist, m, seed);
   return fd;

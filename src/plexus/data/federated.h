@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/data/dataset.h"
 #include "plexus/data/fashion_mnist.h"
 #include "plexus/data/partition.h"
@@ -42,6 +42,8 @@ struct DataOptions {
   /// Read the [data] table (absent keys keep their defaults). Throws: Error(Config) naming the key on a
   /// wrong type, an out-of-range value, an unknown choice or an unknown key.
   static DataOptions parse(plexus::ConfigTable& t);
+  /// The declared keys of [data] (core/options.h).
+  static const plexus::OptionSchema<DataOptions>& schema();
   /// The synthetic_* keys as SyntheticOptions.
   SyntheticOptions synthetic() const;
 };

@@ -19,7 +19,7 @@
 #include <memory>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/core/rng.h"
 #include "plexus/data/dataset.h"
 #include "plexus/nn/models.h"
@@ -42,7 +42,10 @@ struct LocalOptions {
   double rho = 0.05;         ///< SAM/ASAM radius ρ >= 0 (SAM-based algorithms only)
   bool adaptive = false;     ///< true: ASAM (element-wise |w| scaling) instead of SAM
 
+  /// Read [train]. Throws: Error(Config) on a wrong type, an out-of-range value or an unknown key.
   static LocalOptions parse(ConfigTable& t);
+  /// The declared keys of [train] (core/options.h).
+  static const OptionSchema<LocalOptions>& schema();
   /// Learning rate of round t (0-based).
   double lr_at(int64_t round) const;
 };

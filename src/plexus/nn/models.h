@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 
 namespace plexus::nn {
 
@@ -43,6 +43,8 @@ struct ModelOptions {
 
   /// Read the `[model]` table. Throws: Error(Config) on unknown keys, unknown names, non-positive sizes.
   static ModelOptions parse(plexus::ConfigTable& t);
+  /// The declared keys of [model] (core/options.h).
+  static const plexus::OptionSchema<ModelOptions>& schema();
 };
 
 /// Build a model for inputs [C,H,W] with `classes` outputs. Parameters are initialised from torch's global

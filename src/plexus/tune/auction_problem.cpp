@@ -15,22 +15,26 @@ enum Col { kRequests = 0, kRevenue, kClicks, kImpressions, kQuality };
 const std::vector<std::string> kCols = {"requests", "revenue", "clicks", "impressions", "quality"};
 }  // namespace
 
+const OptionSchema<AuctionProblemOptions>& AuctionProblemOptions::schema() {
+  using A = AuctionProblemOptions;
+  static const auto s =
+      OptionSchema<A>("auction")
+          .key("params", &A::params, "tuned dimensions of θ (1..5 of the choices)",
+               one_of({"alpha", "beta", "reserve", "mainline_reserve", "quality_threshold"}))
+          .key("production", &A::production, "θ0, the production setting (unlisted dimensions keep their defaults)")
+          .key("lower", &A::lower, "tuning box lower bound per tuned dimension; empty = each parameter's default")
+          .key("upper", &A::upper, "tuning box upper bound per tuned dimension; empty = each parameter's default")
+          .key("sampled_clicks", &A::sampled_clicks, "live traffic draws Bernoulli clicks (else expected clicks)")
+          .key("oracle_grid", &A::oracle_grid, "grid points per dimension for the exact optimum (d ≤ 3)", "[3, 201]")
+          .key("oracle", &A::oracle, "compute the exact optimum (grid) for regret; off for pure logging");
+  return s;
+}
+
 AuctionProblemOptions AuctionProblemOptions::parse(ConfigTable& t) {
-  AuctionProblemOptions o;
-  t.get("params", o.params);
-  t.get("production", o.production);
-  t.get("lower", o.lower);
-  t.get("upper", o.upper);
-  t.get("sampled_clicks", o.sampled_clicks);
-  t.get("oracle_grid", o.oracle_grid);
-  t.get("threads", o.threads);
-  t.get("oracle", o.oracle);
+  AuctionProblemOptions o = schema().parse(t);
   t.require(!o.params.empty() && o.params.size() <= 5, "params", "list 1..5 of alpha, beta, reserve, mainline_reserve, quality_threshold");
   t.require(o.lower.empty() || o.lower.size() == o.params.size(), "lower", "needs one value per tuned param");
   t.require(o.upper.empty() || o.upper.size() == o.params.size(), "upper", "needs one value per tuned param");
-  t.require(o.oracle_grid >= 3 && o.oracle_grid <= 201, "oracle_grid", "must be in [3, 201]");
-  t.require(o.threads >= 1 && o.threads <= 256, "threads", "must be in [1, 256]");
-  t.finish();
   return o;
 }
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/tune/gsp_auction.h"
 #include "plexus/tune/marketplace.h"
 #include "plexus/tune/problem.h"
@@ -22,9 +22,11 @@ struct AuctionProblemOptions {
   std::vector<double> upper = {};
   bool sampled_clicks = true;      // live traffic draws Bernoulli clicks (else expected clicks)
   int64_t oracle_grid = 21;        // grid points per dimension for the exact optimum (d ≤ 3)
-  int threads = 2;                 // replay threads
+  int threads = 2;                 // replay threads (from run.threads; not a key of [auction])
   bool oracle = true;              // compute the exact optimum (grid) for regret; off for pure logging
   static AuctionProblemOptions parse(ConfigTable& t);
+  /// The declared keys of [auction] (core/options.h).
+  static const OptionSchema<AuctionProblemOptions>& schema();
 };
 
 /// Default tuning range of a parameter (narrower than its hard bounds): alpha, beta ∈ [0, 2],

@@ -13,25 +13,22 @@ constexpr double kRastriginA = 10.0;
 constexpr double kRastriginSpan = 4.0;  // z = 4 (x − x*): about four ripples across the box
 }  // namespace
 
-LandscapeOptions LandscapeOptions::parse(ConfigTable& t) {
-  LandscapeOptions o;
-  t.get_choice("kind", o.kind, {"bumps", "rastrigin"});
-  t.get("dim", o.dim);
-  t.get("modes", o.modes);
-  t.get("width", o.width);
-  t.get("noise", o.noise);
-  t.get("production", o.production);
-  int64_t seed = static_cast<int64_t>(o.seed);
-  t.get("seed", seed);
-  o.seed = static_cast<uint64_t>(seed);
-  t.require(o.dim >= 1 && o.dim <= 20, "dim", "must be in [1, 20]");
-  t.require(o.modes >= 1 && o.modes <= 32, "modes", "must be in [1, 32]");
-  t.require(o.width > 0 && o.width < 1, "width", "must be in (0, 1)");
-  t.require(o.noise >= 0, "noise", "must be >= 0");
-  t.require(o.production >= 0 && o.production <= 1, "production", "must be in [0, 1] (the unit box)");
-  t.finish();
-  return o;
+const OptionSchema<LandscapeOptions>& LandscapeOptions::schema() {
+  using L = LandscapeOptions;
+  static const auto s =
+      OptionSchema<L>("landscape")
+          .key("kind", &L::kind, "synthetic objective: `bumps` (Gaussian bumps) or `rastrigin`",
+               one_of({"bumps", "rastrigin"}))
+          .key("dim", &L::dim, "dimensions of θ", "[1, 20]")
+          .key("modes", &L::modes, "bumps: number of bumps (the first is the global mode, height 1)", "[1, 32]")
+          .key("width", &L::width, "bumps: kernel sd as a fraction of the box", "(0, 1)")
+          .key("noise", &L::noise, "per-request noise sd (the global peak is 1)", "[0, 1e6]")
+          .key("production", &L::production, "θ0 = (production, …, production) in the unit box", "[0, 1]")
+          .key("seed", &L::seed, "layout seed (mode positions); traffic noise uses run.seed");
+  return s;
 }
+
+LandscapeOptions LandscapeOptions::parse(ConfigTable& t) { return schema().parse(t); }
 
 LandscapeProblem::LandscapeProblem(const LandscapeOptions& o, uint64_t run_seed) : opt_(o), run_seed_(run_seed) {
   if (o.dim < 1 || o.modes < 1) throw Error::config("[landscape] dim and modes must be >= 1");

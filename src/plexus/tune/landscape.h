@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/tune/problem.h"
 
 namespace plexus::tune {
@@ -23,6 +23,8 @@ struct LandscapeOptions {
   double production = 0.2;      // θ0 = (production, ..., production)
   uint64_t seed = 1;            // layout seed (mode positions); traffic noise uses the run seed
   static LandscapeOptions parse(ConfigTable& t);
+  /// The declared keys of [landscape] (core/options.h).
+  static const OptionSchema<LandscapeOptions>& schema();
 };
 
 /// A synthetic landscape as a Problem with one KPI column "f" and no constraints.

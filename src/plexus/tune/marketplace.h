@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 
 namespace plexus::tune {
 
@@ -37,6 +37,8 @@ struct MarketOptions {
 
   /// Parse [market]. Throws: Error(Config) on a bad key or value (e.g. segments > advertisers).
   static MarketOptions parse(ConfigTable& t);
+  /// The declared keys of [market] (core/options.h).
+  static const OptionSchema<MarketOptions>& schema();
 };
 
 /// Columnar auction log. Ads of request r occupy [offsets[r], offsets[r+1]) in the per-ad columns.

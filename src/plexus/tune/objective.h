@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/tune/importance_sampling.h"
 
 namespace plexus::tune {
@@ -28,6 +28,8 @@ struct ObjectiveOptions {
   double ess_min = 30;               // reject candidates with ESS below max(ess_min, ess_frac · N)
   double ess_frac = 0.05;
   static ObjectiveOptions parse(ConfigTable& t);
+  /// The declared keys of [objective] (core/options.h).
+  static const OptionSchema<ObjectiveOptions>& schema();
 };
 
 /// A KPI as a ratio of per-request sums: scale · Σ a / Σ b; den < 0 means per request (b ≡ 1).

@@ -1,7 +1,9 @@
 #include "plexus/tune/tune_runner.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "plexus/core/error.h"
 #include "plexus/core/progress.h"
@@ -10,32 +12,35 @@
 
 namespace plexus::tune {
 
+const OptionSchema<TuneRunOptions>& TuneRunOptions::schema() {
+  using R = TuneRunOptions;
+  static const auto s =
+      OptionSchema<R>("run")
+          .include_base(plexus::RunOptions::schema())
+          .key("problem", &R::problem, "what is tuned: the GSP `auction` or a synthetic `landscape`",
+               one_of({"auction", "landscape"}))
+          .key("logs", &R::logs, "auction log file (`plexus tune generate`); empty = generate one from [market]")
+          .key("progress", &R::progress, "print a progress line per iteration");
+  return s;
+}
+
 TuneRunOptions TuneRunOptions::parse(ConfigTable& t) {
-  TuneRunOptions o;
-  t.get("name", o.name);
-  t.get("root", o.root);
-  t.get("seed", o.seed);
-  t.get_choice("problem", o.problem, {"auction", "landscape"});
-  t.get("logs", o.logs);
-  t.get("progress", o.progress);
-  t.require(!o.name.empty() && o.name.find('/') == std::string::npos, "name", "must be a non-empty name without '/'");
-  t.require(o.seed >= 0, "seed", "must be >= 0");
-  t.finish();
+  TuneRunOptions o = schema().parse(t);
+  plexus::RunOptions::check_name(t, o.name);
+  t.require(o.device == "cpu", "device", "tuning replays auctions on the CPU; set run.device = \"cpu\"");
   return o;
 }
 
+std::vector<SectionDoc> config_docs() {
+  return {section_doc("tune", TuneRunOptions::schema()), section_doc("tune", MarketOptions::schema()),
+          section_doc("tune", AuctionProblemOptions::schema()), section_doc("tune", LandscapeOptions::schema()),
+          section_doc("tune", ObjectiveOptions::schema())};
+}
+
 TuneConfig parse_tune_config(const toml::table& root) {
-  static const std::vector<std::string> kSections = {"run", "market", "auction", "landscape", "tuner", "objective"};
-  for (const auto& [k, v] : root) {
-    std::string key(k.str());
-    if (std::find(kSections.begin(), kSections.end(), key) == kSections.end()) {
-      std::string near = nearest_name(key, kSections);
-      throw Error::config("unknown config section [{}]{}", key, near.empty() ? " (sections: run, market, auction, landscape, tuner, objective)" : fmt::format(" (did you mean [{}]?)", near));
-    }
-    if (!v.is_table()) throw Error::config("config key '{}' must be a table [{}]", key, key);
-  }
+  check_sections(root, {"run", "market", "auction", "landscape", "tuner", "objective"});
   TuneConfig c;
-  auto section = [&](const char* name) { return ConfigTable(root[name].as_table(), name); };
+  auto section = [&](const char* name) { return ConfigTable(section_table(root, name), name); };
   auto keep = [&](const char* name, ConfigTable& t) { c.resolved.insert_or_assign(name, t.resolved()); };
   {
     auto t = section("run");
@@ -52,17 +57,22 @@ TuneConfig parse_tune_config(const toml::table& root) {
     c.objective = ObjectiveOptions::parse(t);
     keep("objective", t);
   }
+  // Every table is parsed (so a typo anywhere is reported as such); the resolved config keeps the ones the
+  // problem uses.
+  auto m = section("market");
+  c.market = MarketOptions::parse(m);
+  auto a = section("auction");
+  c.auction = AuctionProblemOptions::parse(a);
+  auto l = section("landscape");
+  c.landscape = LandscapeOptions::parse(l);
   if (c.run.problem == "auction") {
-    auto m = section("market");
-    c.market = MarketOptions::parse(m);
     keep("market", m);
-    auto a = section("auction");
-    c.auction = AuctionProblemOptions::parse(a);
     keep("auction", a);
+    // Replay threads: results do not depend on them (tests/tune/replay_test.cpp).
+    c.auction.threads = static_cast<int>(
+        c.run.threads > 0 ? c.run.threads : std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, 256));
     if (root.contains("landscape")) throw Error::config("[landscape] is set but run.problem = \"auction\"; remove it or set run.problem = \"landscape\"");
   } else {
-    auto l = section("landscape");
-    c.landscape = LandscapeOptions::parse(l);
     keep("landscape", l);
     if (root.contains("market") || root.contains("auction"))
       throw Error::config("[market]/[auction] are set but run.problem = \"landscape\"; remove them or set run.problem = \"auction\"");
@@ -97,8 +107,14 @@ nlohmann::ordered_json record_json(const IterationRecord& r, const std::vector<s
 }
 
 nlohmann::ordered_json run_tune(const TuneConfig& cfg, bool resume_dir) {
+  const auto run_path = std::filesystem::path(cfg.run.out_dir) / cfg.run.name;
+  if (!resume_dir && std::filesystem::exists(run_path / "metrics.jsonl")) {
+    // `plexus tune run` has no --resume (a tuning run is cheap to repeat): the fix is another name.
+    throw Error::config("run directory '{}' already holds results; choose another name (--name NAME or --set "
+                        "run.name=NAME) or remove the directory", clip_text(run_path.string()));
+  }
   auto problem = make_problem(cfg);
-  RunDir dir(cfg.run.root, cfg.run.name, resume_dir);
+  RunDir dir(cfg.run.out_dir, cfg.run.name, resume_dir);
   dir.write_config(cfg.resolved);
   const auto names = problem->names();
   Progress progress("iteration", cfg.tuner.method == "random" || cfg.tuner.method == "grid" || cfg.tuner.method == "cem"

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "plexus/core/run_options.h"
 #include "plexus/tune/auction_problem.h"
 #include "plexus/tune/landscape.h"
 #include "plexus/tune/marketplace.h"
@@ -17,14 +18,13 @@
 
 namespace plexus::tune {
 
-/// TOML section [run].
-struct TuneRunOptions {
-  std::string name = "tune";       // run directory name under root
-  std::string root = "runs";
-  int64_t seed = 1;                // traffic, candidate and bootstrap streams
+/// TOML section [run]: the keys every family shares (core/run_options.h; `threads` = replay threads, 0 = all
+/// cores) plus what the tuning run works on.
+struct TuneRunOptions : plexus::RunOptions {
   std::string problem = "auction"; // auction | landscape
   std::string logs = "";           // auction log file; empty = generate from [market]
   bool progress = true;            // print a progress line per iteration
+  static const OptionSchema<TuneRunOptions>& schema();
   static TuneRunOptions parse(ConfigTable& t);
 };
 
@@ -42,6 +42,10 @@ struct TuneConfig {
 /// Parse every section ([run], [market], [auction], [landscape], [tuner], [objective]).
 /// Throws: Error(Config) on an unknown section or key, or a bad value.
 TuneConfig parse_tune_config(const toml::table& root);
+
+/// The key tables of the tuning sections ([run] [market] [auction] [landscape] [objective]; [tuner] is
+/// documented in docs/tune.md), for docs/config.md (`plexus config docs`).
+std::vector<SectionDoc> config_docs();
 
 /// The problem the config describes; an auction log is loaded from run.logs or generated from [market].
 std::unique_ptr<Problem> make_problem(const TuneConfig& cfg);

@@ -46,7 +46,9 @@ TunerOptions TunerOptions::parse(ConfigTable& t) {
   t.require(o.budget >= 0, "budget", "must be >= 0 (0 = iterations × traffic)");
   t.require(o.sigma > 0 && o.sigma <= 1, "sigma", "must be in (0, 1] (a fraction of the box width; 0 makes Σ singular)");
   t.require(o.min_sigma > 0 && o.min_sigma <= o.sigma, "min_sigma", "must be in (0, sigma]");
-  t.require(o.candidates >= 1, "candidates", "must be >= 1");
+  // Every candidate is scored over the whole iteration's traffic (and held in memory): 1e5 × traffic is
+  // already hours, 1e9 exhausts memory before the first iteration.
+  t.require(o.candidates >= 1 && o.candidates <= 100000, "candidates", "must be in [1, 100000]");
   t.require(o.trust_radius > 0, "trust_radius", "must be > 0");
   t.require(o.target_scale > 0 && o.target_scale < std::sqrt(2.0), "target_scale",
             "must be in (0, √2): a target wider than √2 σ gives IS weights infinite variance");
