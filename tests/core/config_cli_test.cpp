@@ -171,7 +171,7 @@ TEST(ConfigCli, ExtremeValuesGiveTheAllowedRange) {
       {"train.lr=1e300", "[train] lr = 1e+300: must be in (0, 100]"},
       {"privacy.clip_norm=1e300", "[privacy] clip_norm = 1e+300: must be in (0, 1e6]"},
       {"privacy.noise_multiplier=1e300", "[privacy] noise_multiplier = 1e+300: must be in (0, 1000]"},
-      {"privacy.noise_multiplier=0", "[privacy] noise_multiplier = 0: must be in (0, 1000]"},
+      {"privacy.noise_multiplier=0", "[privacy] noise_multiplier = 0.0: must be in (0, 1000]"},
       {"train.lr=inf", "[train] lr = inf: must be finite and in (0, 100]"},
       {"data.local_test_size=1e8", "[data] local_test_size = 100000000: must be in [0, 1000000]"},
       {"run.threads=100000", "[run] threads = 100000: must be in [0, 256]"},
