@@ -93,6 +93,15 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& lines, const fs::path
       "--input_sentence_size={} --shuffle_input_sentence=false --num_threads={} --unk_id=0 --bos_id=1 "
       "--eos_id=2 --pad_id=-1 --hard_vocab_limit=false --max_sentence_length=16384",
       input.string(), prefix.string(), o.vocab_size, o.character_coverage, o.max_sentences, o.num_threads);
+  if (!o.user_defined_symbols.empty()) {
+    std::string syms;
+    for (auto& u : o.user_defined_symbols) {
+      if (u.find_first_of("',") != std::string::npos)
+        throw Error::config("[tokenizer] user_defined_symbols: '{}' may not contain a quote or comma", u);
+      syms += (syms.empty() ? "" : ",") + u;
+    }
+    args += fmt::format(" --user_defined_symbols='{}'", syms);
+  }
   // Training runs in the `spm_train` tool (Debian package sentencepiece) rather than in-process: the trainer
   // crashes inside a process that also holds LibTorch's libprotobuf, even through the DEEPBIND shim.
   const char* tool_env = std::getenv("PLEXUS_SPM_TRAIN");
