@@ -4,11 +4,14 @@
 // reference (β = 0.04, dapo aggregation). Rollouts use the latent KV cache and on-device sampling
 // (src/plexus/llm/rollout.h). Prints one JSON line: rollout tokens/s, generation / update / step ms.
 //   grpo_bench --preset gpu100m --prompts 16 --generations 8 --prompt-len 64 --completion 128 --steps 5
+// With --pipeline pretrain|grpo|sft|distill --config <toml> [--set k=v ...] it runs that `plexus llm` command
+// instead (GPU machines build only plexus_llm), printing the command's summary as JSON.
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "plexus/core/config.h"
 #include "plexus/core/device.h"
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
@@ -17,6 +20,7 @@
 #include "plexus/llm/optim.h"
 #include "plexus/llm/rl_common.h"
 #include "plexus/llm/rollout.h"
+#include "plexus/llm/sft.h"
 
 using namespace plexus;
 using namespace plexus::llm;
@@ -25,6 +29,8 @@ int main(int argc, char** argv) {
   std::string preset = "gpu100m", device = "cuda";
   int64_t B = 16, G = 8, P = 64, L = 128, steps = 5, warmup = 2, vocab = 8192;
   double beta = 0.04;
+  std::string pipeline, config;
+  std::vector<std::string> sets;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--preset") preset = v;
@@ -37,12 +43,42 @@ int main(int argc, char** argv) {
     else if (k == "--warmup") warmup = std::stoll(v);
     else if (k == "--vocab") vocab = std::stoll(v);
     else if (k == "--beta") beta = std::stod(v);
+    else if (k == "--pipeline") pipeline = v;
+    else if (k == "--config") config = v;
+    else if (k == "--set") sets.push_back(v);
     else {
       std::fprintf(stderr, "grpo_bench: unknown option %s\n", k.c_str());
       return 2;
     }
   }
   try {
+    if (!pipeline.empty()) {
+      auto root = load_toml(config);
+      for (auto& s : sets) apply_override(root, s);
+      if (pipeline == "pretrain") {
+        auto r = pretrain(PretrainConfig::parse(root), false);
+        std::printf("{\"pipeline\": \"pretrain\", \"run\": \"%s\", \"last_step\": %lld, \"train_loss\": %.5f, "
+                    "\"val_loss\": %.5f, \"tokens_per_s\": %.1f}\n",
+                    r.run_dir.string().c_str(), static_cast<long long>(r.last_step), r.train_loss, r.val_loss, r.tokens_per_s);
+      } else if (pipeline == "grpo") {
+        auto r = grpo_train(GrpoConfig::parse(root), false);
+        std::printf("{\"pipeline\": \"grpo\", \"run\": \"%s\", \"last_step\": %lld, \"test_pass1_start\": %.4f, "
+                    "\"test_pass1_end\": %.4f, \"test_cons_end\": %.4f, \"gen_fraction\": %.4f, "
+                    "\"rollout_tokens_per_s\": %.1f}\n",
+                    r.run_dir.string().c_str(), static_cast<long long>(r.last_step), r.pass1_start, r.pass1_end,
+                    r.cons_end, r.gen_fraction, r.rollout_tokens_per_s);
+      } else if (pipeline == "sft" || pipeline == "distill") {
+        auto r = sft_train(SftConfig::parse(root, pipeline == "distill"), false);
+        std::printf("{\"pipeline\": \"%s\", \"run\": \"%s\", \"last_step\": %lld, \"examples\": %lld, "
+                    "\"test_pass1_start\": %.4f, \"test_pass1_end\": %.4f, \"test_cons_end\": %.4f}\n",
+                    pipeline.c_str(), r.run_dir.string().c_str(), static_cast<long long>(r.last_step),
+                    static_cast<long long>(r.examples), r.pass1_start, r.pass1_end, r.cons_end);
+      } else {
+        std::fprintf(stderr, "grpo_bench: --pipeline must be pretrain, grpo, sft or distill\n");
+        return 2;
+      }
+      return 0;
+    }
     auto a = model_preset(preset);
     a.vocab_size = vocab, a.n_mtp_modules = 0, a.max_seq_len = std::max(a.max_seq_len, P + L);
     auto dev = resolve_device(device, "--device");
@@ -105,6 +141,7 @@ int main(int argc, char** argv) {
                 toks / (gen_ms / 1000.0), gen_ms / n, upd_ms / n, (gen_ms + upd_ms) / n, gen_ms / (gen_ms + upd_ms));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", describe_exception(e).c_str());
+    std::fflush(stderr);
     return 1;
   }
   return 0;

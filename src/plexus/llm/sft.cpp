@@ -136,7 +136,9 @@ SftResult sft_train(const SftConfig& cfg_in, bool resume) {
   auto task = make_task(cfg.task);
   auto test = task->test_set();
   Policy policy = load_policy(cfg.base, dev, "base.run");
-  check_policy_for_task(policy, *task, test, o.max_completion_length, "sft.max_completion_length");
+  auto probe = test;  // lengths: the test split and the first training prompts
+  for (uint64_t i = 0; i < 256; ++i) probe.push_back(task->problem(0, i));
+  check_policy_for_task(policy, *task, probe, o.max_completion_length, "sft.max_completion_length");
   const bool bf16 = o.dtype == "bfloat16" || (o.dtype == "auto" && dev.is_cuda());
   policy.model->set_compute_dtype(bf16 ? torch::kBFloat16 : torch::kFloat32);
 

@@ -7,7 +7,7 @@
 namespace plexus::llm {
 
 namespace {
-std::string join(const std::vector<int64_t>& v) {
+std::string join_list(const std::vector<int64_t>& v) {
   std::string s;
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
   return s;
@@ -20,10 +20,10 @@ Problem SortingTask::draw(Rng& rng) const {
   for (int64_t i = 0; i < n; ++i) p.numbers.push_back(static_cast<int64_t>(rng.below(static_cast<uint64_t>(o_.max_value + 1))));
   auto sorted = p.numbers;
   std::sort(sorted.begin(), sorted.end());
-  p.key = "sort:" + join(p.numbers);
+  p.key = "sort:" + join_list(p.numbers);
   p.question = fmt::format("Sort these numbers in ascending order: {}. Show your work in <think> </think> tags and "
-                           "return the sorted list in <answer> </answer> tags", join(p.numbers));
-  p.answer = join(sorted);
+                           "return the sorted list in <answer> </answer> tags", join_list(p.numbers));
+  p.answer = join_list(sorted);
   return p;
 }
 
@@ -32,7 +32,7 @@ std::string SortingTask::trace(const Problem& p) const {
   std::string s;
   while (!rest.empty()) {
     auto it = std::min_element(rest.begin(), rest.end());
-    s += fmt::format(" smallest of {} is {}.", join(rest), *it);
+    s += fmt::format(" smallest of {} is {}.", join_list(rest), *it);
     rest.erase(it);
   }
   return fmt::format("{} </think> <answer> {} </answer>", s, p.answer);

@@ -32,6 +32,8 @@ bool is_test(const std::string& key) { return stream_key(0, key) % 10 == 0; }
 
 }  // namespace
 
+TaskOptions TaskOptions::parse(ConfigTable& t) { return parse(t, TaskOptions{}); }
+
 TaskOptions TaskOptions::parse(ConfigTable& t, TaskOptions base) {
   TaskOptions o = std::move(base);
   t.get_choice("name", o.name, task_names());

@@ -62,7 +62,8 @@ struct TaskOptions {
 
   /// Read a [task] table over `base` (defaults). Throws: Error(Config) naming the key (unknown task names
   /// list the known ones).
-  static TaskOptions parse(ConfigTable& t, TaskOptions base = {});
+  static TaskOptions parse(ConfigTable& t, TaskOptions base);
+  static TaskOptions parse(ConfigTable& t);
 };
 
 /// A task: generator, verifier, trace writer.
