@@ -26,17 +26,17 @@ for what in "$@"; do
     cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=OFF \
       -DCMAKE_PREFIX_PATH="$TORCH;$DEPS/usr;$DEPS/usr/lib/x86_64-linux-gnu/cmake;$DEPS/usr/share/cmake" \
       -DCMAKE_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu -DCMAKE_INCLUDE_PATH=$DEPS/usr/include \
-      -DZLIB_ROOT=$DEPS/usr -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
-    ninja -C $B grpo_bench plexus_spm > "$OUT/ninja.log" 2>&1 || { grep -E "error" "$OUT/ninja.log" | head -30; exit 1; }
+      -DZLIB_ROOT=$DEPS/usr -DCMAKE_CUDA_ARCHITECTURES=90 > /tmp/cmake.log 2>&1 || { tail -30 /tmp/cmake.log; exit 1; }
+    ninja -C $B grpo_bench plexus_spm > /tmp/ninja.log 2>&1 || { grep -E -A3 "error" /tmp/ninja.log | head -60; exit 1; }
     ;;
   speed)
     step speed
-    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee -a "$OUT/log.txt"
     for cfg in "small 16 8 64 128" "gpu100m 16 8 64 128"; do
       set -- $cfg
-      a="--preset $1 --prompts $2 --generations $3 --prompt-len $4 --completion $5 --steps 3 --warmup 1"
-      (PYTHONUNBUFFERED=1 timeout 120 python3 bench/grpo_reference.py $a || echo "{\"impl\": \"pytorch-eager\", \"preset\": \"$1\", \"failed\": true}") | tee -a "$OUT/speed.jsonl"
-      (timeout 120 $BIN $a || echo "{\"impl\": \"plexus\", \"preset\": \"$1\", \"failed\": true}") | tee -a "$OUT/speed.jsonl"
+      a="--preset $1 --prompts $2 --generations $3 --prompt-len $4 --completion $5 --steps 2 --warmup 1"
+      (PYTHONUNBUFFERED=1 timeout ${PT:-45} python3 bench/grpo_reference.py $a || echo "{\"impl\": \"pytorch-eager\", \"preset\": \"$1\", \"failed\": true}") | tee -a "$OUT/speed.jsonl"
+      (timeout ${PT:-45} $BIN $a || echo "{\"impl\": \"plexus\", \"preset\": \"$1\", \"failed\": true}") | tee -a "$OUT/speed.jsonl"
     done
     ;;
   base)
@@ -65,8 +65,16 @@ for what in "$@"; do
     $BIN --pipeline grpo --config configs/r1_zero_countdown.toml $R --set base.run=runs_gpu/r1-student \
       --set run.name=r1-student-grpo-countdown ${GRPO_SETS:-} 2>>"$OUT/log.txt" | tee -a "$OUT/r1.jsonl"
     ;;
-  pack)
-    tar czf "$OUT/runs.tgz" $(ls -d runs_gpu/*/metrics.csv runs_gpu/*/summary.json runs_gpu/*/config.toml 2>/dev/null)
+  restore)   # a base run brought back by an earlier `pack` (BASE_PARTS=<dir with base.tar.part*>)
+    step restore
+    cat "$BASE_PARTS"/base.tar.part* | tar x
+    ;;
+  pack)      # ≤ 8 files come back: log, jsonl, results.tgz, base checkpoint parts
+    tar czf "$OUT/results.tgz" $(ls -d runs_gpu/*/metrics.csv runs_gpu/*/summary.json runs_gpu/*/config.toml 2>/dev/null)
+    if [[ -d runs_gpu/r1-base/checkpoints && -z "${BASE_PARTS:-}" ]]; then
+      tar cf /tmp/base.tar runs_gpu/r1-base/config.toml runs_gpu/r1-base/tokenizer.* runs_gpu/r1-base/checkpoints
+      split -b 15M -d /tmp/base.tar "$OUT/base.tar.part"
+    fi
     ;;
   esac
 done

@@ -347,7 +347,8 @@ GrpoResult grpo_train(const GrpoConfig& cfg_in, bool resume) {
       res.pass1_end = e.pass1, res.cons_end = e.cons;
     }
     run.metrics().append(row);
-    if (step > start + 1) gen_sum += gen_s, all_sum += all_s, tok_sum += static_cast<double>(roll.generated);
+    // Averages skip the first step of a run (warm-up) unless it is the only one.
+    if (step > start + 1 || last == start + 1) gen_sum += gen_s, all_sum += all_s, tok_sum += static_cast<double>(roll.generated);
     progress.update(step, fmt::format("reward {:.3f}  acc {:.3f}  format {:.2f}  len {:.1f}  kl {:.4f}  gen {:.0f}%  "
                                       "{:.0f} tok/s",
                                       mean_r, acc / static_cast<double>(R), fmt_ok / static_cast<double>(R),
