@@ -95,7 +95,7 @@ GrpoConfig GrpoConfig::parse(const toml::table& root) {
     t.get("top_p", o.top_p);
     t.get("beta", o.beta);
     t.get("epsilon", o.epsilon);
-    if (!t.present("epsilon_high")) o.epsilon_high = o.epsilon;
+    if (auto* g = config_section(root, "grpo"); !(g && g->contains("epsilon_high"))) o.epsilon_high = o.epsilon;
     t.get("epsilon_high", o.epsilon_high);
     t.get_choice("loss_type", o.loss_type, loss_types());
     t.get_choice("scale_rewards", o.scale_rewards, {"group", "batch", "none"});

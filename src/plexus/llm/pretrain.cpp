@@ -46,6 +46,8 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
     t.get("seed", c.run.seed);
     t.get("device", c.run.device);
     t.get("threads", c.run.threads);
+    bool tensorboard = false;  // read by RunDir::write_config from the resolved config (docs/experiments.md)
+    t.get("tensorboard", tensorboard);
     t.require(c.run.threads >= 0, "threads", "must be >= 0");
     t.finish();
     c.resolved.insert("run", t.resolved());
@@ -56,7 +58,10 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
     c.resolved.insert("model", t.resolved());
   }
   {
-    ConfigTable t(section(root, "data"), "data");
+    // [data.tasks.<name>] sub-tables are parsed below from the original; the flat keys from a copy without them.
+    toml::table data_flat;
+    if (auto* d = section(root, "data")) data_flat = *d, data_flat.erase("tasks");
+    ConfigTable t(section(root, "data") ? &data_flat : nullptr, "data");
     t.get_choice("source", c.data.source, {"brown", "arithmetic"});
     t.get("brown_dir", c.data.brown_dir);
     t.get("val_fraction", c.data.val_fraction);
@@ -67,7 +72,8 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
     t.require(c.data.task_examples >= 0, "task_examples", "must be >= 0");
     t.require(c.data.task_trace_fraction >= 0 && c.data.task_trace_fraction <= 1, "task_trace_fraction",
               "must be in [0, 1]");
-    (void)t.sub("tasks");  // [data.tasks.<name>] tables, parsed below
+    if (auto* dt = section(root, "data"); dt && dt->contains("tasks") && !(*dt)["tasks"].as_table())
+      throw Error::config("[data] tasks must be tables: write [data.tasks.<name>] with task keys under it");
     if (auto* dt = section(root, "data"); dt && (*dt)["tasks"].as_table()) {
       toml::table resolved_tasks;
       for (auto& [name, node] : *(*dt)["tasks"].as_table()) {
