@@ -6,6 +6,7 @@
 #include "plexus/core/error.h"
 #include "plexus/core/progress.h"
 #include "plexus/core/run_dir.h"
+#include "plexus/core/run_lifecycle.h"
 #include "plexus/tune/log_io.h"
 
 namespace plexus::tune {
@@ -100,8 +101,16 @@ nlohmann::ordered_json record_json(const IterationRecord& r, const std::vector<s
 
 nlohmann::ordered_json run_tune(const TuneConfig& cfg, bool resume_dir) {
   auto problem = make_problem(cfg);
-  RunDir dir(cfg.run.root, cfg.run.name, resume_dir);
-  dir.write_config(cfg.resolved);
+  RunDir dir(cfg.run.root, cfg.run.name, resume_dir);  // locked while the tuner runs
+  RunSpec spec;  // tuning has no checkpoints: a fresh start that records the config and the auction log used
+  spec.config = &cfg.resolved;
+  if (!cfg.run.logs.empty()) {
+    std::error_code ec;
+    FingerprintBuilder fp("auction log at " + std::filesystem::weakly_canonical(std::filesystem::absolute(cfg.run.logs), ec).string());
+    fp.add("logs", read_file(cfg.run.logs), 1);
+    spec.data = fp.finish();
+  }
+  start_run(dir, spec, false);
   const auto names = problem->names();
   Progress progress("iteration", cfg.tuner.method == "random" || cfg.tuner.method == "grid" || cfg.tuner.method == "cem"
                                      ? cfg.tuner.total_budget() / std::max<int64_t>(1, cfg.tuner.evals * cfg.tuner.population)
