@@ -101,7 +101,8 @@ double train_ditto_personal(LocalTrainer& trainer, const PersonalizationOptions&
     int64_t b = std::min(o.batch_size, n - cursor);
     auto bidx = torch::from_blob(order.data() + cursor, {b}, torch::kInt64).to(v.device());
     cursor += b;
-    double loss = trainer.loss_and_grad(v, data.x.index_select(0, bidx), data.y.index_select(0, bidx));
+    auto inputs = data::augment_batch(data.x.index_select(0, bidx), data.augment, rng);  // no-op unless [data] asks
+    double loss = trainer.loss_and_grad(v, inputs, data.y.index_select(0, bidx));
     if (!std::isfinite(loss)) {
       throw Error::infeasible("Ditto personal training diverged (loss = {}); lower train.lr", loss);
     }
