@@ -191,7 +191,7 @@ static plexus::app::CommandRegistrar reg("data", [](CLI::App& app) {
   add_common(p, *pa);
   p->add_option("--clients", pa->clients, "number of clients N (default 20)");
   p->add_option("--partition", pa->partition,
-                "iid | dirichlet | pathological | natural (LEAF users; default dirichlet, natural for leaf)");
+                "iid | dirichlet | pathological | natural (one client per LEAF user) (default dirichlet)");
   p->add_option("--alpha", pa->alpha, "Dirichlet concentration alpha > 0 (default 0.3)");
   p->add_option("--form", pa->form, "per_client (reference code, equal sizes; default) | per_class");
   p->add_option("--classes-per-client", pa->classes_per_client, "classes per client for pathological (default 2)");

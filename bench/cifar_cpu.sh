@@ -1,23 +1,16 @@
 #!/usr/bin/env bash
 # CIFAR evidence on the CPU (docs/results.md "Data sets"): load time and peak RSS of a CIFAR-size synthetic set
-# (50,000 + 10,000 × 32×32×3 in the binary layout) through `plexus data info`, next to a plain NumPy loader doing the
-# same work; then seconds per round of the CIFAR DFedSAM config with ResNet-18-GN, reduced to few clients and steps.
-#   bash bench/cifar_cpu.sh [clients] [local_steps]     (JSON lines on stdout; needs ./build/plexus)
+# (50,000 + 10,000 × 32×32×3 in the binary layout) through plexus's loader (build/bench/data_load_bench, the work of
+# `plexus data info`), next to a plain NumPy loader doing the same work; then seconds per round of the CIFAR DFedSAM
+# config with ResNet-18-GN, reduced to few clients and steps.
+#   bash bench/cifar_cpu.sh [clients] [local_steps]     (JSON lines on stdout; needs ./build/plexus and
+#                                                         ninja -C build data_load_bench)
 set -euo pipefail
 CLIENTS=${1:-4}; STEPS=${2:-2}
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
 DATA=${CIFAR_DIR:-/tmp/plexus_cifar_synth}
 [[ -f $DATA/cifar-10-batches-bin/test_batch.bin ]] || python3 bench/make_synthetic_cifar.py "$DATA" >/dev/null
-/usr/bin/time -v ./build/plexus data info --dataset cifar10 --path "$DATA" --json > "$OUT/cifar_info.json" 2> "$OUT/cifar_info.time"
-python3 - "$OUT" <<'PY'
-import json, re, sys
-out = sys.argv[1]
-info = json.load(open(f"{out}/cifar_info.json"))
-rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f"{out}/cifar_info.time").read()).group(1))
-print(json.dumps({"impl": "plexus", "seconds": round(info["seconds"], 3), "peak_rss_mib": round(rss / 1024, 1),
-                  "train_shape": info["train"]["shape"], "test_shape": info["test"]["shape"],
-                  "train_mean": info["train"]["mean"]}))
-PY
+./build/bench/data_load_bench data.dataset=cifar10 data.path=\"$DATA\"
 python3 bench/cifar_load_reference.py "$DATA" || echo '{"impl": "numpy", "error": "python3-numpy missing"}'
 ./build/plexus fl run --config configs/cifar10_dfedsam.toml --set data.path=\"$DATA\" --set model.name=\"resnet18\" \
   --set fl.clients=$CLIENTS --set fl.rounds=2 --set fl.eval_every=1000 --set train.local_steps=$STEPS \

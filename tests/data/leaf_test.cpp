@@ -84,14 +84,14 @@ TEST(Leaf, UsersAreSortedAndEachClientKeepsItsOwnSamples) {
   expect_error([&] { load_federated(o, 4, 5); }, ErrorKind::Infeasible, {"4 clients", "3 users"});
 }
 
-TEST(Leaf, NaturalIsTheDefaultPartitionAndNeedsLeaf) {
+TEST(Leaf, NaturalPartitionNeedsLeafAndIsAskedFor) {
   auto parse = [](const std::string& text) {
     auto root = parse_toml(text);
     ConfigTable t(root["data"].as_table(), "data");
     return DataOptions::parse(t);
   };
-  EXPECT_EQ(parse("[data]\ndataset = \"leaf\"\n").partition, "natural");
-  EXPECT_EQ(parse("[data]\ndataset = \"leaf\"\npartition = \"iid\"\n").partition, "iid");
+  EXPECT_EQ(parse("[data]\ndataset = \"leaf\"\npartition = \"natural\"\n").partition, "natural");
+  EXPECT_EQ(parse("[data]\ndataset = \"leaf\"\n").partition, "dirichlet");  // pooled, re-partitioned
   expect_error([&] { parse("[data]\ndataset = \"cifar10\"\npartition = \"natural\"\n"); }, ErrorKind::Config,
                {"partition", "leaf"});
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "plexus/core/error.h"
+#include "plexus/core/log.h"
 #include "plexus/core/rng.h"
 #include "plexus/data/cifar.h"
 #include "plexus/data/emnist.h"
@@ -14,55 +15,56 @@
 
 namespace plexus::data {
 
+const OptionSchema<DataOptions>& DataOptions::schema() {
+  using O = DataOptions;
+  static const auto s =
+      OptionSchema<O>("data")
+          .key("dataset", &O::dataset, "the data set (docs/data.md)",
+               one_of({"fashion_mnist", "synthetic", "cifar10", "cifar100", "emnist", "leaf", "image_folder", "npz"}))
+          .key("path", &O::path,
+               "where its files are; `\"\"` → `$PLEXUS_<DATASET>` (e.g. `$PLEXUS_CIFAR10`), else the source's default")
+          .key("cifar100_labels", &O::cifar100_labels, "cifar100: fine (100 classes) or coarse (20 superclasses)",
+               one_of({"fine", "coarse"}))
+          .key("emnist_split", &O::emnist_split, "emnist: the split (letters are 1-based in the files)",
+               one_of({"byclass", "bymerge", "balanced", "letters", "digits", "mnist"}))
+          .key("image_size", &O::image_size, "image_folder: resize to s×s; 0 = keep (all images must agree)",
+               "[0, 4096]")
+          .key("image_channels", &O::image_channels, "image_folder: 3 (RGB) or 1 (grey)", "[1, 3]")
+          .key("normalize", &O::normalize, "per-channel (v − mean)/std on the [0,1] scale (not for synthetic)")
+          .key("mean", &O::mean, "per-channel mean (one value = all); [] → published (Fashion-MNIST, CIFAR) or the "
+                                 "training split's own")
+          .key("std", &O::std, "per-channel std, as mean (give both or neither)", "> 0")
+          .key("crop_padding", &O::crop_padding,
+               "training augmentation: random crop after padding by p pixels (CIFAR recipe: 4); 0 = off", "[0, 64]")
+          .key("horizontal_flip", &O::horizontal_flip, "training augmentation: left-right flip with probability 1/2")
+          .key("train_subset", &O::train_subset, "use a random k training samples (0 = all)", ">= 0")
+          .key("partition", &O::partition, "how training samples are split over clients (natural: LEAF users)",
+               one_of({"iid", "dirichlet", "pathological", "natural"}))
+          .key("dirichlet_alpha", &O::dirichlet_alpha, "α of Dir(α·1): small = strong label skew, large ≈ IID", "> 0")
+          .key("dirichlet_form", &O::dirichlet_form,
+               "per_client (reference code: equal sizes, a class prior per client) or per_class (NIID-Bench)",
+               one_of({"per_client", "per_class"}))
+          .key("min_client_samples", &O::min_client_samples, "per_class: minimum client size (bounded redraws)",
+               ">= 1")
+          .key("classes_per_client", &O::classes_per_client, "pathological: classes per client", ">= 1")
+          .key("local_test_size", &O::local_test_size,
+               "test samples per client, in proportion to its training labels (0 = ⌈n_test/N⌉)", ">= 0")
+          .key("synthetic_train", &O::synthetic_train, "synthetic: training samples", ">= 1")
+          .key("synthetic_test", &O::synthetic_test, "synthetic: test samples", ">= 1")
+          .key("synthetic_classes", &O::synthetic_classes, "synthetic: classes", ">= 2")
+          .key("synthetic_dim", &O::synthetic_dim, "synthetic: images are [1, dim, dim]", "[1, 1024]")
+          .key("synthetic_noise", &O::synthetic_noise, "synthetic: within-class noise σ", ">= 0");
+  return s;
+}
+
 DataOptions DataOptions::parse(plexus::ConfigTable& t) {
-  DataOptions o;
-  t.get_choice("dataset", o.dataset,
-               {"fashion_mnist", "synthetic", "cifar10", "cifar100", "emnist", "leaf", "image_folder", "npz"});
-  t.get("path", o.path);
-  t.get_choice("cifar100_labels", o.cifar100_labels, {"fine", "coarse"});
-  t.get_choice("emnist_split", o.emnist_split, {"byclass", "bymerge", "balanced", "letters", "digits", "mnist"});
-  t.get("image_size", o.image_size);
-  t.get("image_channels", o.image_channels);
-  t.get("normalize", o.normalize);
-  t.get("mean", o.mean);
-  t.get("std", o.std);
-  t.get("crop_padding", o.crop_padding);
-  t.get("horizontal_flip", o.horizontal_flip);
-  t.get("train_subset", o.train_subset);
-  if (o.dataset == "leaf") o.partition = "natural";  // LEAF's own clients unless a partition is given
-  t.get_choice("partition", o.partition, {"iid", "dirichlet", "pathological", "natural"});
-  t.get("dirichlet_alpha", o.dirichlet_alpha);
-  t.get_choice("dirichlet_form", o.dirichlet_form, {"per_client", "per_class"});
-  t.get("min_client_samples", o.min_client_samples);
-  t.get("classes_per_client", o.classes_per_client);
-  t.get("local_test_size", o.local_test_size);
-  t.get("synthetic_train", o.synthetic_train);
-  t.get("synthetic_test", o.synthetic_test);
-  t.get("synthetic_classes", o.synthetic_classes);
-  t.get("synthetic_dim", o.synthetic_dim);
-  t.get("synthetic_noise", o.synthetic_noise);
-  t.require(o.train_subset >= 0, "train_subset", "must be >= 0 (0 = all samples)");
-  t.require(o.image_size >= 0 && o.image_size <= 4096, "image_size", "must be in [0, 4096] (0 = keep the size)");
+  DataOptions o = schema().parse(t);
   t.require(o.image_channels == 1 || o.image_channels == 3, "image_channels", "must be 1 (grey) or 3 (RGB)");
   t.require(o.mean.empty() == o.std.empty(), o.mean.empty() ? "mean" : "std",
             "give data.mean and data.std together (or neither, for the data set's own)");
-  for (double v : o.std) t.require(v > 0 && std::isfinite(v), "std", "every value must be > 0");
-  for (double v : o.mean) t.require(std::isfinite(v), "mean", "every value must be finite");
-  t.require(o.crop_padding >= 0 && o.crop_padding <= 64, "crop_padding", "must be in [0, 64] (0 = off; CIFAR: 4)");
   t.require(o.partition != "natural" || o.dataset == "leaf", "partition",
             "\"natural\" needs a data set with its own clients (dataset = \"leaf\"); use iid, dirichlet or "
             "pathological");
-  t.require(o.dirichlet_alpha > 0 && std::isfinite(o.dirichlet_alpha), "dirichlet_alpha",
-            "must be a finite number > 0 (e.g. 0.1 strong skew, 100 near IID)");
-  t.require(o.min_client_samples >= 1, "min_client_samples", "must be >= 1");
-  t.require(o.classes_per_client >= 1, "classes_per_client", "must be >= 1");
-  t.require(o.local_test_size >= 0, "local_test_size", "must be >= 0 (0 = ceil(n_test / clients))");
-  t.require(o.synthetic_train >= 1, "synthetic_train", "must be >= 1");
-  t.require(o.synthetic_test >= 1, "synthetic_test", "must be >= 1");
-  t.require(o.synthetic_classes >= 2, "synthetic_classes", "must be >= 2");
-  t.require(o.synthetic_dim >= 1 && o.synthetic_dim <= 1024, "synthetic_dim", "must be in [1, 1024]");
-  t.require(o.synthetic_noise >= 0 && std::isfinite(o.synthetic_noise), "synthetic_noise", "must be >= 0");
-  t.finish();
   return o;
 }
 
@@ -216,6 +218,11 @@ FederatedData load_federated(const DataOptions& opts, int64_t clients, uint64_t 
       }
     }
   } else {
+    if (!tt.users.empty()) {
+      log_info("data: the {} LEAF users' samples are pooled and split by partition = \"{}\"; set data.partition = "
+               "\"natural\" for one client per user",
+               tt.users.size(), opts.partition);
+    }
     fd.client_train = partition_labels(opts, labels_of(fd.train), fd.train.num_classes, clients, seed);
   }
   const auto hist = label_histograms(fd.train, fd.client_train);

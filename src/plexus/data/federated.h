@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/data/dataset.h"
 #include "plexus/data/fashion_mnist.h"
 #include "plexus/data/partition.h"
@@ -43,7 +44,7 @@ struct DataOptions {
                                               // fast demos/tests); must be ≤ the training set size
   // --- partition ---
   std::string partition = "dirichlet";        // "iid" | "dirichlet" | "pathological" | "natural" (one client per
-                                              // LEAF user; the default for dataset = "leaf")
+                                              // LEAF user; dataset = "leaf" only)
   double dirichlet_alpha = 0.3;               // α > 0 of Dir(α·1): small = strong label skew, large ≈ IID
   std::string dirichlet_form = "per_client";  // "per_client": reference code (equal sizes ⌊n/N⌋/⌈n/N⌉, a
                                               // class prior per client) | "per_class": shares of each class
@@ -59,8 +60,11 @@ struct DataOptions {
   int64_t synthetic_dim = 8;                  // image side: samples are [1, dim, dim], ≥ 1
   double synthetic_noise = 2.0;               // within-class noise σ (class means have unit variance), ≥ 0
 
+  /// Every key of [data], declared once (type, range or choices, one-line doc; core/options.h).
+  static const OptionSchema<DataOptions>& schema();
   /// Read the [data] table (absent keys keep their defaults). Throws: Error(Config) naming the key on a
-  /// wrong type, an out-of-range value, an unknown choice or an unknown key.
+  /// wrong type, an out-of-range value, an unknown choice, an unknown key or keys that do not go together
+  /// (mean without std, partition = "natural" without dataset = "leaf", image_channels other than 1 or 3).
   static DataOptions parse(plexus::ConfigTable& t);
   /// The synthetic_* keys as SyntheticOptions.
   SyntheticOptions synthetic() const;
@@ -86,7 +90,7 @@ ClientIndices partition_labels(const DataOptions& opts, const std::vector<int64_
 
 /// Load the dataset and partition it over `clients` clients. Deterministic in `seed`.
 /// Shapes: client_train [N][n_i] into train; client_test [N][m] into test, m = local_test_size or ⌈n_test/N⌉.
-/// partition = "natural" (LEAF): client i is the i-th of N users drawn from Rng(seed, "natural_users") (all users,
+/// partition = "natural" (LEAF only): client i is the i-th of N users drawn from Rng(seed, "natural_users") (all users,
 /// in id order, when N equals their number) with its own train and test samples (a user without test samples gets
 /// a local test set drawn as above).
 /// Throws: Error(Data) missing/corrupt dataset; Error(Config) α ≤ 0, bad keys; Error(Infeasible) N > n,

@@ -310,12 +310,12 @@ std::map<std::string, NpyArray> read_npz(const fs::path& path) {
   return out;
 }
 
-void write_npz(const fs::path& path, const std::map<std::string, std::vector<uint8_t>>& members, bool deflate) {
+void write_npz(const fs::path& path, const std::map<std::string, std::vector<uint8_t>>& members, bool compressed) {
   std::vector<uint8_t> z, cd;
   for (const auto& [name, raw] : members) {
     const std::string fname = name + ".npy";
     std::vector<uint8_t> data = raw;
-    if (deflate) {
+    if (compressed) {
       z_stream zs{};
       PLEXUS_CHECK(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK,
                    "deflateInit2 failed");
@@ -324,7 +324,7 @@ void write_npz(const fs::path& path, const std::map<std::string, std::vector<uin
       zs.avail_in = static_cast<uInt>(raw.size());
       zs.next_out = data.data();
       zs.avail_out = static_cast<uInt>(data.size());
-      PLEXUS_CHECK(deflate(&zs, Z_FINISH) == Z_STREAM_END, "deflate failed");
+      PLEXUS_CHECK(::deflate(&zs, Z_FINISH) == Z_STREAM_END, "deflate failed");
       data.resize(zs.total_out);
       deflateEnd(&zs);
     }
@@ -332,7 +332,7 @@ void write_npz(const fs::path& path, const std::map<std::string, std::vector<uin
     auto header = [&](std::vector<uint8_t>& b, bool central) {
       put32(b, central ? 0x02014b50 : 0x04034b50);
       if (central) put16(b, 20);
-      put16(b, 20), put16(b, 0), put16(b, deflate ? 8 : 0), put16(b, 0), put16(b, 0x21);  // version, flags, method, time, date
+      put16(b, 20), put16(b, 0), put16(b, compressed ? 8 : 0), put16(b, 0), put16(b, 0x21);  // version, flags, method, time, date
       put32(b, crc), put32(b, static_cast<uint32_t>(data.size())), put32(b, static_cast<uint32_t>(raw.size()));
       put16(b, static_cast<uint32_t>(fname.size())), put16(b, 0);
       if (central) put16(b, 0), put16(b, 0), put16(b, 0), put32(b, 0), put32(b, off);

@@ -54,6 +54,6 @@ std::map<std::string, NpyArray> read_npz(const std::filesystem::path& path);
 /// Write an .npz archive of .npy members (names without ".npy"), stored or deflated, for tests and export.
 /// Throws: Error(Io) if the file cannot be written.
 void write_npz(const std::filesystem::path& path, const std::map<std::string, std::vector<uint8_t>>& npy_members,
-               bool deflate);
+               bool compressed);
 
 }  // namespace plexus::data
