@@ -11,7 +11,7 @@ OUT=${OUT:-bench_out}; mkdir -p "$OUT"
 DATA=${CIFAR_DIR:-/tmp/plexus_cifar_synth}
 [[ -f $DATA/cifar-10-batches-bin/test_batch.bin ]] || python3 bench/make_synthetic_cifar.py "$DATA" >/dev/null
 ./build/bench/data_load_bench data.dataset=cifar10 data.path=\"$DATA\"
-python3 bench/cifar_load_reference.py "$DATA" || echo '{"impl": "numpy", "error": "python3-numpy missing"}'
+/usr/bin/python3 bench/cifar_load_reference.py "$DATA" || echo '{"impl": "numpy", "error": "python3-numpy missing"}'
 ./build/plexus fl run --config configs/cifar10_dfedsam.toml --set data.path=\"$DATA\" --set model.name=\"resnet18\" \
   --set fl.clients=$CLIENTS --set fl.rounds=2 --set fl.eval_every=1000 --set train.local_steps=$STEPS \
   --set run.out_dir=\"$OUT/runs\" --set run.name=\"cifar_dfedsam_cpu\" > "$OUT/cifar_cpu.log" 2>&1 \

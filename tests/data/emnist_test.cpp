@@ -19,6 +19,7 @@ namespace {
 void write_split(const fs::path& dir, const std::string& split, const std::string& part,
                  const std::vector<uint8_t>& labels, bool gzip) {
   const auto n = static_cast<int64_t>(labels.size());
+  fs::create_directories(dir);
   std::vector<uint8_t> im(static_cast<size_t>(n * 28 * 28), 0);
   for (int64_t j = 0; j < n; ++j) im[static_cast<size_t>(j * 784 + (j % 28) * 28 + (3 * j + 1) % 28)] = 255;
   const std::string p = "emnist-" + split + "-" + part + "-";

@@ -54,6 +54,7 @@ TEST(Leaf, UsersAreSortedAndEachClientKeepsItsOwnSamples) {
 
   DataOptions o;
   o.dataset = "leaf";
+  o.path = d.path.string();
   o.partition = "natural";
   o.normalize = false;  // compare the stored values
   const FederatedData fd = load_federated(o, 3, 5);
