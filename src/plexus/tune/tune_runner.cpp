@@ -18,6 +18,8 @@ TuneRunOptions TuneRunOptions::parse(ConfigTable& t) {
   t.get_choice("problem", o.problem, {"auction", "landscape"});
   t.get("logs", o.logs);
   t.get("progress", o.progress);
+  bool tensorboard = false;  // read by RunDir::write_config from the resolved config (docs/experiments.md)
+  t.get("tensorboard", tensorboard);
   t.require(!o.name.empty() && o.name.find('/') == std::string::npos, "name", "must be a non-empty name without '/'");
   t.require(o.seed >= 0, "seed", "must be >= 0");
   t.finish();
