@@ -15,6 +15,7 @@
 #include "plexus/core/run_lifecycle.h"
 #include "plexus/llm/model.h"
 #include "plexus/llm/optim.h"
+#include "plexus/llm/tasks/task_text.h"
 
 namespace fs = std::filesystem;
 
@@ -58,12 +59,35 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
     c.resolved.insert("model", t.resolved());
   }
   {
-    ConfigTable t(section(root, "data"), "data");
+    // [data.tasks.<name>] sub-tables are parsed below from the original; the flat keys from a copy without them.
+    toml::table data_flat;
+    if (auto* d = section(root, "data")) data_flat = *d, data_flat.erase("tasks");
+    ConfigTable t(section(root, "data") ? &data_flat : nullptr, "data");
     t.get_choice("source", c.data.source, {"brown", "arithmetic"});
     t.get("brown_dir", c.data.brown_dir);
     t.get("val_fraction", c.data.val_fraction);
     t.get("arithmetic_examples", c.data.arithmetic_examples);
     t.get("arithmetic_max_digits", c.data.arithmetic_max_digits);
+    t.get("task_examples", c.data.task_examples);
+    t.get("task_trace_fraction", c.data.task_trace_fraction);
+    t.require(c.data.task_examples >= 0, "task_examples", "must be >= 0");
+    t.require(c.data.task_trace_fraction >= 0 && c.data.task_trace_fraction <= 1, "task_trace_fraction",
+              "must be in [0, 1]");
+    if (auto* dt = section(root, "data"); dt && dt->contains("tasks") && !(*dt)["tasks"].as_table())
+      throw Error::config("[data] tasks must be tables: write [data.tasks.<name>] with task keys under it");
+    if (auto* dt = section(root, "data"); dt && (*dt)["tasks"].as_table()) {
+      toml::table resolved_tasks;
+      for (auto& [name, node] : *(*dt)["tasks"].as_table()) {
+        if (!node.is_table()) throw Error::config("[data.tasks.{}] must be a table", name.str());
+        TaskOptions base;
+        base.name = std::string(name.str());
+        ConfigTable st(node.as_table(), fmt::format("data.tasks.{}", name.str()));
+        c.data.tasks.push_back(TaskOptions::parse(st, base));
+        st.finish();
+        resolved_tasks.insert(name.str(), st.resolved());
+      }
+      t.resolved().insert("tasks", resolved_tasks);
+    }
     t.require(c.data.val_fraction > 0 && c.data.val_fraction < 1, "val_fraction", "must be in (0, 1)");
     t.require(c.data.arithmetic_examples > 0, "arithmetic_examples", "must be > 0");
     t.require(c.data.arithmetic_max_digits >= 1 && c.data.arithmetic_max_digits <= 9, "arithmetic_max_digits",
@@ -77,6 +101,7 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
     t.get("character_coverage", c.tokenizer.character_coverage);
     t.get("max_sentences", c.tokenizer.max_sentences);
     t.get("num_threads", c.tokenizer.num_threads);
+    t.get("user_defined_symbols", c.tokenizer.user_defined_symbols);
     t.require(c.tokenizer.vocab_size >= 8, "vocab_size", "must be >= 8");
     t.require(c.tokenizer.character_coverage > 0 && c.tokenizer.character_coverage <= 1, "character_coverage",
               "must be in (0, 1]");
@@ -182,6 +207,8 @@ void load_corpus(const PretrainConfig& cfg, std::vector<Document>& train, std::v
     docs = arithmetic_corpus(cfg.data.arithmetic_examples, static_cast<int>(cfg.data.arithmetic_max_digits),
                              static_cast<uint64_t>(cfg.run.seed));
   }
+  append_task_documents(docs, cfg.data.tasks, cfg.data.task_examples, cfg.data.task_trace_fraction,
+                        static_cast<uint64_t>(cfg.run.seed));
   split_documents(docs, cfg.data.val_fraction, static_cast<uint64_t>(cfg.run.seed), train, val);
 }
 

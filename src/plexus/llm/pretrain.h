@@ -16,6 +16,7 @@
 #include "plexus/core/run_lifecycle.h"
 #include "plexus/llm/config.h"
 #include "plexus/llm/corpus.h"
+#include "plexus/llm/tasks/task.h"
 #include "plexus/llm/tokenizer.h"
 
 namespace plexus::llm {
@@ -34,6 +35,11 @@ struct DataOptions {
   double val_fraction = 0.05;          ///< fraction of documents held out for validation
   int64_t arithmetic_examples = 20000; ///< lines of synthetic arithmetic (source = "arithmetic")
   int64_t arithmetic_max_digits = 3;
+  /// R1 base-model text: [data.tasks.<name>] tables (TaskOptions keys) add task_examples documents per task,
+  /// each line the task prompt followed by a completion, so the base model knows the format (pass@G > 0).
+  std::vector<TaskOptions> tasks;
+  int64_t task_examples = 0;           ///< lines per task (0 with no [data.tasks.*] tables)
+  double task_trace_fraction = 0.5;    ///< share of lines with the step-by-step trace; the rest answer directly
 };
 
 struct TrainOptions {
