@@ -118,7 +118,7 @@ nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
         });
         double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::vector<double> fin;
-        double found = 0, replays = 0, r25 = 0, r50 = 0, feas = 0;
+        double found = 0, replays = 0, r25 = 0, r50 = 0, feas = 0, worse = 0;
         const int64_t B = to.total_budget();
         for (int s = 0; s < opt.seeds; ++s) {
           fin.push_back(res[s].history.back().regret);
@@ -127,6 +127,8 @@ nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
           r25 += regret_at(res[s], B / 4, prod_regret[s]);
           r50 += regret_at(res[s], B / 2, prod_regret[s]);
           feas += res[s].any_feasible;
+          // Worse than production: the recommendation's true value lies below production's (relative 1e-9).
+          worse += fin.back() > prod_regret[s] + 1e-9 * (1 + std::abs(prod_regret[s]));
         }
         std::vector<double> sorted = fin;
         std::sort(sorted.begin(), sorted.end());
@@ -144,6 +146,7 @@ nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
         row["regret_at_25pct"] = r25 / opt.seeds;
         row["regret_at_50pct"] = r50 / opt.seeds;
         row["found_share"] = found / opt.seeds;
+        row["worse_than_production_share"] = worse / opt.seeds;
         row["feasible_share"] = feas / opt.seeds;
         row["mean_replays"] = replays / opt.seeds;
         row["production_regret"] = prod_regret[0];
