@@ -53,6 +53,14 @@ void MetricsWriter::truncate_after(const std::string& key, int64_t last) {
   }
   rows_ = std::move(kept);
   rewrite();
+  resumed_after_ = last;
+  if (tensorboard_) tensorboard_->session_start(last + 1);
+}
+
+void MetricsWriter::enable_tensorboard() {
+  if (tensorboard_) return;
+  tensorboard_ = std::make_shared<tensorboard::EventWriter>(dir_);
+  if (resumed_after_ >= 0) tensorboard_->session_start(resumed_after_ + 1);
 }
 
 static std::string csv_cell(const nlohmann::ordered_json& v) {
@@ -80,6 +88,16 @@ void MetricsWriter::rewrite() {
 
 void MetricsWriter::append(const nlohmann::ordered_json& row) {
   rows_.push_back(row);
+  if (tensorboard_ && !row.empty()) {
+    const auto& first = row.begin().value();
+    const int64_t step = first.is_number() ? first.get<int64_t>() : static_cast<int64_t>(rows_.size());
+    std::vector<std::pair<std::string, double>> scalars;
+    for (auto it = std::next(row.begin()); it != row.end(); ++it) {
+      if (it.value().is_number()) scalars.emplace_back(it.key(), it.value().get<double>());
+      else if (it.value().is_boolean()) scalars.emplace_back(it.key(), it.value().get<bool>() ? 1.0 : 0.0);
+    }
+    tensorboard_->add_scalars(step, scalars);
+  }
   // Append in place (cheap); a header goes first when the file is new.
   bool fresh = rows_.size() == 1;
   {
@@ -116,8 +134,9 @@ RunDir::RunDir(const fs::path& root, const std::string& name, bool resume) : pat
   metrics_ = MetricsWriter(path_);
 }
 
-void RunDir::write_config(const toml::table& resolved) const {
+void RunDir::write_config(const toml::table& resolved) {
   atomic_write(path_ / "config.toml", to_toml_string(resolved));
+  if (resolved["run"]["tensorboard"].value_or(false)) metrics_.enable_tensorboard();
 }
 
 void RunDir::write_summary(const nlohmann::ordered_json& summary) const {

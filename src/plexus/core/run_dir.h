@@ -8,8 +8,11 @@
 #include <toml++/toml.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "plexus/core/tensorboard.h"
 
 namespace plexus {
 
@@ -32,10 +35,18 @@ class MetricsWriter {
   void append(const nlohmann::ordered_json& row);
   const std::vector<nlohmann::ordered_json>& rows() const { return rows_; }
 
+  /// Also write every appended row to a TensorBoard event file in the run directory: step = the row's first
+  /// value (round, step or iteration), one scalar per numeric (or boolean) column. After a resume's
+  /// truncate_after the new file starts with SessionLog START at the next step (core/tensorboard.h).
+  /// Throws: Error(Io).
+  void enable_tensorboard();
+
  private:
   void rewrite();
   std::filesystem::path dir_;
   std::vector<nlohmann::ordered_json> rows_;
+  std::shared_ptr<tensorboard::EventWriter> tensorboard_;
+  int64_t resumed_after_ = -1;  // the `last` of a truncate_after, or -1
 };
 
 /// A run directory under `root/name`.
@@ -47,7 +58,9 @@ class RunDir {
 
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path checkpoints() const { return path_ / "checkpoints"; }
-  void write_config(const toml::table& resolved) const;
+  /// Write the resolved config.toml. A resolved `run.tensorboard = true` also turns on TensorBoard event
+  /// files for this run's metrics: the one place every family passes through, so no round loop knows of it.
+  void write_config(const toml::table& resolved);
   void write_summary(const nlohmann::ordered_json& summary) const;
   MetricsWriter& metrics() { return metrics_; }
 

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <thread>
 
+#include "plexus/core/device.h"
 #include "plexus/core/rng.h"
 
 namespace plexus::fl {
@@ -82,6 +83,33 @@ std::vector<LocalTrainer> make_trainers(const FlConfig& cfg, const data::Federat
                           layout, device);
   }
   return trainers;
+}
+
+Session open_session(const FlConfig& cfg) {
+  torch::Device device = resolve_device(cfg.run.device);
+  // Parallelism comes from training clients concurrently (see setup_workers).
+  const int64_t workers = setup_workers(cfg.run, device);
+  auto data = load_data_on(cfg, device);
+  // x^0: one initialization shared by every client.
+  auto model0 = initial_model(cfg, data);
+  const auto& p = cfg.personalization;
+  auto layout = nn::ParamLayout::of(*model0, p.head.empty() ? std::vector<std::string>{model0->head_prefix()} : p.head);
+  auto fed = Federation::replicate(layout, layout.flatten(*model0), cfg.fl.clients, device);
+  auto trainers = make_trainers(cfg, data, model0, layout, workers, device);
+  std::vector<int64_t> sizes;
+  for (const auto& idx : data.client_train) sizes.push_back(static_cast<int64_t>(idx.size()));
+  return Session{cfg,    static_cast<uint64_t>(cfg.run.seed), device, std::move(data), layout, std::move(trainers),
+                 workers, std::move(fed),                       std::move(sizes)};
+}
+
+Best best_of(const Rows& rows, const char* key) {
+  Best b;
+  for (const auto& row : rows) {
+    if (row.contains(key) && row[key].is_number() && row[key].get<double>() > b.value) {
+      b.value = row[key].get<double>(), b.round = row["round"].get<int64_t>();
+    }
+  }
+  return b;
 }
 
 void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep) {

@@ -1,6 +1,6 @@
-// Parts shared by the FL round loops (runner.cpp for server/gossip FL, pfl/pfl_runner.cpp for personalized
-// FL): opening the run directory with resume checks, worker threads, data on the device, checkpoints with
-// retention, and small metric helpers. One place, so the two loops cannot drift apart.
+// Set-up and helpers of the FL round loop (runner.cpp) and its parts: the session (data on the device, the
+// initial model, worker threads and trainers), opening the run directory with resume checks, checkpoints with
+// retention, client sampling and small metric helpers.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,6 +12,7 @@
 #include "plexus/core/checkpoint.h"
 #include "plexus/core/run_dir.h"
 #include "plexus/fl/fl_config.h"
+#include "plexus/fl/parts.h"
 
 namespace plexus::fl {
 
@@ -42,6 +43,11 @@ std::shared_ptr<nn::Model> initial_model(const FlConfig& cfg, const data::Federa
 std::vector<LocalTrainer> make_trainers(const FlConfig& cfg, const data::FederatedData& data,
                                         std::shared_ptr<nn::Model> model0, const nn::ParamLayout& layout,
                                         int64_t workers, torch::Device device);
+
+/// The session of a run: data on the device (setup_workers, load_data_on), x^0 replicated to every client,
+/// the parameter layout with the head (personalization.head, or the model's head_prefix()) tagged personal,
+/// one trainer per worker. Throws: Error(Config/Data) as its parts.
+Session open_session(const FlConfig& cfg);
 
 /// Write `ck` as checkpoints/round_<round>.pt (atomically), then delete all but the newest `keep`.
 void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep);

@@ -45,6 +45,8 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
     t.get("seed", c.run.seed);
     t.get("device", c.run.device);
     t.get("threads", c.run.threads);
+    bool tensorboard = false;  // read by RunDir::write_config from the resolved config (docs/experiments.md)
+    t.get("tensorboard", tensorboard);
     t.require(c.run.threads >= 0, "threads", "must be >= 0");
     t.finish();
     c.resolved.insert("run", t.resolved());

@@ -21,6 +21,8 @@ TuneRunOptions TuneRunOptions::parse(ConfigTable& t) {
   t.get_choice("problem", o.problem, {"auction", "landscape"});
   t.get("logs", o.logs);
   t.get("progress", o.progress);
+  bool tensorboard = false;  // read by RunDir::write_config from the resolved config (docs/experiments.md)
+  t.get("tensorboard", tensorboard);
   t.require(!o.name.empty() && o.name.find('/') == std::string::npos, "name", "must be a non-empty name without '/'");
   t.require(o.seed >= 0, "seed", "must be >= 0");
   t.finish();
@@ -29,16 +31,8 @@ TuneRunOptions TuneRunOptions::parse(ConfigTable& t) {
 
 TuneConfig parse_tune_config(const toml::table& root) {
   std::vector<std::string> sections = {"run", "market", "auction", "landscape", "tuner", "guard", "objective"};
-  for (const auto& n : tuner_names()) sections.push_back(n);
-  for (const auto& [k, v] : root) {
-    std::string key(k.str());
-    if (std::find(sections.begin(), sections.end(), key) == sections.end()) {
-      std::string near = nearest_name(key, sections);
-      throw Error::config("unknown config section [{}]{}", key,
-                          near.empty() ? fmt::format(" (sections: {})", fmt::join(sections, ", ")) : fmt::format(" (did you mean [{}]?)", near));
-    }
-    if (!v.is_table()) throw Error::config("config key '{}' must be a table [{}]", key, key);
-  }
+  for (const auto& n : tuner_names()) sections.push_back(n);  // one section per registered tuner
+  check_sections(root, sections);
   TuneConfig c;
   auto section = [&](const char* name) { return ConfigTable(root[name].as_table(), name); };
   auto keep = [&](const char* name, ConfigTable& t) { c.resolved.insert_or_assign(name, t.resolved()); };

@@ -4,7 +4,7 @@
 // bench's method list, test parameter lists) comes from this registry, so a tuner's name is written once.
 //
 // The registrations are static objects in a static library that nothing else references, so a plain
-// link would drop them: CMakeLists.txt links plexus_tune as a whole archive (PLEXUS_TUNE_LINK).
+// link would drop them: CMakeLists.txt links plexus_tune as a whole archive (plexus_tune_whole).
 #pragma once
 
 #include <functional>
