@@ -37,6 +37,8 @@ struct Samples {
   int kpi_index(const std::string& name) const;
   /// Append all rows of `o` (same dim and KPI names).
   void append(const Samples& o);
+  /// Rows [b, e) as new samples.
+  Samples slice(int64_t b, int64_t e) const;
 };
 
 enum class IsMode { Plain, SelfNormalized };
