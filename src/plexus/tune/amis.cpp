@@ -5,7 +5,7 @@
 // samples, unlike Cornuet et al. 2012); two policies (Multi-Variance, Multi-Modal) and two updates
 // (Score-based Greedy Update "GU", Rank-based Peak Cluster Update "PCU"). Everything below — how
 // candidates are placed and scored, the softmax rates, the leader clustering, floors and re-seeding — is
-// our reconstruction from those names (spec §5 [D]).
+// our reconstruction from those names (docs/tune.md [D]).
 //
 // Iteration t with q_t(x) = Σ_k π_k N(x; μ_k, Σ_k):
 //   0. init = "production" (default): all K components at production θ0 with nested spreads

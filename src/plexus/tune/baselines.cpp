@@ -1,4 +1,4 @@
-// Black-box baselines on equal replay budgets (spec §8): random search, grid search and the
+// Black-box baselines on equal replay budgets (docs/tune.md): random search, grid search and the
 // cross-entropy method (CEM; Rubinstein 1999). Each candidate is served live on `evals` requests at
 // exactly its θ and scored with unit weights by the same constrained objective as the IS tuners.
 #include <algorithm>

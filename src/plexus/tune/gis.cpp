@@ -1,5 +1,5 @@
 // GIS: Gaussian importance sampling, the baseline of Gorur et al. as described in AMIS §1 [P] (a single
-// Gaussian proposal). The loop is our reconstruction (spec §5 "GIS baseline" [D]):
+// Gaussian proposal). The loop is our reconstruction (docs/tune.md "GIS baseline" [D]):
 //   q_t = N(μ_t, Σ_t),  μ_0 = production θ0,  Σ_0 = diag(sigma · width)²
 //   μ_{t+1} = argmax of the IS estimate over `candidates` points in the trust region
 //             {(c − μ_t)ᵀ Σ_t⁻¹ (c − μ_t) ≤ r²}, all scored with the kernel N(c, target_scale² Σ_t)

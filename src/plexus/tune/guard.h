@@ -1,6 +1,6 @@
 // The guarded final step of every IS tuner (GIS, SGIS, AMIS): a recommendation a marketplace team can
 // ship without doing harm. [D] — our design for issue "tuning that does no harm"; the papers' final
-// step could not be read (specs/auction_tuning.md §0).
+// step could not be read (docs/tune.md).
 //
 // The incumbent is production θ0. At the end of a run:
 //   1. finalists = the top `top_m` feasible candidates of every iteration, plus θ0;

@@ -10,7 +10,7 @@
 //   Kish effective sample size:  ESS = (Σ w_i)² / Σ w_i²
 // With a mixture proposal q = Σ_k π_k q_k the logged log q(θ_i) is the full-mixture density (deterministic-
 // mixture weights, Owen & Zhou 2000). Confidence intervals: delta method (linearized ratio) or a
-// percentile bootstrap over requests. All choices beyond Eq. (1) are [D] (spec §2).
+// percentile bootstrap over requests. All choices beyond Eq. (1) are [D] (docs/tune.md).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Synthetic tuning landscapes with a known global optimum (spec §9 item 7, [D]): a mixture of Gaussian
+// Synthetic tuning landscapes with a known global optimum (docs/tune.md, [D]): a mixture of Gaussian
 // bumps and a rescaled Rastrigin function on the unit box [0, 1]^d, observed per request with additive
 // Gaussian noise. They let tests and benchmarks measure regret and the share of runs reaching the global
 // mode exactly.

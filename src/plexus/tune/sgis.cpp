@@ -1,6 +1,6 @@
 // SGIS: simulator-guided importance sampling (Paneri et al., CONSEQUENCES @ RecSys'24, arXiv 2410.03697).
 // Verified: the name, the IS estimator and the N·c·K cost model [P/S]. The loop is our reconstruction
-// (spec §4 [D]):
+// (docs/tune.md [D]):
 //   1. coarse stage: a grid of grid_points^d points (≤ 4096, else random points), each replayed by the
 //      open-box simulator on sim_requests requests and ranked by the constrained objective, constraints
 //      relative to the simulator's own view of production (so a uniform click-model bias cancels);
@@ -27,7 +27,7 @@ namespace {
 struct SgisOptions {
   int64_t grid_points = 5;            // coarse grid points per dimension (capped at 4096 points; random points if more)
   int64_t sim_requests = 500;         // simulator requests per coarse point (the subsample n_s)
-  double shrink = 0.7;                // Σ ← shrink · Σ after each accepted move (γ in spec §4)
+  double shrink = 0.7;                // Σ ← shrink · Σ after each accepted move (γ in docs/tune.md)
   std::string refine = "simulator";   // simulator | live: where the IS refinement's randomized requests come from
   static SgisOptions parse(ConfigTable& t) {
     SgisOptions o;
