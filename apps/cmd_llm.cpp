@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "command_registry.h"
-#include "plexus/core/checkpoint.h"
+#include "plexus/core/checkpoint_store.h"
 #include "plexus/core/config.h"
 #include "plexus/core/device.h"
 #include "plexus/core/error.h"
@@ -74,7 +74,7 @@ void cmd_generate(const std::string& run_dir, const std::vector<std::string>& pr
     throw Error::io("'{}' is not a run directory (no config.toml); pass --run runs/<name>", run_dir);
   auto cfg = PretrainConfig::parse(load_toml(dir / "config.toml"));
   auto tok = Tokenizer::load(dir / "tokenizer.model");
-  auto ck_path = latest_checkpoint(dir / "checkpoints");
+  auto ck_path = newest_intact_checkpoint(dir / "checkpoints");  // a damaged newest file is skipped, with a warning
   if (ck_path.empty()) throw Error::io("run '{}' has no checkpoint; train it with `plexus llm pretrain`", run_dir);
   auto dev = resolve_device(device, "--device");
   Transformer model(cfg.model);

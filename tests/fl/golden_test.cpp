@@ -26,9 +26,7 @@ using namespace plexus;
 using namespace plexus::fl;
 namespace fs = std::filesystem;
 
-namespace {
-
-const fs::path kGoldenFile = fs::path(PLEXUS_SOURCE_DIR) / "tests" / "fl" / "golden" / "rows.json";
+namespace golden {
 
 struct GoldenCase {
   std::string name;       ///< key in rows.json
@@ -37,6 +35,14 @@ struct GoldenCase {
 };
 
 void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.name; }
+
+}  // namespace golden
+
+using golden::GoldenCase;
+
+namespace {
+
+const fs::path kGoldenFile = fs::path(PLEXUS_SOURCE_DIR) / "tests" / "fl" / "golden" / "rows.json";
 
 const char* kPflTables = R"(
 [personalization]
@@ -66,7 +72,8 @@ std::vector<GoldenCase> cases() {
       {"dfedavg", "dfedavg", {}},
       {"dfedavgm", "dfedavgm", {"train.momentum=0.9"}},
       {"dfedsam", "dfedsam", {}},
-      {"dfedsam_mgs", "dfedsam_mgs", {"fl.gossip_steps=3", "topology.kind=\"time_varying\"", "topology.mixing=\"metropolis\"",
+      {"dfedsam_mgs", "dfedsam_mgs", {"fl.gossip_steps=3", "topology.kind=\"time_varying\"",
+                                      "topology.mixing=\"metropolis\"",
                                       "topology.neighbors=2"}},
       {"dp_fedavg", "dp_fedavg", kDp},
       {"dp_fedsam", "dp_fedsam", with(kDp, {"train.adaptive=true"})},
@@ -167,7 +174,9 @@ TEST_P(GoldenRows, MatchRecordedBitForBit) {
   for (const auto& [key, v] : want["summary"].items()) sw.insert(key);
   for (const auto& [key, v] : got["summary"].items()) sg.insert(key);
   EXPECT_EQ(sg, sw) << "summary keys";
-  for (const auto& [key, v] : want["summary"].items()) EXPECT_EQ(got["summary"][key], v) << c.name << " summary " << key;
+  for (const auto& [key, v] : want["summary"].items()) {
+    EXPECT_EQ(got["summary"][key], v) << c.name << " summary " << key;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenRows, ::testing::ValuesIn(cases()),

@@ -76,7 +76,8 @@ TEST(PflComm, HeadsNeverLeaveTheirClient) {
     auto X2 = X.clone();
     X2[0].narrow(0, 6, 4).fill_(1e6);  // a wildly different head on client 0
     auto X0 = X.clone();
-    auto s1 = comm_session(cfg, X, std::vector<int64_t>(n, 10)), s2 = comm_session(cfg, X2, std::vector<int64_t>(n, 10));
+    const std::vector<int64_t> sizes(n, 10);
+    auto s1 = comm_session(cfg, X, sizes), s2 = comm_session(cfg, X2, sizes);
     auto comm = make_comm(c.comm, s1), comm2 = make_comm(c.comm, s2);
     const bool everyone = c.comm != "server";  // decentralized: every client takes part
     std::vector<int64_t> who = everyone ? comm->participants(0) : std::vector<int64_t>{0, 2, 5};

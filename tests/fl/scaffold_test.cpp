@@ -140,5 +140,7 @@ TEST(Scaffold, ResumeIsBitIdenticalWithControlVariates) {
   }
   auto a = load_checkpoint(latest_checkpoint(fs::path(rf.run_dir) / "checkpoints"));
   auto b = load_checkpoint(latest_checkpoint(fs::path(rr.run_dir) / "checkpoints"));
-  for (const char* t : {"X", "scaffold_c", "scaffold_ci"}) EXPECT_TRUE(torch::equal(a.tensors.at(t), b.tensors.at(t))) << t;
+  for (const char* t : {"X", "scaffold_c", "scaffold_ci"}) {
+    EXPECT_TRUE(torch::equal(a.tensors.at(t), b.tensors.at(t))) << t;
+  }
 }

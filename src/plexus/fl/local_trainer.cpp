@@ -81,6 +81,7 @@ double LocalTrainer::train(torch::Tensor x, torch::Tensor m, const data::Dataset
     auto bidx = torch::from_blob(order.data() + cursor, {b}, torch::kInt64).to(device_);
     cursor += b;
     auto inputs = data.x.index_select(0, bidx), labels = data.y.index_select(0, bidx);
+    inputs = data::augment_batch(inputs, data.augment, rng);  // [data] crop_padding / horizontal_flip; no-op if off
 
     double loss = forward_backward(inputs, labels);
     if (!std::isfinite(loss)) {

@@ -80,7 +80,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
 
   // The run directory is opened only now, so a bad dataset, model or topology leaves nothing behind.
   fs::path ckpt_path;
-  RunDir dir = open_run(cfg, resume, ckpt_path);
+  RunDir dir = open_run(cfg, s.data, resume, ckpt_path);
   const int64_t start = resume ? restore(s, parts, dir, ckpt_path) : 0;
 
   Progress progress("round", cfg.fl.rounds, start + 1);

@@ -1,5 +1,5 @@
 // GRPO's math without the loop: group-relative advantages, the k3 KL estimator, the clipped per-token
-// objective and the loss aggregations of the common trainers (specs/llm.md §B1, §C1).
+// objective and the loss aggregations of the common trainers (docs/grpo.md).
 //
 // Advantages (DeepSeekMath §4.1.2, outcome supervision; R1 eq.3), per group g of completions of one prompt:
 //   A_i = (r_i − mean_g r) / (std_g r + eps)        scale_rewards = "group" (TRL default, R1)

@@ -90,7 +90,9 @@ class ScaffoldServer : public ServerAverage {
     X.copy_(x.unsqueeze(0).expand_as(X));
     rule_->update_server(who);
   }
-  std::string describe() const override { return "SCAFFOLD server step (η_g = fl.server_lr) on " + ServerAverage::describe(); }
+  std::string describe() const override {
+    return "SCAFFOLD server step (η_g = fl.server_lr) on " + ServerAverage::describe();
+  }
 
  private:
   ScaffoldRule* rule_;

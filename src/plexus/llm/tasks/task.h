@@ -1,4 +1,4 @@
-// Rule-checkable reasoning tasks for DeepSeek-R1-style RL (specs/llm.md §B2, §D): seeded generators with a
+// Rule-checkable reasoning tasks for DeepSeek-R1-style RL (docs/grpo.md): seeded generators with a
 // held-out test split that never overlaps the training prompts, an exact verifier of the last
 // <answer>…</answer>, and a programmatic chain of thought per problem (cold-start SFT data, base-model text).
 //
