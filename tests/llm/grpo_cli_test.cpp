@@ -56,7 +56,7 @@ fs::path grpo_config() {
   return path;
 }
 
-std::vector<nlohmann::json> rows(const fs::path& run) {
+std::vector<nlohmann::json> metric_rows(const fs::path& run) {
   std::ifstream in(run / "metrics.jsonl");
   std::vector<nlohmann::json> v;
   std::string line;
@@ -81,7 +81,7 @@ TEST(GrpoCli, RunsStepsWritesMetricsAndResumesBitIdentically) {
   auto a = run_plexus("llm grpo --config " + cfg + " --set run.name=full");
   ASSERT_EQ(a.code, 0) << a.out;
   auto full = dir() / "runs" / "full";
-  auto ra = rows(full);
+  auto ra = metric_rows(full);
   ASSERT_EQ(ra.size(), 5u);  // step 0 (base evaluation) + 4 steps
   for (const char* k : {"reward", "accuracy", "format_rate", "completion_length", "completion_length_max", "kl",
                         "clip_ratio_low", "clip_ratio_high", "entropy", "rollout_tokens_per_s", "train_tokens_per_s",
@@ -98,7 +98,7 @@ TEST(GrpoCli, RunsStepsWritesMetricsAndResumesBitIdentically) {
   ASSERT_EQ(b1.code, 0) << b1.out;
   auto b2 = run_plexus("llm grpo --config " + cfg + " --set run.name=split --resume");
   ASSERT_EQ(b2.code, 0) << b2.out;
-  auto rb = rows(dir() / "runs" / "split");
+  auto rb = metric_rows(dir() / "runs" / "split");
   ASSERT_EQ(rb.size(), ra.size());
   for (size_t i = 0; i < ra.size(); ++i)
     for (const char* k : {"reward", "accuracy", "loss", "kl", "entropy", "grad_norm", "completion_length",
@@ -120,7 +120,7 @@ TEST(GrpoCli, BetaZeroLoadsNoReferenceAndEachLossTypeRuns) {
     ASSERT_EQ(r.code, 0) << r.out;
     auto ck = plexus::load_checkpoint(plexus::latest_checkpoint(dir() / "runs" / ("lt_" + std::string(lt)) / "checkpoints"));
     EXPECT_FALSE(ck.tensors.count("ref.embed")) << lt;
-    auto rr = rows(dir() / "runs" / ("lt_" + std::string(lt)));
+    auto rr = metric_rows(dir() / "runs" / ("lt_" + std::string(lt)));
     EXPECT_EQ(rr[1]["kl"].get<double>(), 0.0);
   }
 }
@@ -136,7 +136,7 @@ TEST(GrpoCli, SftSampleEvalDistill) {
   auto s = run_plexus("llm sft --config " + cfg.string());
   ASSERT_EQ(s.code, 0) << s.out;
   auto sft = dir() / "runs" / "sft";
-  EXPECT_EQ(rows(sft).size(), 4u);
+  EXPECT_EQ(metric_rows(sft).size(), 4u);
 
   auto samples = dir() / "samples.jsonl";
   auto sa = run_plexus("llm sample --run " + sft.string() + " --filter all --num-prompts 3 --k 2 --max-new-tokens 30 "
