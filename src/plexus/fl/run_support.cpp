@@ -51,10 +51,16 @@ RunDir open_run(const FlConfig& cfg, bool resume, fs::path& checkpoint) {
   return dir;
 }
 
-int64_t setup_workers(const RunOptions& run, torch::Device device) {
+int64_t setup_workers(const RunOptions& run, torch::Device device, bool batched) {
   if (device.is_cuda()) return 1;
+  const int64_t threads = run.threads > 0 ? run.threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  if (batched) {
+    // One batched computation over all clients: the cores work inside each op (intra-op threads).
+    at::set_num_threads(static_cast<int>(threads));
+    return 1;
+  }
   at::set_num_threads(1);
-  return run.threads > 0 ? run.threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  return threads;
 }
 
 data::FederatedData load_data_on(const FlConfig& cfg, torch::Device device) {

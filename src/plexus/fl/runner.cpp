@@ -11,6 +11,8 @@
 #include "plexus/core/rng.h"
 #include "plexus/core/run_dir.h"
 #include "plexus/fl/algorithm.h"
+#include "plexus/fl/batched_eval.h"
+#include "plexus/fl/batched_round.h"
 #include "plexus/fl/communicator.h"
 #include "plexus/fl/federation.h"
 #include "plexus/fl/run_support.h"
@@ -39,6 +41,7 @@ struct Session {
   Communicator comm;
   int64_t workers = 1;
   DpAggregator dp;  // DP algorithms only
+  std::unique_ptr<BatchedTrainer> batched;  // run.client_batching = "auto" with a batchable model
 };
 
 // Summary statistics of the per-client accuracies of one evaluation.
@@ -47,29 +50,26 @@ struct Evaluation {
 };
 
 Evaluation evaluate(Session& s) {
-  const int64_t n = s.fed.clients();
-  std::vector<double> acc(n);
-  parallel_for(n, s.workers, [&](int64_t w, int64_t i) {
-    acc[i] = s.trainers[w].evaluate(s.fed.X[i], s.data.test, s.data.client_test[i]).accuracy();
-  });
   Evaluation e;
+  std::vector<EvalStats> local;
+  EvalStats global;
+  if (s.spec.communication == Communication::Server) {
+    // Server FL: aggregation wrote the global model x into every row, so x̄ = x: one pass of x over the test
+    // set, then each client's local statistics by index (fl/batched_eval.h). (x itself is used rather than
+    // the float mean of N identical rows, which can differ from x in the last bit.)
+    auto per = evaluate_per_example(s.fed.X[0], s.data.test, s.trainers, s.workers);
+    for (const auto& idx : s.data.client_test) local.push_back(per.of(idx));
+    global = per.all();
+  } else {
+    local = evaluate_rows(s.fed.X, s.data.test, s.data.client_test, s.trainers, s.workers, s.batched.get());
+    global = evaluate_model(s.fed.mean(), s.data.test, s.trainers, s.workers);
+  }
+  std::vector<double> acc;
+  for (const auto& st : local) acc.push_back(st.accuracy());
   auto ms = mean_std(acc);
   e.local_mean = ms.mean, e.local_std = ms.std;
-  // Global accuracy of the average model x̄, test set split over workers.
-  std::vector<int64_t> all(s.data.test.size());
-  for (int64_t i = 0; i < s.data.test.size(); ++i) all[i] = i;
-  const int64_t chunks = std::max<int64_t>(1, s.workers);
-  std::vector<EvalStats> parts(chunks);
-  auto xbar = s.fed.mean().contiguous();
-  parallel_for(chunks, s.workers, [&](int64_t w, int64_t c) {
-    int64_t lo = all.size() * c / chunks, hi = all.size() * (c + 1) / chunks;
-    std::vector<int64_t> idx(all.begin() + lo, all.begin() + hi);
-    parts[c] = s.trainers[w].evaluate(xbar, s.data.test, idx);
-  });
-  EvalStats total;
-  for (auto& p : parts) total.correct += p.correct, total.count += p.count, total.loss_sum += p.loss_sum;
-  e.global_acc = total.accuracy();
-  e.global_loss = total.loss();
+  e.global_acc = global.accuracy();
+  e.global_loss = global.loss();
   return e;
 }
 
@@ -96,7 +96,22 @@ double train_round(Session& s, const std::vector<int64_t>& who, int64_t round) {
   const auto& o = s.cfg.train;
   std::vector<double> losses(who.size());
   s.fed.M.zero_();
-  parallel_for(static_cast<int64_t>(who.size()), s.workers, [&](int64_t w, int64_t k) {
+  if (s.batched) {
+    // All participants as one batched computation, the same plans and batch streams as below.
+    std::vector<const std::vector<int64_t>*> idx;
+    std::vector<std::vector<StepPlan>> plans;
+    std::vector<Rng> rngs;
+    for (int64_t i : who) {
+      idx.push_back(&s.data.client_train[i]);
+      StepPlan plan;
+      plan.sam = s.spec.sam;
+      plan.steps = s.spec.single_step ? 1 : local_step_count(o, static_cast<int64_t>(idx.back()->size()));
+      plan.lr = o.lr_at(round);
+      plans.push_back({plan});
+      rngs.emplace_back(s.cfg.run.seed, "batch", i, round);
+    }
+    losses = train_round_batched(*s.batched, s.fed.X, s.fed.M, s.data.train, who, idx, plans, rngs, o);
+  } else parallel_for(static_cast<int64_t>(who.size()), s.workers, [&](int64_t w, int64_t k) {
     int64_t i = who[k];
     const auto& idx = s.data.client_train[i];
     StepPlan plan;
@@ -127,7 +142,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
 
   // Parallelism comes from training clients concurrently (see setup_workers).
-  const int64_t workers = setup_workers(cfg.run, device);
+  const int64_t workers = setup_workers(cfg.run, device, batching_enabled(cfg.run.client_batching, cfg.model));
 
   auto t_load = Clock::now();
   Session s{cfg, spec, device, load_data_on(cfg, device), {}, {}, {}, workers};
@@ -136,6 +151,9 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
   auto layout = nn::ParamLayout::of(*model0);
   s.fed = Federation::replicate(layout, layout.flatten(*model0), cfg.fl.clients, device);
   s.trainers = make_trainers(cfg, s.data, model0, layout, workers, device);
+  if (batching_enabled(cfg.run.client_batching, cfg.model)) {
+    s.batched = std::make_unique<BatchedTrainer>(cfg.model, layout, device);
+  }
   s.comm = Communicator(spec.communication, cfg.topology, cfg.fl.clients, seed, cfg.fl.gossip_steps);
   if (spec.dp) s.dp = DpAggregator(cfg.privacy, spec.sparsifier, layout, cfg.fl.clients, cfg.fl.client_fraction, seed);
   log_info("fl: {} on {} ({} train / {} test), {} clients, model {} with P = {} parameters, device {}, {} "

@@ -13,6 +13,8 @@
 #include "plexus/core/progress.h"
 #include "plexus/core/rng.h"
 #include "plexus/core/run_dir.h"
+#include "plexus/fl/batched_eval.h"
+#include "plexus/fl/batched_round.h"
 #include "plexus/fl/federation.h"
 #include "plexus/fl/gossip.h"
 #include "plexus/fl/pfl/alternating_trainer.h"
@@ -41,6 +43,7 @@ struct PflSession {
   std::vector<double> scale;  // per-client step multipliers s_i
   std::vector<int64_t> sizes;
   int64_t workers = 1;
+  std::unique_ptr<BatchedTrainer> batched;  // run.client_batching = "auto" with a batchable model
 };
 
 // The de-biased models Z = U/μ on the communicated columns (X itself without push-sum weights).
@@ -53,6 +56,12 @@ torch::Tensor models(const PflSession& s) {
 std::vector<double> evaluate_all(PflSession& s, const torch::Tensor& Z, int64_t round, bool finetune) {
   const int64_t n = s.fed.clients();
   std::vector<double> acc(n);
+  if (s.batched && (!finetune || s.spec.finetune == PflFinetune::None)) {
+    // No fine-tuning: every client's row on its local test set in one batched pass (fl/batched_eval.h).
+    auto st = evaluate_rows(Z, s.data.test, s.data.client_test, s.trainers, s.workers, s.batched.get());
+    for (int64_t i = 0; i < n; ++i) acc[i] = st[i].accuracy();
+    return acc;
+  }
   parallel_for(n, s.workers, [&](int64_t w, int64_t i) {
     ClientRound cr{i, round, static_cast<uint64_t>(s.cfg.run.seed), s.scale[i]};
     acc[i] = personalized_eval(s.trainers[w], s.spec, s.cfg.personalization, s.cfg.train, s.cols, Z[i],
@@ -76,7 +85,24 @@ std::vector<int64_t> participants(const PflSession& s, int64_t round) {
 double train_round(PflSession& s, torch::Tensor& Z, const std::vector<int64_t>& who, int64_t round) {
   std::vector<double> losses(who.size());
   const bool debiased = s.comm.uses_weights();
-  parallel_for(static_cast<int64_t>(who.size()), s.workers, [&](int64_t w, int64_t k) {
+  if (s.batched && !s.spec.ditto) {
+    // All clients' plans as batched computations (fl/batched_round.h): the same plans and batch streams.
+    std::vector<const std::vector<int64_t>*> idx;
+    std::vector<std::vector<StepPlan>> plans;
+    std::vector<Rng> rngs;
+    for (int64_t i : who) {
+      ClientRound cr{i, round, static_cast<uint64_t>(s.cfg.run.seed), s.scale[i]};
+      idx.push_back(&s.data.client_train[i]);
+      plans.push_back(client_plans(s.spec, s.cfg.personalization, s.cfg.train, s.cols, s.sizes[i], cr));
+      rngs.emplace_back(cr.seed, "batch", static_cast<uint64_t>(i), static_cast<uint64_t>(round));
+    }
+    torch::NoGradGuard no_grad;
+    auto rows = torch::tensor(who, torch::kInt64).to(Z.device());
+    torch::Tensor z0 = debiased ? Z.index_select(0, rows) : torch::Tensor();
+    losses = train_round_batched(*s.batched, Z, s.fed.M, s.data.train, who, idx, plans, rngs, s.cfg.train);
+    // SGP: the local change goes to the numerator, u_i ← u_i + (z_i' − z_i) (as below).
+    if (debiased) s.fed.X.index_add_(0, rows, Z.index_select(0, rows) - z0);
+  } else parallel_for(static_cast<int64_t>(who.size()), s.workers, [&](int64_t w, int64_t k) {
     const int64_t i = who[k];
     ClientRound cr{i, round, static_cast<uint64_t>(s.cfg.run.seed), s.scale[i]};
     if (s.spec.ditto) {
@@ -121,7 +147,7 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
   torch::Device device = resolve_device(cfg.run.device);
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
 
-  const int64_t workers = setup_workers(cfg.run, device);
+  const int64_t workers = setup_workers(cfg.run, device, batching_enabled(cfg.run.client_batching, cfg.model));
 
   auto t_load = Clock::now();
   PflSession s{cfg, spec, device, load_data_on(cfg, device)};
@@ -134,6 +160,9 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
   s.mu = torch::ones({cfg.fl.clients}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
   if (spec.ditto) s.V = s.fed.X.clone();
   s.trainers = make_trainers(cfg, s.data, model0, layout, workers, device);
+  if (batching_enabled(cfg.run.client_batching, cfg.model)) {
+    s.batched = std::make_unique<BatchedTrainer>(cfg.model, layout, device);
+  }
   s.comm = PflCommunicator(spec, pers, cfg.topology, cfg.fl.clients, seed);
   for (int64_t i = 0; i < cfg.fl.clients; ++i) {
     s.scale.push_back(step_scale(pers, seed, i));
