@@ -7,8 +7,9 @@
 #   PLEXUS=./build/plexus   the binary        THREADS=2   run.threads = torch threads of the reference
 #   MODES="auto off"        run.client_batching values to time for plexus (each is one plexus run)
 #   SETTINGS="quickstart dp_fedsam100 dfedpgp20 dfedsam20 dfedsam100 dfedsam1000"   which settings
-#   FULL=0                  on CPU, settings whose full round takes minutes train on a subset (see below);
-#                           FULL=1 (the default on cuda) uses the configs' full data
+#   FULL=0                  on CPU, settings whose full round takes minutes on 2 shared cores run fewer local
+#                           steps (the SMALL overrides below; evaluation keeps its full size); FULL=1 (the
+#                           default on cuda) runs the configs' full rounds
 #   PYTHON                  a python3 with torch (default /usr/bin/python3 = Debian's python3-torch, else python3)
 #   OUT=bench_out           where runs and JSON go (fl_speed.json: one line per setting)
 # The reference needs PyTorch: on Debian `apt-get install python3-torch` (a benchmark dependency only, not
@@ -33,10 +34,10 @@ JSON="$OUT/fl_speed.json"
 setting() {
   case $1 in
     quickstart)   CFG=configs/quickstart.toml; SETS=""; SMALL="" ;;
-    dp_fedsam100) CFG=configs/dp_fedsam.toml;  SETS=""; SMALL="" ;;
-    dfedpgp20)    CFG=configs/dfedpgp.toml;    SETS="fl.clients=20 topology.neighbors=4"; SMALL="data.train_subset=12000" ;;
-    dfedsam20)    CFG=configs/dfedsam.toml;    SETS="fl.clients=20 topology.neighbors=2"; SMALL="data.train_subset=12000" ;;
-    dfedsam100)   CFG=configs/dfedsam.toml;    SETS=""; SMALL="data.train_subset=30000" ;;
+    dp_fedsam100) CFG=configs/dp_fedsam.toml;  SETS=""; SMALL="train.local_steps=4" ;;
+    dfedpgp20)    CFG=configs/dfedpgp.toml;    SETS="fl.clients=20 topology.neighbors=4"; SMALL="data.train_subset=2000 personalization.body_epochs=1" ;;
+    dfedsam20)    CFG=configs/dfedsam.toml;    SETS="fl.clients=20 topology.neighbors=2"; SMALL="train.local_steps=4" ;;
+    dfedsam100)   CFG=configs/dfedsam.toml;    SETS=""; SMALL="train.local_steps=2" ;;
     dfedsam1000)  CFG=configs/dfedsam.toml;    SETS="fl.clients=1000 data.local_test_size=20 train.local_steps=2"; SMALL="" ;;
     *) echo "error: unknown setting '$1'" >&2; exit 2 ;;
   esac

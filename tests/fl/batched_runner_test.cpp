@@ -1,4 +1,4 @@
-// run.client_batching = "auto" (batched clients, batched evaluation) against "off" (the sequential engine), end
+// run.client_batching = "on" (batched clients, batched evaluation) against "off" (the sequential engine), end
 // to end on the synthetic task, one algorithm per family: server, gossip, DP, personalized (push-sum with
 // heterogeneous step counts, SAM on the body). The final states agree to float32 tolerance and the metrics
 // (counts) agree; also the server-FL evaluation shortcut and the per-example pass against per-client passes.
@@ -66,7 +66,7 @@ class BatchedEqualsSequential : public ::testing::TestWithParam<std::pair<std::s
 TEST_P(BatchedEqualsSequential, SameStateAndMetrics) {
   auto [algorithm, personalized] = GetParam();
   auto off = run(algorithm, "off", personalized);
-  auto on = run(algorithm, "auto", personalized);
+  auto on = run(algorithm, "on", personalized);
   EXPECT_GT((off.X - off.X[0]).abs().max().item<double>() + off.X.abs().max().item<double>(), 0.0);
   EXPECT_LT((off.X - on.X).abs().max().item<double>(), 1e-4) << algorithm;
   ASSERT_EQ(off.result.rows.size(), on.result.rows.size());

@@ -2,6 +2,7 @@
 // the same rows after training within fp tolerance, for every local rule the algorithm families use.
 #include <gtest/gtest.h>
 
+#include "plexus/fl/batched_round.h"
 #include "plexus/fl/batched_trainer.h"
 
 using namespace plexus;
@@ -236,4 +237,18 @@ TEST(BatchedTrainer, DivergenceIsInfeasible) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Infeasible);
   }
+}
+
+// run.client_batching: "on" forces the batched engine (and refuses models without a batched forward),
+// "auto" picks it on CUDA only, "off" never.
+TEST(ClientBatching, ModesResolvePerDevice) {
+  nn::ModelOptions cnn, vgg;
+  vgg.name = "vgg11";
+  const torch::Device cpu(torch::kCPU), cuda(torch::kCUDA, 0);
+  EXPECT_TRUE(batching_enabled("on", cnn, cpu));
+  EXPECT_FALSE(batching_enabled("auto", cnn, cpu));
+  EXPECT_TRUE(batching_enabled("auto", cnn, cuda));
+  EXPECT_FALSE(batching_enabled("auto", vgg, cuda));
+  EXPECT_FALSE(batching_enabled("off", cnn, cuda));
+  EXPECT_THROW(batching_enabled("on", vgg, cpu), Error);
 }

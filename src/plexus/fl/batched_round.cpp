@@ -4,8 +4,13 @@
 
 namespace plexus::fl {
 
-bool batching_enabled(const std::string& client_batching, const nn::ModelOptions& model) {
-  return client_batching == "auto" && nn::has_batched_forward(model);
+bool batching_enabled(const std::string& client_batching, const nn::ModelOptions& model, torch::Device device) {
+  if (client_batching == "on" && !nn::has_batched_forward(model)) {
+    throw Error::config("run.client_batching = \"on\": model '{}' has no batched forward (mlp and cnn have one); "
+                        "use \"auto\" or \"off\"", model.name);
+  }
+  if (client_batching == "on") return true;
+  return client_batching == "auto" && device.is_cuda() && nn::has_batched_forward(model);
 }
 
 namespace {

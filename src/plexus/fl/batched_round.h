@@ -15,8 +15,11 @@
 
 namespace plexus::fl {
 
-/// Whether run.client_batching applies: "auto" and a model with a batched forward.
-bool batching_enabled(const std::string& client_batching, const nn::ModelOptions& model);
+/// Whether run.client_batching selects the batched engine on `device`: "on" always, "auto" on CUDA when the
+/// model has a batched forward (on the CPU LibTorch's grouped convolutions make it slower than one client per
+/// worker thread; docs/results.md), "off" never.
+/// Throws: Error(Config) for "on" with a model that has no batched forward (vgg11, resnet18).
+bool batching_enabled(const std::string& client_batching, const nn::ModelOptions& model, torch::Device device);
 
 /// Train rows `rows[k]` of X [N,P] in place with plans[k] on idx[k], batches from rngs[k]; M [N,P] momentum rows
 /// (zeroed on `rows` before each plan). Returns each client's mean training loss of its last non-empty plan.

@@ -14,7 +14,7 @@ RunOptions RunOptions::parse(ConfigTable& t) {
   t.get("seed", o.seed);
   t.get("device", o.device);
   t.get("threads", o.threads);
-  t.get_choice("client_batching", o.client_batching, {"auto", "off"});
+  t.get_choice("client_batching", o.client_batching, {"auto", "on", "off"});
   t.get("checkpoint_every", o.checkpoint_every);
   t.get("keep_checkpoints", o.keep_checkpoints);
   t.require(o.seed >= 0, "seed", "must be >= 0");

@@ -24,8 +24,9 @@ struct RunOptions {
   int64_t seed = 0;             ///< root of every random stream (partition, init, batches, topology, noise)
   std::string device = "cpu";   ///< "cpu", "cuda" or "cuda:N"
   int64_t threads = 0;          ///< CPU worker threads training clients concurrently (0 = all cores)
-  /// "auto": train and evaluate all clients of a round as one batched computation when the model has a batched
-  /// forward (mlp, cnn; docs/batching.md); "off": clients one after another (the sequential engine).
+  /// "on": train and evaluate all clients of a round as one batched computation (models with a batched
+  /// forward: mlp, cnn; docs/batching.md); "off": clients one after another (the sequential engine);
+  /// "auto": "on" on CUDA for mlp/cnn, "off" on the CPU (measured faster there: docs/results.md, FL speed).
   std::string client_batching = "auto";
   int64_t checkpoint_every = 0; ///< write checkpoints/round_<t>.pt every this many rounds (0 = only at the end)
   int64_t keep_checkpoints = 2; ///< newest checkpoints kept (older ones are deleted after a newer one is written)

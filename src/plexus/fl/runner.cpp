@@ -142,7 +142,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
 
   // Parallelism comes from training clients concurrently (see setup_workers).
-  const int64_t workers = setup_workers(cfg.run, device, batching_enabled(cfg.run.client_batching, cfg.model));
+  const int64_t workers = setup_workers(cfg.run, device, batching_enabled(cfg.run.client_batching, cfg.model, device));
 
   auto t_load = Clock::now();
   Session s{cfg, spec, device, load_data_on(cfg, device), {}, {}, {}, workers};
@@ -151,7 +151,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
   auto layout = nn::ParamLayout::of(*model0);
   s.fed = Federation::replicate(layout, layout.flatten(*model0), cfg.fl.clients, device);
   s.trainers = make_trainers(cfg, s.data, model0, layout, workers, device);
-  if (batching_enabled(cfg.run.client_batching, cfg.model)) {
+  if (batching_enabled(cfg.run.client_batching, cfg.model, device)) {
     s.batched = std::make_unique<BatchedTrainer>(cfg.model, layout, device);
   }
   s.comm = Communicator(spec.communication, cfg.topology, cfg.fl.clients, seed, cfg.fl.gossip_steps);

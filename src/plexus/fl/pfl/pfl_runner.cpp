@@ -147,7 +147,7 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
   torch::Device device = resolve_device(cfg.run.device);
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
 
-  const int64_t workers = setup_workers(cfg.run, device, batching_enabled(cfg.run.client_batching, cfg.model));
+  const int64_t workers = setup_workers(cfg.run, device, batching_enabled(cfg.run.client_batching, cfg.model, device));
 
   auto t_load = Clock::now();
   PflSession s{cfg, spec, device, load_data_on(cfg, device)};
@@ -160,7 +160,7 @@ RunResult run_pfl(const FlConfig& cfg, bool resume) {
   s.mu = torch::ones({cfg.fl.clients}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
   if (spec.ditto) s.V = s.fed.X.clone();
   s.trainers = make_trainers(cfg, s.data, model0, layout, workers, device);
-  if (batching_enabled(cfg.run.client_batching, cfg.model)) {
+  if (batching_enabled(cfg.run.client_batching, cfg.model, device)) {
     s.batched = std::make_unique<BatchedTrainer>(cfg.model, layout, device);
   }
   s.comm = PflCommunicator(spec, pers, cfg.topology, cfg.fl.clients, seed);
