@@ -26,7 +26,36 @@ import math
 import os
 import struct
 import time
-import tomllib
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: the configs use only tables, scalars, strings and flat arrays
+    import ast
+    import re
+
+    class tomllib:  # noqa: N801 (stands in for the module)
+        @staticmethod
+        def _value(text):
+            text = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", text.strip()))
+            return ast.literal_eval(text)
+
+        @staticmethod
+        def loads(text):
+            root, table = {}, None
+            for line in text.splitlines():
+                line = re.sub(r"\s+#.*$", "", line).strip()
+                if not line or line.startswith("#"):
+                    continue
+                if line.startswith("["):
+                    table = root.setdefault(line.strip("[]").strip(), {})
+                    continue
+                key, value = line.split("=", 1)
+                (table if table is not None else root)[key.strip()] = tomllib._value(value)
+            return root
+
+        @staticmethod
+        def load(f):
+            return tomllib.loads(f.read().decode())
 
 import numpy as np
 import torch
