@@ -1,17 +1,99 @@
 #include "plexus/core/config.h"
 
 #include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
+#include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
+
+#include "plexus/core/options.h"
+
 namespace plexus {
 
+namespace {
+// Source path given to the one-line TOML documents that --set values are parsed from; the literal text follows
+// it, so a string-typed key can take the text as written (see apply_override).
+constexpr std::string_view kSetOrigin = "--set=";
+}  // namespace
+
+namespace {
+
+std::string key_text(std::string_view k) {
+  bool bare = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+  return bare ? std::string(k) : toml_literal(std::string(k));
+}
+
+std::string value_text_of(const toml::node& n);
+
+std::string inline_table(const toml::table& t) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& [k, v] : t) {
+    out += (first ? " " : ", ") + key_text(k.str()) + " = " + value_text_of(v);
+    first = false;
+  }
+  return out + (first ? "}" : " }");
+}
+
+std::string value_text_of(const toml::node& n) {
+  if (auto v = n.value_exact<double>()) return toml_literal(*v);
+  if (auto v = n.value_exact<int64_t>()) return toml_literal(*v);
+  if (auto v = n.value_exact<bool>()) return toml_literal(*v);
+  if (auto v = n.value_exact<std::string>()) return toml_literal(*v);
+  if (auto* a = n.as_array()) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < a->size(); ++i) out += (i ? ", " : "") + value_text_of((*a)[i]);
+    return out + "]";
+  }
+  if (auto* t = n.as_table()) return inline_table(*t);
+  std::stringstream ss;  // dates and times
+  n.visit([&](auto&& v) { ss << v; });
+  return ss.str();
+}
+
+void write_table(const toml::table& t, const std::string& path, std::string& out) {
+  for (const auto& [k, v] : t) {
+    if (!v.is_table()) out += key_text(k.str()) + " = " + value_text_of(v) + "\n";
+  }
+  for (const auto& [k, v] : t) {
+    if (!v.is_table()) continue;
+    std::string sub = path.empty() ? key_text(k.str()) : path + "." + key_text(k.str());
+    if (!out.empty()) out += "\n";
+    out += "[" + sub + "]\n";
+    write_table(*v.as_table(), sub, out);
+  }
+}
+
+}  // namespace
+
+std::string clip_text(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  return fmt::format("{}… ({} bytes)", s.substr(0, max), s.size());
+}
+
 toml::table load_toml(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error::config("--config '{}' is a directory; pass a TOML file such as configs/quickstart.toml",
+                        clip_text(path.string()));
+  }
   std::ifstream in(path);
-  if (!in) throw Error::io("cannot read config file '{}' (check the path given to --config)", path.string());
+  if (!in) {
+    throw Error::io("cannot read config file '{}' (check the path given to --config)", clip_text(path.string()));
+  }
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_toml(ss.str(), path.string());
+  auto root = parse_toml(ss.str(), path.string());
+  if (root.empty()) {
+    throw Error::config("config file '{}' is empty (no table or key); an empty config would run every default — "
+                        "start from a file in configs/", clip_text(path.string()));
+  }
+  return root;
 }
 
 toml::table parse_toml(std::string_view text, std::string_view origin) {
@@ -26,25 +108,34 @@ toml::table parse_toml(std::string_view text, std::string_view origin) {
 void apply_override(toml::table& root, std::string_view assignment) {
   auto eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0) {
-    throw Error::config("--set '{}' must look like section.key=value", assignment);
+    throw Error::config("--set '{}' must look like section.key=value", clip_text(assignment));
   }
   std::string path(assignment.substr(0, eq));
   std::string value(assignment.substr(eq + 1));
-  // Parse the value as TOML; a bare word (e.g. dfedsam) is taken as a string.
+  if (value.find_first_of("\n\r") != std::string::npos) {
+    throw Error::config("--set {}: the value spans several lines; a value is one TOML value on one line",
+                        clip_text(path));
+  }
+  // Parse the value as TOML; a bare word (e.g. dfedsam) is taken as a string. The literal text rides along
+  // in the source path, for string-typed keys (ConfigTable::get).
   toml::table parsed;
   try {
-    parsed = toml::parse("v = " + value);
+    parsed = toml::parse("v = " + value, std::string(kSetOrigin) + value);
   } catch (const toml::parse_error&) {
     parsed = toml::table{{"v", value}};
+  }
+  if (parsed.size() != 1) {
+    throw Error::config("--set {}: '{}' is more than one value", clip_text(path), clip_text(value));
   }
   toml::table* t = &root;
   std::size_t start = 0;
   while (true) {
     auto dot = path.find('.', start);
     std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (part.empty()) throw Error::config("--set '{}': empty key component", assignment);
+    if (part.empty()) throw Error::config("--set '{}': empty key component", clip_text(assignment));
     if (dot == std::string::npos) {
-      t->insert_or_assign(part, *parsed.get("v"));
+      // Moved, not copied: a toml++ copy drops the source region that carries the literal text.
+      parsed.get("v")->visit([&](auto&& v) { t->insert_or_assign(part, std::move(v)); });
       return;
     }
     auto* node = t->get(part);
@@ -52,7 +143,7 @@ void apply_override(toml::table& root, std::string_view assignment) {
       t->insert(part, toml::table{});
       node = t->get(part);
     }
-    if (!node->is_table()) throw Error::config("--set '{}': '{}' is not a table", assignment, part);
+    if (!node->is_table()) throw Error::config("--set '{}': '{}' is not a table", clip_text(assignment), part);
     t = node->as_table();
     start = dot + 1;
   }
@@ -73,7 +164,9 @@ static std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 std::string nearest_name(std::string_view key, const std::vector<std::string>& candidates) {
   std::string best;
-  std::size_t best_d = std::max<std::size_t>(3, key.size() / 2) + 1;
+  // Up to 2 edits for short names, a third of the name for long ones: "trian" → "train", but "zzz" suggests
+  // nothing rather than "run".
+  std::size_t best_d = std::max<std::size_t>(2, key.size() / 3) + 1;
   for (const auto& c : candidates) {
     std::size_t d = edit_distance(key, c);
     if (d < best_d) best_d = d, best = c;
@@ -81,10 +174,39 @@ std::string nearest_name(std::string_view key, const std::vector<std::string>& c
   return best;
 }
 
+void check_sections(const toml::table& root, const std::vector<std::string>& sections) {
+  for (const auto& [k, v] : root) {
+    std::string key(k.str());
+    if (std::find(sections.begin(), sections.end(), key) == sections.end()) {
+      std::string near = nearest_name(key, sections);
+      throw Error::config("unknown table [{}]{}", clip_text(key),
+                          near.empty() ? fmt::format(" (valid tables: {})", fmt::join(sections, ", "))
+                                       : fmt::format(" (did you mean [{}]?)", near));
+    }
+    if (!v.is_table()) throw Error::config("'{}' must be a table: write it as [{}] with keys under it", key, key);
+  }
+}
+
+const toml::table* section_table(const toml::table& root, std::string_view name) {
+  const toml::node* n = root.get(name);
+  if (n && !n->is_table()) throw Error::config("'{}' must be a table: write it as [{}] with keys under it", name, name);
+  return n ? n->as_table() : nullptr;
+}
+
 ConfigTable::ConfigTable(const toml::table* table, std::string section)
     : table_(table), section_(std::move(section)) {}
 
-bool ConfigTable::present(std::string_view key) const { return table_ && table_->contains(key); }
+ConfigTable ConfigTable::flags(std::string command) {
+  ConfigTable t(nullptr, std::move(command));
+  t.flags_ = true;
+  return t;
+}
+
+static std::string flag_name(std::string_view key) {
+  std::string f = "--" + std::string(key);
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
+}
 
 const toml::node* ConfigTable::lookup(std::string_view key) {
   known_.emplace_back(key);
@@ -95,12 +217,11 @@ std::string ConfigTable::value_text(std::string_view key) const {
   const toml::node* n = resolved_.get(key);
   if (!n && table_) n = table_->get(key);
   if (!n) return "?";
-  std::stringstream ss;
-  n->visit([&](auto&& v) { ss << v; });
-  return ss.str();
+  return clip_text(value_text_of(*n));
 }
 
 void ConfigTable::type_error(std::string_view key, const char* expected) const {
+  if (flags_) throw Error::config("{}: {} must be {} (got {})", section_, flag_name(key), expected, value_text(key));
   throw Error::config("[{}] {} must be {} (got {}); fix it in the config or with --set {}.{}=…", section_, key,
                       expected, value_text(key), section_, key);
 }
@@ -117,9 +238,11 @@ void ConfigTable::get(std::string_view key, int64_t& field) {
   if (auto* n = lookup(key)) {
     if (n->is_integer()) {
       field = n->as_integer()->get();
-    } else if (n->is_floating_point() && n->as_floating_point()->get() == static_cast<double>(
-                                                                          static_cast<int64_t>(n->as_floating_point()->get()))) {
-      field = static_cast<int64_t>(n->as_floating_point()->get());
+    } else if (auto d = n->value_exact<double>();
+               d && std::trunc(*d) == *d && *d >= -9.2e18 && *d <= 9.2e18) {  // 1e4 for an integer key
+      field = static_cast<int64_t>(*d);
+    } else if (d && std::isfinite(*d) && std::trunc(*d) == *d) {
+      require(false, key, "must be an integer in [-9.2e18, 9.2e18]");
     } else {
       type_error(key, "an integer");
     }
@@ -130,7 +253,16 @@ void ConfigTable::get(std::string_view key, int64_t& field) {
 void ConfigTable::get(std::string_view key, int& field) {
   int64_t v = field;
   get(key, v);
+  require(v >= INT_MIN && v <= INT_MAX, key, fmt::format("must fit a 32-bit integer (|value| < {})", INT_MAX));
   field = static_cast<int>(v);
+  resolved_.insert_or_assign(key, static_cast<int64_t>(field));
+}
+
+void ConfigTable::get(std::string_view key, uint64_t& field) {
+  int64_t v = field > static_cast<uint64_t>(INT64_MAX) ? -1 : static_cast<int64_t>(field);
+  get(key, v);
+  require(v >= 0, key, "must be >= 0");
+  field = static_cast<uint64_t>(v);
 }
 
 void ConfigTable::get(std::string_view key, double& field) {
@@ -144,8 +276,14 @@ void ConfigTable::get(std::string_view key, double& field) {
 
 void ConfigTable::get(std::string_view key, std::string& field) {
   if (auto* n = lookup(key)) {
-    if (!n->is_string()) type_error(key, "a string (in quotes)");
-    field = n->as_string()->get();
+    const auto& origin = n->source().path;
+    if (n->is_string()) {
+      field = n->as_string()->get();
+    } else if (origin && origin->rfind(kSetOrigin, 0) == 0) {
+      field = origin->substr(kSetOrigin.size());  // --set run.name=2024-12-01: the text as written
+    } else {
+      type_error(key, "a string (in quotes)");
+    }
   }
   resolved_.insert_or_assign(key, field);
 }
@@ -202,15 +340,10 @@ void ConfigTable::get_choice(std::string_view key, std::string& field, const std
 }
 
 void ConfigTable::require(bool ok, std::string_view key, std::string_view what) const {
+  if (!ok && flags_) throw Error::config("{}: {} = {}: {}", section_, flag_name(key), value_text(key), what);
   if (!ok) {
     throw Error::config("[{}] {} = {}: {} (set {}.{})", section_, key, value_text(key), what, section_, key);
   }
-}
-
-ConfigTable ConfigTable::sub(std::string_view key) {
-  const toml::node* n = lookup(key);
-  if (n && !n->is_table()) type_error(key, "a table");
-  return ConfigTable(n ? n->as_table() : nullptr, section_ + "." + std::string(key));
 }
 
 void ConfigTable::finish() const {
@@ -219,16 +352,17 @@ void ConfigTable::finish() const {
     std::string_view key = k.str();
     if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
     std::string near = nearest_name(key, known_);
-    throw Error::config("[{}] unknown key '{}'{}", section_, key,
+    throw Error::config("[{}] unknown key '{}'{}", section_, clip_text(key),
                         near.empty() ? " (see docs/config.md for the valid keys)"
                                      : fmt::format(" (did you mean '{}'?)", near));
   }
 }
 
+
 std::string to_toml_string(const toml::table& table) {
-  std::stringstream ss;
-  ss << table << "\n";
-  return ss.str();
+  std::string out;
+  write_table(table, "", out);
+  return out;
 }
 
 }  // namespace plexus

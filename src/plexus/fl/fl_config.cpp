@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "plexus/fl/algorithm.h"
-#include "plexus/fl/pfl/pfl_spec.h"
 
 namespace plexus::fl {
 
@@ -14,9 +13,10 @@ RunOptions RunOptions::parse(ConfigTable& t) {
   t.get("seed", o.seed);
   t.get("device", o.device);
   t.get("threads", o.threads);
-  t.get_choice("client_batching", o.client_batching, {"auto", "on", "off"});
   t.get("checkpoint_every", o.checkpoint_every);
   t.get("keep_checkpoints", o.keep_checkpoints);
+  bool tensorboard = false;  // read by RunDir::write_config from the resolved config (docs/experiments.md)
+  t.get("tensorboard", tensorboard);
   t.require(o.seed >= 0, "seed", "must be >= 0");
   t.require(o.threads >= 0, "threads", "must be >= 0 (0 = all cores)");
   t.require(o.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = only at the end)");
@@ -27,27 +27,19 @@ RunOptions RunOptions::parse(ConfigTable& t) {
 
 FlOptions FlOptions::parse(ConfigTable& t) {
   FlOptions o;
-  std::vector<std::string> names;
-  for (const auto& a : algorithms()) names.push_back(a.name);
-  for (const auto& a : pfl_algorithms()) names.push_back(a.name);
-  t.get_choice("algorithm", o.algorithm, names);
+  t.get_choice("algorithm", o.algorithm, algorithm_names());
   t.get("clients", o.clients);
   t.get("rounds", o.rounds);
   t.get("client_fraction", o.client_fraction);
   t.get("gossip_steps", o.gossip_steps);
   t.get("eval_every", o.eval_every);
+  t.get("server_lr", o.server_lr);
   t.require(o.clients >= 2, "clients", "must be >= 2");
   t.require(o.rounds >= 1, "rounds", "must be >= 1");
   t.require(o.client_fraction > 0 && o.client_fraction <= 1, "client_fraction", "must be in (0, 1]");
   t.require(o.gossip_steps >= 1, "gossip_steps", "must be >= 1");
   t.require(o.eval_every >= 1, "eval_every", "must be >= 1");
-  if (is_personalized(o.algorithm)) {
-    t.finish();
-    return o;
-  }
-  const auto& spec = find_algorithm(o.algorithm);
-  t.require(o.gossip_steps >= spec.min_gossip_steps, "gossip_steps",
-            fmt::format("{} needs at least {} gossip steps (use dfedsam for Q = 1)", spec.title, spec.min_gossip_steps));
+  t.require(o.server_lr > 0 && std::isfinite(o.server_lr), "server_lr", "must be > 0");
   t.finish();
   return o;
 }
@@ -78,33 +70,20 @@ FlConfig FlConfig::parse(const toml::table& root) {
   section("topology", [&](ConfigTable& t) { c.topology = TopologyOptions::parse(t); });
   section("train", [&](ConfigTable& t) { c.train = LocalOptions::parse(t); });
   section("privacy", [&](ConfigTable& t) { c.privacy = PrivacyOptions::parse(t); });
-  if (is_personalized(c.fl.algorithm)) {
+  // The optional tables belong to one family each: [privacy] to the private algorithms, [personalization] to
+  // the personalized ones.
+  const Algorithm& algo = find_algorithm(c.fl.algorithm);
+  if (algo.family == Family::Personalized) {
     section("personalization", [&](ConfigTable& t) { c.personalization = PersonalizationOptions::parse(t); });
-    if (root.contains("privacy")) {
-      throw Error::config("[privacy] is set but fl.algorithm = \"{}\" is a personalized algorithm without DP; "
-                          "remove [privacy]", c.fl.algorithm);
-    }
-    if (find_pfl_algorithm(c.fl.algorithm).requires_momentum && c.train.momentum <= 0) {
-      throw Error::config("[train] momentum = {}: {} needs heavy-ball momentum > 0 (set train.momentum=0.9)",
-                          c.train.momentum, c.fl.algorithm);
-    }
-    return c;
+  } else if (root.contains("personalization")) {
+    throw Error::config("[personalization] is set but fl.algorithm = \"{}\" is not personalized; use one of {}, or "
+                        "remove [personalization]", c.fl.algorithm, name_list(algorithm_names(Family::Personalized)));
   }
-  if (root.contains("personalization")) {
-    throw Error::config("[personalization] is set but fl.algorithm = \"{}\" is not personalized; use one of "
-                        "dfedalt, dfedsalt, dfedpgp, local, fedavg_ft, fedper, fedrep, fedbabu, pfl_dfedavgm, ditto, or "
-                        "remove [personalization]", c.fl.algorithm);
+  if (algo.family != Family::Private && root.contains("privacy")) {
+    throw Error::config("[privacy] is set but fl.algorithm = \"{}\" is not private; use {}, or remove [privacy]",
+                        c.fl.algorithm, name_list(algorithm_names(Family::Private)));
   }
-
-  const auto& spec = find_algorithm(c.fl.algorithm);
-  if (!spec.dp && root.contains("privacy")) {
-    throw Error::config("[privacy] is set but fl.algorithm = \"{}\" is not private; use dp_fedavg, dp_fedsam, "
-                        "dp_fedsam_topk, fed_smp_randk or fed_smp_topk, or remove [privacy]", c.fl.algorithm);
-  }
-  if (spec.requires_momentum && c.train.momentum <= 0) {
-    throw Error::config("[train] momentum = {}: {} needs heavy-ball momentum > 0 (set train.momentum=0.9, or use "
-                        "fl.algorithm=dfedavg)", c.train.momentum, spec.title);
-  }
+  if (algo.check) algo.check(c);
   return c;
 }
 

@@ -18,6 +18,7 @@ LocalOptions LocalOptions::parse(ConfigTable& t) {
   t.get("grad_clip", o.grad_clip);
   t.get("rho", o.rho);
   t.get("adaptive", o.adaptive);
+  t.get("prox_mu", o.prox_mu);
   t.require(o.batch_size >= 1, "batch_size", "must be >= 1");
   t.require(o.local_epochs >= 1, "local_epochs", "must be >= 1");
   t.require(o.local_steps >= 0, "local_steps", "must be >= 0 (0 = use local_epochs)");
@@ -27,6 +28,7 @@ LocalOptions LocalOptions::parse(ConfigTable& t) {
   t.require(o.weight_decay >= 0, "weight_decay", "must be >= 0");
   t.require(o.grad_clip >= 0, "grad_clip", "must be >= 0 (0 = off)");
   t.require(o.rho >= 0 && std::isfinite(o.rho), "rho", "must be >= 0 (the SAM radius)");
+  t.require(o.prox_mu >= 0 && std::isfinite(o.prox_mu), "prox_mu", "must be >= 0 (FedProx's proximal weight)");
   return o;
 }
 
@@ -79,6 +81,7 @@ double LocalTrainer::train(torch::Tensor x, torch::Tensor m, const data::Dataset
     auto bidx = torch::from_blob(order.data() + cursor, {b}, torch::kInt64).to(device_);
     cursor += b;
     auto inputs = data.x.index_select(0, bidx), labels = data.y.index_select(0, bidx);
+    inputs = data::augment_batch(inputs, data.augment, rng);  // [data] crop_padding / horizontal_flip; no-op if off
 
     double loss = forward_backward(inputs, labels);
     if (!std::isfinite(loss)) {
@@ -114,6 +117,7 @@ double LocalTrainer::train(torch::Tensor x, torch::Tensor m, const data::Dataset
       double norm = std::sqrt(range_norm_sq(grad_, update));
       if (norm > o.grad_clip) grad_.mul_(o.grad_clip / norm);
     }
+    if (plan.correct) plan.correct(grad_, x);
     for (auto [b0, e0] : update) {
       auto xs = x.narrow(0, b0, e0 - b0);
       auto g = grad_.narrow(0, b0, e0 - b0);
