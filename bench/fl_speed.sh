@@ -5,7 +5,8 @@
 #   bash bench/fl_speed.sh [cpu|cuda]            (default cpu)
 # Environment:
 #   PLEXUS=./build/plexus   the binary        THREADS=2   run.threads = torch threads of the reference
-#   MODES="auto off"        run.client_batching values to time for plexus (each is one plexus run)
+#   MODES="default"         plexus runs to time: "default" (no override) or run.client_batching values
+#                           ("on off" where the batched engine is wired; docs/batching.md, Status)
 #   SETTINGS="quickstart dp_fedsam100 dfedpgp20 dfedsam20 dfedsam100 dfedsam1000"   which settings
 #   FULL=0                  on CPU, settings whose full round takes minutes on 2 shared cores run fewer local
 #                           steps (the SMALL overrides below; evaluation keeps its full size); FULL=1 (the
@@ -18,7 +19,7 @@ set -euo pipefail
 DEVICE=${1:-cpu}
 PLEXUS=${PLEXUS:-./build/plexus}
 THREADS=${THREADS:-2}
-MODES=${MODES:-auto off}
+MODES=${MODES:-default}
 OUT=${OUT:-bench_out}
 if [ -z "${PYTHON:-}" ]; then
   if /usr/bin/python3 -c 'import torch' 2>/dev/null; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
@@ -60,7 +61,8 @@ for S in $SETTINGS; do
   line="{\"setting\": \"$S\", \"device\": \"$DEVICE\", \"threads\": $THREADS, \"config\": \"$CFG\", \"overrides\": \"${SETS# }\", \"reference\": $ref"
   for M in $MODES; do
     name="${S}_$M"
-    "$PLEXUS" "${plx_args[@]}" --set run.name=\"$name\" --set run.client_batching=\"$M\" > "$RUNS/$name.log" 2>&1 \
+    mode=(); [ "$M" = default ] || mode=(--set run.client_batching=\"$M\")
+    "$PLEXUS" "${plx_args[@]}" --set run.name=\"$name\" "${mode[@]}" > "$RUNS/$name.log" 2>&1 \
       || { tail -5 "$RUNS/$name.log" >&2; exit 1; }
     m="$RUNS/$name/metrics.jsonl"
     sec=$(metric "$m" seconds); tr=$(metric "$m" seconds_train); co=$(metric "$m" seconds_comm); ev=$(metric "$m" seconds_eval)

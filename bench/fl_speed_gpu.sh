@@ -21,7 +21,7 @@ cp "$OUT/runs/quickstart_cuda/summary.json" "$R/qs_summary.json" 2>/dev/null
 cp "$OUT/runs/quickstart_cuda/metrics.jsonl" "$R/qs_metrics.jsonl" 2>/dev/null
 LEFT=$(( BUDGET - $(date +%s) + S ))
 SETTINGS=${SETTINGS:-dfedsam100 dfedsam1000 quickstart dp_fedsam100 dfedpgp20 dfedsam20} \
-  PLEXUS=./build-gpu/plexus PYTHON=${PYTHON:-python3} MODES=${MODES:-auto} \
+  PLEXUS=./build-gpu/plexus PYTHON=${PYTHON:-python3} MODES=${MODES:-default} \
   timeout "$LEFT" bash bench/fl_speed.sh cuda > "$R/speed.txt" 2>&1
 cp "$OUT/fl_speed.json" "$R/" 2>/dev/null
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >> "$R/speed.txt"
