@@ -155,4 +155,15 @@ EvalStats LocalTrainer::evaluate(const torch::Tensor& x, const data::Dataset& da
   return s;
 }
 
+std::pair<torch::Tensor, torch::Tensor> LocalTrainer::evaluate_examples(const torch::Tensor& x, const data::Dataset& data,
+                                                                        int64_t start, int64_t count) {
+  torch::NoGradGuard no_grad;
+  layout_.bind(*model_, x, grad_);
+  auto logits = model_->forward(data.x.narrow(0, start, count));
+  auto labels = data.y.narrow(0, start, count);
+  auto loss = torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return {logits.argmax(1).eq(labels).to(torch::kInt64).cpu(), loss.to(torch::kFloat64).cpu()};
+}
+
 }  // namespace plexus::fl

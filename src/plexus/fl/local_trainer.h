@@ -91,6 +91,11 @@ class LocalTrainer {
   EvalStats evaluate(const torch::Tensor& x, const data::Dataset& data, const std::vector<int64_t>& idx,
                      int64_t batch = 1000);
 
+  /// Per-example results of row `x` [P] on the contiguous examples [start, start + count) of `data`:
+  /// (correct [count] int64 0/1, cross-entropy [count] float64), both on the CPU (fl/batched_eval.h).
+  std::pair<torch::Tensor, torch::Tensor> evaluate_examples(const torch::Tensor& x, const data::Dataset& data,
+                                                            int64_t start, int64_t count);
+
   /// Loss and gradient at `x` on one batch (for tests). Shapes: x [P] → returns loss, fills grad() [P].
   double loss_and_grad(const torch::Tensor& x, const torch::Tensor& inputs, const torch::Tensor& labels);
   const torch::Tensor& grad() const { return grad_; }
