@@ -1,5 +1,7 @@
 // `plexus data partition`: split a dataset over clients and print per-client label histograms (a table or
-// JSON). `plexus data info`: load a dataset and print its shapes, class counts and load time.
+// JSON). `plexus data info`: load a dataset and print its shapes, class counts, normalization and load time.
+// Both work for every source of [data] dataset (Fashion-MNIST, synthetic, CIFAR-10/100, EMNIST, LEAF, image
+// folders, NumPy arrays).
 // Options come from an optional --config file (an FL config: its [data] table, fl.clients and run.seed), then
 // --set section.key=value, then the flags.
 #include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
@@ -79,6 +81,7 @@ Resolved resolve_options(const DataArgs& a) {
 std::string describe_partition(const DataOptions& o) {
   if (o.partition == "dirichlet") return fmt::format("dirichlet({}, alpha={})", o.dirichlet_form, o.dirichlet_alpha);
   if (o.partition == "pathological") return fmt::format("pathological(classes_per_client={})", o.classes_per_client);
+  if (o.partition == "natural") return "natural (one client per LEAF user)";
   return o.partition;
 }
 
@@ -120,6 +123,7 @@ void run_partition(const DataArgs& a) {
                         {"train_histograms", train_hist},
                         {"test_histograms", test_hist},
                         {"assigned_train_samples", total},
+                        {"client_users", fd.client_users},
                         {"seconds", secs}};
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -151,6 +155,10 @@ void run_info(const DataArgs& a) {
   const TrainTest tt = load_train_test(r.data, r.seed);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json j = {{"seconds", secs}};
+  if (!tt.users.empty()) j["users"] = tt.users.size();
+  j["normalization"] = {{"mean", tt.train.mean}, {"std", tt.train.std}};
+  j["augmentation"] = {{"crop_padding", tt.train.augment.crop_padding},
+                       {"horizontal_flip", tt.train.augment.horizontal_flip}};
   for (const Dataset* d : {&tt.train, &tt.test}) {
     const auto counts = class_counts(labels_of(*d), d->num_classes);
     nlohmann::json s = {{"name", d->name},
@@ -169,6 +177,10 @@ void run_info(const DataArgs& a) {
   if (a.json) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
+    if (!tt.users.empty()) std::printf("%zu users (natural clients)\n", tt.users.size());
+    std::printf("normalization mean %s std %s; augmentation crop_padding %lld horizontal_flip %s\n",
+                nlohmann::json(tt.train.mean).dump().c_str(), nlohmann::json(tt.train.std).dump().c_str(),
+                static_cast<long long>(tt.train.augment.crop_padding), tt.train.augment.horizontal_flip ? "on" : "off");
     std::printf("loaded in %.2f s\n", secs);
   }
 }
@@ -176,9 +188,10 @@ void run_info(const DataArgs& a) {
 void add_common(CLI::App* c, DataArgs& a) {
   c->add_option("--config,-c", a.config, "FL config whose [data] table, fl.clients and run.seed are the starting point");
   c->add_option("--set", a.sets, "override a config key, e.g. --set data.dirichlet_alpha=0.1 (repeatable)");
-  c->add_option("--dataset", a.dataset, "fashion_mnist | synthetic");
-  c->add_option("--path", a.path, "directory with the Fashion-MNIST IDX files (default $PLEXUS_FASHION_MNIST or "
-                                  "/usr/share/datasets/fashion-mnist)");
+  c->add_option("--dataset", a.dataset,
+                "fashion_mnist | synthetic | cifar10 | cifar100 | emnist | leaf | image_folder | npz");
+  c->add_option("--path", a.path, "where the data set's files are (default $PLEXUS_<DATASET>, e.g. "
+                                  "$PLEXUS_CIFAR10, else the dataset's default; see docs/data.md)");
   c->add_option("--train-subset", a.train_subset, "use a random k training samples (0 = all)");
   c->add_option("--seed", a.seed, "seed of every random draw (default: the config's run.seed, else 0)");
   c->add_flag("--json", a.json, "print JSON instead of a table");
@@ -187,14 +200,15 @@ void add_common(CLI::App* c, DataArgs& a) {
 }  // namespace
 
 static plexus::app::CommandRegistrar reg("data", [](CLI::App& app) {
-  auto& g = plexus::app::subcommand_group(app, "data", "Datasets (IDX readers) and federated partitions");
+  auto& g = plexus::app::subcommand_group(app, "data", "Datasets (Fashion-MNIST, CIFAR, EMNIST, LEAF, image folders, NumPy) and federated partitions");
 
   auto pa = std::make_shared<DataArgs>();
   auto* p = g.add_subcommand("partition", "Partition a dataset over clients and print per-client label histograms");
   pa->cmd = p;
   add_common(p, *pa);
   p->add_option("--clients", pa->clients, "number of clients N (default: the config's fl.clients, else 20)");
-  p->add_option("--partition", pa->partition, "iid | dirichlet | pathological (default dirichlet)");
+  p->add_option("--partition", pa->partition,
+                "iid | dirichlet | pathological | natural (one client per LEAF user) (default dirichlet)");
   p->add_option("--alpha", pa->alpha, "Dirichlet concentration alpha > 0 (default 0.3)");
   p->add_option("--form", pa->form, "per_client (reference code, equal sizes; default) | per_class");
   p->add_option("--classes-per-client", pa->classes_per_client, "classes per client for pathological (default 2)");

@@ -3,8 +3,6 @@
 
 #include "command_registry.h"
 #include "plexus/fl/algorithm.h"
-#include "plexus/fl/pfl/pfl_runner.h"
-#include "plexus/fl/pfl/pfl_spec.h"
 #include "plexus/fl/runner.h"
 
 namespace {
@@ -24,17 +22,16 @@ void setup(CLI::App& app) {
   run->add_flag("--resume", args->resume, "continue runs/<name>/ from its newest checkpoint");
   run->callback([args] {
     auto cfg = plexus::fl::load_fl_config(args->config, args->sets);
-    // Personalized algorithms (fl/pfl/, docs/pfl.md) have their own round loop and metrics.
-    auto result = plexus::fl::is_personalized(cfg.fl.algorithm) ? plexus::fl::run_pfl(cfg, args->resume)
-                                                                 : plexus::fl::run_fl(cfg, args->resume);
+    auto result = plexus::fl::run_fl(cfg, args->resume);
     fmt::print("{}\n", result.summary.dump(2));
   });
 
   auto* list = fl.add_subcommand("algorithms", "list the FL algorithms with their papers");
   list->callback([] {
-    for (const auto& a : plexus::fl::algorithms()) fmt::print("{:<16} {:<18} {}\n", a.name, a.title, a.source);
-    for (const auto& a : plexus::fl::pfl_algorithms()) {
-      fmt::print("{:<16} {:<18} {} [personalized]\n", a.name, a.title, a.source);
+    // From the registry: every algorithm file registers itself (src/plexus/fl/algorithm.h).
+    for (const auto& a : plexus::fl::algorithms()) {
+      const bool personal = a.family == plexus::fl::Family::Personalized;
+      fmt::print("{:<16} {:<18} {}{}\n", a.name, a.title, a.source, personal ? " [personalized]" : "");
     }
   });
 }

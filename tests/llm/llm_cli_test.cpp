@@ -16,12 +16,13 @@ using plexus::test::run_plexus;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path write_config(const fs::path& dir, int steps) {
+// steps = 6 always (the schedule); stop_at > 0 stops there (a later --resume continues).
+fs::path write_config(const fs::path& dir, int stop_at) {
   fs::create_directories(dir);
   auto path = dir / "tiny.toml";
   std::ofstream(path) << "[run]\nname = \"t\"\nout_dir = \"" << (dir / "runs").string() << "\"\n"
                       << plexus::test::tiny_model_toml() << "[data]\nsource = \"arithmetic\"\narithmetic_examples = 2000\n"
-                      << "[tokenizer]\nvocab_size = 64\n[train]\nsteps = " << steps
+                      << "[tokenizer]\nvocab_size = 64\n[train]\nsteps = 6\nstop_at = " << stop_at
                       << "\nbatch_size = 4\nseq_len = 32\neval_every = 2\neval_batches = 1\ncheckpoint_every = 2\n";
   return path;
 }
@@ -29,14 +30,14 @@ fs::path write_config(const fs::path& dir, int steps) {
 
 TEST(LlmCli, PretrainResumeGenerate) {
   auto dir = fs::temp_directory_path() / ("plexus_llm_cli_" + std::to_string(::getpid()));
-  auto r = run_plexus("llm pretrain --config " + write_config(dir, 4).string());
+  auto r = run_plexus("llm pretrain --config " + write_config(dir, 4).string());  // steps 1-4 of 6
   ASSERT_EQ(r.code, 0) << r.out;
   auto run = dir / "runs" / "t";
   for (const char* f : {"config.toml", "metrics.csv", "metrics.jsonl", "summary.json", "tokenizer.model"}) {
     EXPECT_TRUE(fs::exists(run / f)) << f;
   }
-  // Resume to 6 steps: the metrics continue at step 5 and 6.
-  auto r2 = run_plexus("llm pretrain --config " + write_config(dir, 6).string() + " --resume");
+  // Resume to the end: the metrics continue at step 5 and 6.
+  auto r2 = run_plexus("llm pretrain --config " + write_config(dir, 0).string() + " --resume");
   ASSERT_EQ(r2.code, 0) << r2.out;
   std::ifstream in(run / "metrics.jsonl");
   std::string line, last;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -80,11 +81,32 @@ TEST(TuneCli, RunWritesRunDirectory) {
   auto summary = nlohmann::json::parse(plexus::read_file(runs / "summary.json"));
   EXPECT_EQ(summary["iterations"].get<int>(), 4);
   EXPECT_EQ(summary["replays"].get<int>(), 1200);
+  // The guarded final step's report: a decision, per-KPI gain with its CI, and the recommendation.
+  ASSERT_TRUE(summary.contains("guard"));
+  EXPECT_TRUE(summary["guard"]["shipped"].is_boolean());
+  EXPECT_EQ(summary["guard"]["data"], "pooled");
+  EXPECT_EQ(summary["guard"]["held_back"].get<bool>(), !summary["guard"]["shipped"].get<bool>());
+  EXPECT_TRUE(summary["guard"]["kpis"].contains("f"));
+  EXPECT_TRUE(summary["guard"]["kpis"]["f"].contains("gain_ci"));
+  EXPECT_TRUE(summary["recommendation"].contains("x0"));
   std::ifstream csv(runs / "metrics.csv");
-  std::string header;
+  std::string header, line, last;
   std::getline(csv, header);
   EXPECT_NE(header.find("true_value"), std::string::npos);
   EXPECT_NE(header.find("ess"), std::string::npos);
+  EXPECT_NE(header.find("stage"), std::string::npos);
+  while (std::getline(csv, line)) last = line;
+  EXPECT_NE(last.find("final"), std::string::npos) << last;  // the guarded recommendation is the last row
+}
+
+TEST(TuneCli, MethodsListsTheRegistry) {
+  std::string out;
+  ASSERT_EQ(run("tune methods", &out), 0);
+  auto j = nlohmann::json::parse(out);
+  ASSERT_TRUE(j.is_array());
+  std::vector<std::string> names;
+  for (auto& t : j) names.push_back(t["name"]);
+  for (const char* n : {"amis", "cem", "gis", "grid", "random", "sgis"}) EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
 }
 
 TEST(TuneCli, BadInputGivesOneErrorLineAndNonZeroExit) {
@@ -105,6 +127,13 @@ TEST(TuneCli, BadInputGivesOneErrorLineAndNonZeroExit) {
   std::ofstream(cfg) << "[run]\nproblem = \"landscape\"\n[landscape]\n[tuner]\nmethod = \"amis\"\nsigma = 0\n[objective]\nmetric = \"f\"\n";
   EXPECT_EQ(run("tune run --config " + cfg.string(), nullptr, &err), 2);
   EXPECT_NE(err.find("sigma"), std::string::npos) << err;
+  // A typo in a tuner's own section, and an unknown method, each end in one error line naming the fix.
+  std::ofstream(cfg) << "[run]\nproblem = \"landscape\"\n[landscape]\n[tuner]\nmethod = \"amis\"\n[amis]\ncomponentz = 2\n[objective]\nmetric = \"f\"\n";
+  EXPECT_EQ(run("tune run --config " + cfg.string(), nullptr, &err), 2);
+  EXPECT_NE(err.find("did you mean 'components'"), std::string::npos) << err;
+  std::ofstream(cfg) << "[run]\nproblem = \"landscape\"\n[landscape]\n[tuner]\nmethod = \"amsi\"\n[objective]\nmetric = \"f\"\n";
+  EXPECT_EQ(run("tune run --config " + cfg.string(), nullptr, &err), 2);
+  EXPECT_NE(err.find("amis"), std::string::npos) << err;
 }
 
 // Issue 12 item 6: bad values are errors, not silently replaced or ignored.

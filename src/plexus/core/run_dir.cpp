@@ -5,54 +5,80 @@
 
 #include "plexus/core/config.h"
 #include "plexus/core/error.h"
+#include "plexus/core/log.h"
 
 namespace plexus {
 
 namespace fs = std::filesystem;
 
-void atomic_write(const fs::path& path, const std::string& bytes) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error::io("cannot write '{}' (is the directory writable?)", tmp.string());
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) throw Error::io("short write to '{}' (disk full?)", tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error::io("cannot rename '{}' to '{}': {}", tmp.string(), path.string(), ec.message());
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error::io("cannot read '{}'", path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 MetricsWriter::MetricsWriter(fs::path dir) : dir_(std::move(dir)) {
-  std::ifstream in(dir_ / "metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
+  const fs::path file = dir_ / "metrics.jsonl";
+  exists_ = fs::exists(file);
+  if (!exists_) return;
+  const std::string text = read_file(file);
+  std::size_t at = 0;
+  for (int64_t line_no = 1; at < text.size(); ++line_no) {
+    std::size_t end = text.find('\n', at);
+    const bool torn = end == std::string::npos;  // the last line has no newline: its write was cut short
+    std::string line = text.substr(at, torn ? std::string::npos : end - at);
+    at = torn ? text.size() : end + 1;
     if (line.empty()) continue;
+    std::string reason;
     try {
-      rows_.push_back(nlohmann::ordered_json::parse(line));
-    } catch (const nlohmann::json::exception&) {
-      break;  // a torn last line from a killed process: drop it
+      auto row = nlohmann::ordered_json::parse(line);
+      if (row.is_object()) {
+        if (bad_line_ == 0) rows_.push_back(std::move(row));
+        continue;
+      }
+      reason = "not a JSON object";
+    } catch (const nlohmann::json::exception& e) {
+      reason = e.what();
     }
+    if (torn && bad_line_ == 0) {
+      log_warn("{}: line {} was cut short (a killed run?); it is dropped", file.string(), line_no);
+      continue;
+    }
+    if (bad_line_ == 0) bad_line_ = line_no, bad_reason_ = reason;
+  }
+}
+
+void MetricsWriter::check_history(const std::string& key, int64_t done) const {
+  const fs::path file = dir_ / "metrics.jsonl";
+  const std::string fix = "restore the file from a copy, or start a new run (run.name); plexus does not rewrite "
+                          "a history it cannot read";
+  if (!exists_ && done > 0) {
+    throw Error::data("'{}' is missing, but the checkpoint holds {} {}(s) of this run; {}", file.string(), done, key, fix);
+  }
+  if (bad_line_ > 0) {
+    throw Error::data("'{}' line {} is unreadable ({}); {}", file.string(), bad_line_, bad_reason_.substr(0, 120), fix);
+  }
+  for (std::size_t i = 0; i < rows_.size(); ++i) {
+    const auto& r = rows_[i];
+    const int64_t want = static_cast<int64_t>(i) + 1;
+    if (!r.contains(key) || !r[key].is_number_integer() || r[key].get<int64_t>() != want) {
+      throw Error::data("'{}' line {} should be the row of {} {} but holds {}; {}", file.string(), i + 1, key, want,
+                        r.contains(key) ? r[key].dump() : "no '" + key + "'", fix);
+    }
+  }
+  if (static_cast<int64_t>(rows_.size()) < done) {
+    throw Error::data("'{}' ends at {} {}, but the checkpoint holds {} {}s; {}", file.string(), key, rows_.size(), done,
+                      key, fix);
   }
 }
 
 void MetricsWriter::truncate_after(const std::string& key, int64_t last) {
-  std::vector<nlohmann::ordered_json> kept;
-  for (auto& r : rows_) {
-    if (r.contains(key) && r[key].get<int64_t>() <= last) kept.push_back(r);
-  }
-  rows_ = std::move(kept);
+  check_history(key, last);
+  rows_.resize(static_cast<std::size_t>(last));  // rows are 1..n in order (checked)
   rewrite();
+  exists_ = true;
+  resumed_after_ = last;
+  if (tensorboard_) tensorboard_->session_start(last + 1);
+}
+
+void MetricsWriter::enable_tensorboard() {
+  if (tensorboard_) return;
+  tensorboard_ = std::make_shared<tensorboard::EventWriter>(dir_);
+  if (resumed_after_ >= 0) tensorboard_->session_start(resumed_after_ + 1);
 }
 
 static std::string csv_cell(const nlohmann::ordered_json& v) {
@@ -61,63 +87,81 @@ static std::string csv_cell(const nlohmann::ordered_json& v) {
   return v.dump();
 }
 
+static std::string csv_line(const nlohmann::ordered_json& row, bool header) {
+  std::string s;
+  bool first = true;
+  for (auto& [k, v] : row.items()) s += (first ? "" : ",") + (header ? k : csv_cell(v)), first = false;
+  return s + "\n";
+}
+
 void MetricsWriter::rewrite() {
   std::string jsonl, csv;
-  if (!rows_.empty()) {
-    bool first = true;
-    for (auto& [k, v] : rows_.front().items()) csv += (first ? "" : ",") + k, first = false;
-    csv += "\n";
-  }
-  for (auto& r : rows_) {
-    jsonl += r.dump() + "\n";
-    bool first = true;
-    for (auto& [k, v] : r.items()) csv += (first ? "" : ",") + csv_cell(v), first = false;
-    csv += "\n";
-  }
+  if (!rows_.empty()) csv += csv_line(rows_.front(), true);
+  for (auto& r : rows_) jsonl += r.dump() + "\n", csv += csv_line(r, false);
   atomic_write(dir_ / "metrics.jsonl", jsonl);
   atomic_write(dir_ / "metrics.csv", csv);
 }
 
 void MetricsWriter::append(const nlohmann::ordered_json& row) {
-  rows_.push_back(row);
-  // Append in place (cheap); a header goes first when the file is new.
-  bool fresh = rows_.size() == 1;
-  {
-    std::ofstream j(dir_ / "metrics.jsonl", fresh ? std::ios::trunc : std::ios::app);
-    j << row.dump() << "\n";
-    if (!j) throw Error::io("cannot append to '{}'", (dir_ / "metrics.jsonl").string());
-  }
-  std::ofstream c(dir_ / "metrics.csv", fresh ? std::ios::trunc : std::ios::app);
+  const bool fresh = rows_.empty();
   if (fresh) {
-    bool first = true;
-    for (auto& [k, v] : row.items()) c << (first ? "" : ",") << k, first = false;
-    c << "\n";
+    // The first row starts both files (and the CSV header) from scratch.
+    atomic_write(dir_ / "metrics.jsonl", row.dump() + "\n");
+    atomic_write(dir_ / "metrics.csv", csv_line(row, true) + csv_line(row, false));
+  } else {
+    append_record(dir_ / "metrics.jsonl", row.dump() + "\n");
+    append_record(dir_ / "metrics.csv", csv_line(row, false));
   }
-  bool first = true;
-  for (auto& [k, v] : row.items()) c << (first ? "" : ",") << csv_cell(v), first = false;
-  c << "\n";
-  if (!c) throw Error::io("cannot append to '{}'", (dir_ / "metrics.csv").string());
+  rows_.push_back(row);
+  exists_ = true;
+  if (tensorboard_ && !row.empty()) {
+    const auto& first = row.begin().value();
+    const int64_t step = first.is_number() ? first.get<int64_t>() : static_cast<int64_t>(rows_.size());
+    std::vector<std::pair<std::string, double>> scalars;
+    for (auto it = std::next(row.begin()); it != row.end(); ++it) {
+      if (it.value().is_number()) scalars.emplace_back(it.key(), it.value().get<double>());
+      else if (it.value().is_boolean()) scalars.emplace_back(it.key(), it.value().get<bool>() ? 1.0 : 0.0);
+    }
+    tensorboard_->add_scalars(step, scalars);
+  }
+}
+
+void MetricsWriter::sync() const {
+  sync_file(dir_ / "metrics.jsonl");
+  sync_file(dir_ / "metrics.csv");
+}
+
+// Any round_<n>.pt left by an earlier run: a fresh run must not mix its checkpoints with those.
+static bool holds_checkpoints(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    auto name = e.path().filename().string();
+    if (name.rfind("round_", 0) == 0 && e.path().extension() == ".pt") return true;
+  }
+  return false;
 }
 
 RunDir::RunDir(const fs::path& root, const std::string& name, bool resume) : path_(root / name) {
   if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
     throw Error::config("[run] name = \"{}\" must be a plain directory name (set run.name)", name);
   }
-  std::error_code ec;
-  if (!resume && fs::exists(path_ / "metrics.jsonl")) {
-    throw Error::config("run directory '{}' already holds results; choose another run.name "
-                        "(--set run.name=...) or pass --resume to continue it", path_.string());
-  }
   if (resume && !fs::exists(path_)) {
     throw Error::config("--resume: run directory '{}' does not exist", path_.string());
   }
+  std::error_code ec;
   fs::create_directories(path_ / "checkpoints", ec);
   if (ec) throw Error::io("cannot create run directory '{}': {}", path_.string(), ec.message());
+  lock_ = RunLock(path_);  // before looking at its content: another run may be writing it
+  if (!resume && (fs::exists(path_ / "metrics.jsonl") || holds_checkpoints(checkpoints()))) {
+    throw Error::config("run directory '{}' already holds results; choose another run.name "
+                        "(--set run.name=...) or pass --resume to continue it", path_.string());
+  }
   metrics_ = MetricsWriter(path_);
 }
 
-void RunDir::write_config(const toml::table& resolved) const {
+void RunDir::write_config(const toml::table& resolved) {
   atomic_write(path_ / "config.toml", to_toml_string(resolved));
+  if (resolved["run"]["tensorboard"].value_or(false)) metrics_.enable_tensorboard();
 }
 
 void RunDir::write_summary(const nlohmann::ordered_json& summary) const {

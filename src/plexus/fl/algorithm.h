@@ -1,56 +1,58 @@
-// Algorithms as compositions of shared parts (DESIGN.md "Algorithms are compositions").
+// The registry of FL algorithms. Each file in fl/algorithms/ (server, gossip and DP algorithms) and each
+// algorithm file in fl/pfl/ (personalized algorithms) states its paper and equations and registers one
+// Algorithm whose `build` composes its parts (parts.h), e.g. FedAvg = StepRule(SGD) + ServerAverage +
+// GlobalEvaluator. Every list of algorithm names (config errors, `plexus fl algorithms`, tests) comes from
+// here, so adding an algorithm touches only its own file (plus configs, docs and tests).
 //
-// A round of every algorithm is: choose participants → local training (a LocalTrainer rule on some columns)
-// → optional privatization of the updates → communication. An AlgorithmSpec names the parts; each file in
-// fl/algorithms/ defines one spec with the update equations and paper in its header comment. Siblings
-// differ in one field (DFedSAM-MGS is DFedSAM with Q > 1 gossip steps).
+// Registration is by a static AlgorithmRegistrar object in the algorithm's file, which nothing references by
+// name: plexus_fl is therefore linked whole (CMakeLists.txt, plexus_fl_whole), or the linker would drop it.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
-#include "plexus/fl/dp_aggregator.h"
+#include "plexus/fl/parts.h"
 
 namespace plexus::fl {
 
-/// How models are combined after local training.
-enum class Communication {
-  Server,          ///< x ← Σ_{i∈S} (n_i/n_S) x_i over the sampled set S, broadcast to all (FedAvg)
-  Gossip,          ///< X ← W^Q X after training ("adapt then combine"; DFedAvg, DFedSAM, MGS)
-  GossipCombineFirst,  ///< X ← W X_old + (X_trained − X_old) ("combine then adapt"; D-PSGD, Lian et al. 2017)
+/// The families, in the order `plexus fl algorithms` lists them. The family also names the optional config
+/// table an algorithm reads: [privacy] for Private, [personalization] for Personalized.
+enum class Family { Server, Gossip, Private, Personalized };
+
+struct Algorithm {
+  std::string name;    ///< config value of fl.algorithm
+  std::string title;   ///< display name, e.g. "DFedSAM-MGS"
+  std::string source;  ///< paper and arXiv id
+  Family family = Family::Server;
+  /// Checks that only this algorithm needs (e.g. momentum > 0); throws Error(Config) naming the key.
+  std::function<void(const FlConfig&)> check;
+  /// The parts of a run. Throws: Error(Config) for settings the parts reject (e.g. a disconnected topology).
+  std::function<Parts(Session&)> build;
 };
 
-struct AlgorithmSpec {
-  std::string name;        ///< config value of fl.algorithm
-  std::string title;       ///< display name, e.g. "DFedSAM-MGS"
-  std::string source;      ///< paper and arXiv id
-  Communication communication = Communication::Gossip;
-  bool sam = false;             ///< local rule: SAM/ASAM (else SGD)
-  bool single_step = false;     ///< exactly one local minibatch step per round (D-PSGD)
-  bool requires_momentum = false;  ///< train.momentum must be > 0 (DFedAvgM)
-  int64_t min_gossip_steps = 1;    ///< lower bound on fl.gossip_steps (DFedSAM-MGS: 2)
-  bool dp = false;                 ///< client-level DP aggregation (DpAggregator, [privacy] table)
-  Sparsifier sparsifier = Sparsifier::None;  ///< update sparsification before clipping (DP only)
+/// Every registered algorithm, ordered by family, then name.
+const std::vector<Algorithm>& algorithms();
+
+/// Names of the registered algorithms of `family` (all families when omitted), in algorithms() order.
+std::vector<std::string> algorithm_names();
+std::vector<std::string> algorithm_names(Family family);
+
+/// "a, b, c" of `names` (for messages).
+std::string name_list(const std::vector<std::string>& names);
+
+/// The algorithm named `name`. Throws: Error(Config) naming the valid algorithms and the nearest match.
+const Algorithm& find_algorithm(const std::string& name);
+
+/// True if `name` is a registered personalized algorithm (configured by [personalization]).
+bool is_personalized(const std::string& name);
+
+/// Registers an algorithm at static-initialization time: `const AlgorithmRegistrar kReg({...});`.
+struct AlgorithmRegistrar {
+  explicit AlgorithmRegistrar(Algorithm algorithm);
 };
 
-/// All algorithms known to the FL runner, in documentation order.
-const std::vector<AlgorithmSpec>& algorithms();
-
-/// The spec named `name`. Throws: Error(Config) naming the valid algorithms and the nearest match.
-const AlgorithmSpec& find_algorithm(const std::string& name);
-
-// One function per file in fl/algorithms/.
-AlgorithmSpec fedavg_spec();
-AlgorithmSpec fedsam_spec();
-AlgorithmSpec dpsgd_spec();
-AlgorithmSpec dfedavg_spec();
-AlgorithmSpec dfedavgm_spec();
-AlgorithmSpec dfedsam_spec();
-AlgorithmSpec dfedsam_mgs_spec();
-AlgorithmSpec dp_fedavg_spec();
-AlgorithmSpec dp_fedsam_spec();
-AlgorithmSpec dp_fedsam_topk_spec();
-AlgorithmSpec fed_smp_randk_spec();
-AlgorithmSpec fed_smp_topk_spec();
+/// Check for algorithms built on heavy-ball momentum (DFedAvgM): train.momentum must be > 0.
+void require_momentum(const FlConfig& cfg);
 
 }  // namespace plexus::fl

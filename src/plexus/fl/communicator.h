@@ -1,8 +1,12 @@
-// Communication step of a round, on the stacked state X [N,P]:
-//   Server:              x ← Σ_{i∈S} (n_i/n_S) x_i, then every row ← x            (FedAvg aggregation)
-//   Gossip:              X ← W_t^Q X                                              (DFedAvg, DFedSAM, MGS)
-//   GossipCombineFirst:  X ← W_t X_old + (X − X_old)                              (D-PSGD)
-// W_t is the mixing matrix of round t's graph (static topologies: one W for the whole run).
+// Communicators of server and gossip FL, on the stacked state X [N,P] of the session:
+//   ServerAverage:       S_t = m = max(1, round(C·N)) sampled clients (stream "client_sampling");
+//                        x ← Σ_{i∈S} (n_i/n_S) x_i, then every row ← x                  (FedAvg aggregation)
+//   Gossip:              every client takes part; X ← W_t^Q X after training ("adapt then combine";
+//                        DFedAvg, DFedSAM, DFedSAM-MGS)
+//   CombineFirstGossip:  X ← W_t X_old + (X − X_old), X_old the pre-training state ("combine then adapt";
+//                        D-PSGD, Lian et al. 2017)
+// W_t is the mixing matrix of round t's graph (static topologies: one W for the whole run). The evaluators
+// and wrappers (dp_wrapper.h) are separate parts.
 #pragma once
 
 #include <torch/torch.h>
@@ -10,36 +14,52 @@
 #include <string>
 #include <vector>
 
-#include "plexus/fl/algorithm.h"
-#include "plexus/fl/federation.h"
+#include "plexus/fl/parts.h"
 #include "plexus/fl/topology.h"
 
 namespace plexus::fl {
 
-class Communicator {
+/// Server averaging with sample-size weights over the sampled clients. Columns: participants.
+class ServerAverage : public Communicator {
  public:
-  Communicator() = default;
-  /// Throws: Error(Config) if a static topology is disconnected (gossip would never reach consensus).
-  Communicator(Communication kind, const TopologyOptions& topology, int64_t n, uint64_t seed, int64_t gossip_steps);
+  explicit ServerAverage(Session& s) : s_(s) {}
+  std::vector<int64_t> participants(int64_t round) const override;
+  torch::Tensor models() const override { return s_.fed.X; }
+  void communicate(const std::vector<int64_t>& who, int64_t round) override;
+  std::string describe() const override;
+  void columns(Row& row) const override { row["participants"] = participants_; }
 
-  /// Combine the models of round `round` (0-based). `who` are the participants (server FL), `train_sets`
-  /// gives each client's sample count n_i, `x_old` [N,P] the pre-training state (GossipCombineFirst only).
-  void communicate(Federation& fed, const std::vector<int64_t>& who,
-                   const std::vector<std::vector<int64_t>>& train_sets, int64_t round,
-                   const torch::Tensor& x_old = {}) const;
+ protected:
+  Session& s_;
+  int64_t participants_ = 0;
+};
 
+/// Gossip X ← W_t^Q X after local training, every client taking part. Columns: participants.
+/// Throws (constructor): Error(Config) if a static topology is disconnected or k >= N.
+class Gossip : public Communicator {
+ public:
+  explicit Gossip(Session& s);
+  torch::Tensor models() const override { return s_.fed.X; }
+  void communicate(const std::vector<int64_t>& who, int64_t round) override;
+  std::string describe() const override;
+  void columns(Row& row) const override { row["participants"] = s_.clients(); }
   /// Mixing matrix W_t [N,N] float64 of round t.
   torch::Tensor mixing(int64_t round) const;
-  /// One line: kind, degree, spectral gap (first round for time-varying graphs).
-  std::string describe() const;
+
+ protected:
+  Session& s_;
+  torch::Tensor static_w_;  // cached W for static topologies
+};
+
+/// D-PSGD's combine-first gossip: the gradient step is taken at the pre-gossip model and added after mixing.
+class CombineFirstGossip : public Gossip {
+ public:
+  using Gossip::Gossip;
+  void before_training(const std::vector<int64_t>& who, int64_t round) override { x_old_ = s_.fed.X.clone(); }
+  void communicate(const std::vector<int64_t>& who, int64_t round) override;
 
  private:
-  Communication kind_ = Communication::Server;
-  TopologyOptions topology_;
-  int64_t n_ = 0;
-  uint64_t seed_ = 0;
-  int64_t gossip_steps_ = 1;
-  torch::Tensor static_w_;  // cached W for static topologies
+  torch::Tensor x_old_;  // [N,P] X before this round's training
 };
 
 }  // namespace plexus::fl

@@ -65,6 +65,7 @@ class DpAggregator {
   privacy::EpsilonResult epsilon() const;
   privacy::Sampling sampling() const { return sampling_; }
   privacy::Accountant& accountant() { return accountant_; }
+  const privacy::Accountant& accountant() const { return accountant_; }
   const PrivacyOptions& options() const { return o_; }
 
  private:

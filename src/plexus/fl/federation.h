@@ -1,4 +1,4 @@
-// The stacked federation state: all N clients' models in one tensor X [N,P] (DESIGN.md).
+// The stacked federation state: all N clients' models in one tensor X [N,P] (docs/algorithms.md).
 //
 // Letters: N clients, P parameters. Row i of X is client i's model; M holds momentum buffers with the
 // same layout. Server aggregation, gossip (X ← W X), clipping and evaluation are row operations; a

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "plexus/fl/algorithm.h"
-#include "plexus/fl/pfl/pfl_spec.h"
 
 namespace plexus::fl {
 
@@ -24,35 +23,23 @@ RunOptions RunOptions::parse(ConfigTable& t) {
   return o;
 }
 
-static std::vector<std::string> algorithm_names() {
-  std::vector<std::string> names;
-  for (const auto& a : algorithms()) names.push_back(a.name);
-  for (const auto& a : pfl_algorithms()) names.push_back(a.name);
-  return names;
-}
-
 const OptionSchema<FlOptions>& FlOptions::schema() {
   static const auto s =
       OptionSchema<FlOptions>("fl")
           .key("algorithm", &FlOptions::algorithm, "the FL algorithm (docs/algorithms.md, docs/pfl.md)",
-               Allowed::choices(algorithm_names, "see `plexus fl algorithms`"))
+               Allowed::choices([] { return algorithm_names(); }, "see `plexus fl algorithms`"))
           .key("clients", &FlOptions::clients, "N clients", "[2, 100000]")
           .key("rounds", &FlOptions::rounds, "T communication rounds (`--resume` may raise it)", "[1, 10000000]")
           .key("client_fraction", &FlOptions::client_fraction,
                "server FL: m = max(1, round(C·N)) sampled per round; Poisson DP sampling: the rate q", "(0, 1]")
           .key("gossip_steps", &FlOptions::gossip_steps, "Q gossip steps per round (dfedsam_mgs: ≥ 2)", "[1, 1000]")
-          .key("eval_every", &FlOptions::eval_every, "evaluate every this many rounds and at the last round", ">= 1");
+          .key("eval_every", &FlOptions::eval_every, "evaluate every this many rounds and at the last round", ">= 1")
+          .key("server_lr", &FlOptions::server_lr,
+               "η_g: global step size of SCAFFOLD's server update x ← x + η_g·mean(Δy)", "(0, 100]");
   return s;
 }
 
-FlOptions FlOptions::parse(ConfigTable& t) {
-  FlOptions o = schema().parse(t);
-  if (is_personalized(o.algorithm)) return o;
-  const auto& spec = find_algorithm(o.algorithm);
-  t.require(o.gossip_steps >= spec.min_gossip_steps, "gossip_steps",
-            fmt::format("{} needs at least {} gossip steps (use dfedsam for Q = 1)", spec.title, spec.min_gossip_steps));
-  return o;
-}
+FlOptions FlOptions::parse(ConfigTable& t) { return schema().parse(t); }
 
 std::vector<SectionDoc> config_docs() {
   return {section_doc("fl", RunOptions::schema()),       section_doc("fl", data::DataOptions::schema()),
@@ -77,36 +64,22 @@ FlConfig FlConfig::parse(const toml::table& root) {
   section("train", [&](ConfigTable& t) { c.train = LocalOptions::parse(t); });
   section("privacy", [&](ConfigTable& t) { c.privacy = PrivacyOptions::parse(t); });
   // Parsed for every algorithm, so a typo in it is reported as such before the "is set but" check below; its
-  // resolved keys are recorded only where they apply.
+  // resolved keys are recorded only where they apply. The optional tables belong to one family each:
+  // [privacy] to the private algorithms, [personalization] to the personalized ones.
   ConfigTable pt(section_table(root, "personalization"), "personalization");
   c.personalization = PersonalizationOptions::parse(pt);
-  if (is_personalized(c.fl.algorithm)) {
+  const Algorithm& algo = find_algorithm(c.fl.algorithm);
+  if (algo.family == Family::Personalized) {
     c.resolved.insert_or_assign("personalization", pt.resolved());
-    if (root.contains("privacy")) {
-      throw Error::config("[privacy] is set but fl.algorithm = \"{}\" is a personalized algorithm without DP; "
-                          "remove [privacy]", c.fl.algorithm);
-    }
-    if (find_pfl_algorithm(c.fl.algorithm).requires_momentum && c.train.momentum <= 0) {
-      throw Error::config("[train] momentum = {}: {} needs heavy-ball momentum > 0 (set train.momentum=0.9)",
-                          c.train.momentum, c.fl.algorithm);
-    }
-    return c;
+  } else if (root.contains("personalization")) {
+    throw Error::config("[personalization] is set but fl.algorithm = \"{}\" is not personalized; use one of {}, or "
+                        "remove [personalization]", c.fl.algorithm, name_list(algorithm_names(Family::Personalized)));
   }
-  if (root.contains("personalization")) {
-    throw Error::config("[personalization] is set but fl.algorithm = \"{}\" is not personalized; use one of "
-                        "dfedalt, dfedsalt, dfedpgp, local, fedavg_ft, fedper, fedrep, fedbabu, pfl_dfedavgm, ditto, or "
-                        "remove [personalization]", c.fl.algorithm);
+  if (algo.family != Family::Private && root.contains("privacy")) {
+    throw Error::config("[privacy] is set but fl.algorithm = \"{}\" is not private; use {}, or remove [privacy]",
+                        c.fl.algorithm, name_list(algorithm_names(Family::Private)));
   }
-
-  const auto& spec = find_algorithm(c.fl.algorithm);
-  if (!spec.dp && root.contains("privacy")) {
-    throw Error::config("[privacy] is set but fl.algorithm = \"{}\" is not private; use dp_fedavg, dp_fedsam, "
-                        "dp_fedsam_topk, fed_smp_randk or fed_smp_topk, or remove [privacy]", c.fl.algorithm);
-  }
-  if (spec.requires_momentum && c.train.momentum <= 0) {
-    throw Error::config("[train] momentum = {}: {} needs heavy-ball momentum > 0 (set train.momentum=0.9, or use "
-                        "fl.algorithm=dfedavg)", c.train.momentum, spec.title);
-  }
+  if (algo.check) algo.check(c);
   return c;
 }
 

@@ -29,12 +29,13 @@ struct RunOptions : plexus::RunOptions {
 
 /// [fl]: the algorithm and the federation.
 struct FlOptions {
-  std::string algorithm = "dfedsam";  ///< fedavg | fedsam | dpsgd | dfedavg | dfedavgm | dfedsam | dfedsam_mgs
+  std::string algorithm = "dfedsam";  ///< a registered algorithm (`plexus fl algorithms`, docs/algorithms.md)
   int64_t clients = 20;               ///< N
   int64_t rounds = 20;                ///< T communication rounds
   double client_fraction = 0.1;       ///< server FL: m = max(1, round(fraction·N)) clients sampled per round
   int64_t gossip_steps = 1;           ///< Q gossip steps per round (decentralized algorithms)
   int64_t eval_every = 1;             ///< evaluate every this many rounds (and always at the last round)
+  double server_lr = 1.0;             ///< η_g: global step size of SCAFFOLD's server update x ← x + η_g·mean(Δy)
   static const OptionSchema<FlOptions>& schema();
   static FlOptions parse(ConfigTable& t);
 };
@@ -51,7 +52,8 @@ struct FlConfig {
   toml::table resolved;  ///< every key with its final value (written to runs/<name>/config.toml)
 
   /// Parse a whole config. Throws: Error(Config) for unknown tables or keys (with a suggestion), wrong types
-  /// and out-of-range values, and for combinations an algorithm forbids (e.g. dfedavgm with momentum 0).
+  /// and out-of-range values, and for combinations an algorithm forbids (its Algorithm::check, e.g. momentum
+  /// 0 where heavy-ball momentum is required).
   static FlConfig parse(const toml::table& root);
 };
 

@@ -1,4 +1,4 @@
-// Gossip on the stacked federation state X [N,P] (row i = client i's flattened parameters; DESIGN.md).
+// Gossip on the stacked federation state X [N,P] (row i = client i's flattened parameters; docs/algorithms.md).
 //
 // One gossip step is X ← W X (x_i ← Σ_j w_ij x_j, D-PSGD / DFedAvg / DFedSAM); Multiple Gossip Steps (MGS,
 // DFedSAM-MGS, arXiv 2302.04083 Alg. 2) apply it Q times: X ← W^Q X. Push-sum (directed graphs; DFedPGP, arXiv

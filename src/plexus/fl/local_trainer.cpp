@@ -20,7 +20,8 @@ const OptionSchema<LocalOptions>& LocalOptions::schema() {
           .key("weight_decay", &L::weight_decay, "L2 weight decay λ", "[0, 1000]")
           .key("grad_clip", &L::grad_clip, "gradient-norm clipping threshold (0 = off)", "[0, 1e6]")
           .key("rho", &L::rho, "SAM/ASAM radius ρ (SAM-based algorithms)", "[0, 100]")
-          .key("adaptive", &L::adaptive, "ASAM (element-wise |w| scaling) instead of SAM");
+          .key("adaptive", &L::adaptive, "ASAM (element-wise |w| scaling) instead of SAM")
+          .key("prox_mu", &L::prox_mu, "FedProx: local objective F_i(y) + (μ/2)‖y − x^t‖² (fedprox only)", "[0, 1e6]");
   return s;
 }
 
@@ -75,6 +76,7 @@ double LocalTrainer::train(torch::Tensor x, torch::Tensor m, const data::Dataset
     auto bidx = torch::from_blob(order.data() + cursor, {b}, torch::kInt64).to(device_);
     cursor += b;
     auto inputs = data.x.index_select(0, bidx), labels = data.y.index_select(0, bidx);
+    inputs = data::augment_batch(inputs, data.augment, rng);  // [data] crop_padding / horizontal_flip; no-op if off
 
     double loss = forward_backward(inputs, labels);
     if (!std::isfinite(loss)) {
@@ -110,6 +112,7 @@ double LocalTrainer::train(torch::Tensor x, torch::Tensor m, const data::Dataset
       double norm = std::sqrt(range_norm_sq(grad_, update));
       if (norm > o.grad_clip) grad_.mul_(o.grad_clip / norm);
     }
+    if (plan.correct) plan.correct(grad_, x);
     for (auto [b0, e0] : update) {
       auto xs = x.narrow(0, b0, e0 - b0);
       auto g = grad_.narrow(0, b0, e0 - b0);
@@ -145,6 +148,17 @@ EvalStats LocalTrainer::evaluate(const torch::Tensor& x, const data::Dataset& da
     s.count += bidx.size(0);
   }
   return s;
+}
+
+std::pair<torch::Tensor, torch::Tensor> LocalTrainer::evaluate_examples(const torch::Tensor& x, const data::Dataset& data,
+                                                                        int64_t start, int64_t count) {
+  torch::NoGradGuard no_grad;
+  layout_.bind(*model_, x, grad_);
+  auto logits = model_->forward(data.x.narrow(0, start, count));
+  auto labels = data.y.narrow(0, start, count);
+  auto loss = torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return {logits.argmax(1).eq(labels).to(torch::kInt64).cpu(), loss.to(torch::kFloat64).cpu()};
 }
 
 }  // namespace plexus::fl

@@ -12,10 +12,13 @@
 //   ASAM:  e = ρ T² g / ||T g||₂ with T = |x| element-wise (Kwon et al. 2021, arXiv 2102.11600 eq. 8;
 //          as in the DP-FedSAM reference code's sam.py, which uses T = |w| without an offset)
 //   clip:  if grad_clip > 0, g ← g · min(1, grad_clip / ||g||₂) before weight decay and momentum.
+//   correction (optional, StepPlan::correct): g ← g + h(x) after clipping, before weight decay and momentum
+//          (FedProx's proximal gradient μ(x − x^t), SCAFFOLD's control-variate correction c − c_i).
 #pragma once
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -41,6 +44,7 @@ struct LocalOptions {
   double grad_clip = 0.0;    ///< gradient-norm clipping threshold (0 = off)
   double rho = 0.05;         ///< SAM/ASAM radius ρ >= 0 (SAM-based algorithms only)
   bool adaptive = false;     ///< true: ASAM (element-wise |w| scaling) instead of SAM
+  double prox_mu = 0.01;     ///< FedProx's proximal weight μ >= 0: local objective F_i(y) + (μ/2)||y − x^t||²
 
   /// Read [train]. Throws: Error(Config) on a wrong type, an out-of-range value or an unknown key.
   static LocalOptions parse(ConfigTable& t);
@@ -57,6 +61,9 @@ struct StepPlan {
   std::vector<ColumnRange> perturb;  ///< columns SAM perturbs (defaults to `update` when empty)
   int64_t steps = 0;                 ///< K minibatch steps
   double lr = 0.1;                   ///< η for this round
+  /// Optional gradient correction: called as correct(g, x) with the minibatch gradient g [P] (after clipping)
+  /// and the current row x [P]; adds its term to g in place. Empty: none.
+  std::function<void(torch::Tensor& g, const torch::Tensor& x)> correct;
 };
 
 /// Number of local steps for a client with `n` samples under `o` (local_steps, or epochs · ceil(n/B)).
@@ -86,6 +93,11 @@ class LocalTrainer {
   /// Evaluate row `x` [P] on `idx` of `data` in batches of `batch`.
   EvalStats evaluate(const torch::Tensor& x, const data::Dataset& data, const std::vector<int64_t>& idx,
                      int64_t batch = 1000);
+
+  /// Per-example results of row `x` [P] on the contiguous examples [start, start + count) of `data`:
+  /// (correct [count] int64 0/1, cross-entropy [count] float64), both on the CPU (fl/batched_eval.h).
+  std::pair<torch::Tensor, torch::Tensor> evaluate_examples(const torch::Tensor& x, const data::Dataset& data,
+                                                            int64_t start, int64_t count);
 
   /// Loss and gradient at `x` on one batch (for tests). Shapes: x [P] → returns loss, fills grad() [P].
   double loss_and_grad(const torch::Tensor& x, const torch::Tensor& inputs, const torch::Tensor& labels);

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <thread>
 
+#include "plexus/core/checkpoint_store.h"
+#include "plexus/core/device.h"
 #include "plexus/core/rng.h"
 
 namespace plexus::fl {
@@ -12,42 +14,39 @@ namespace fs = std::filesystem;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Text of one TOML value (for comparing two configs key by key).
-static std::string node_text(const toml::node* n) {
-  if (!n) return "<absent>";
-  std::stringstream ss;
-  n->visit([&](auto&& v) { ss << v; });
-  return ss.str();
+ResumeRules fl_resume_rules() {
+  ResumeRules r;
+  r.unit = "round";
+  r.harmless = {"run.threads", "run.tensorboard", "run.checkpoint_every", "run.keep_checkpoints", "run.out_dir", "run.root", "run.name"};
+  r.paths = {"data.path"};
+  r.extendable = {"fl.rounds"};
+  return r;
 }
 
-static void check_resume_config(const FlConfig& cfg, const fs::path& saved_path) {
-  auto saved = load_toml(saved_path);
-  for (const auto& [section, table] : cfg.resolved) {
-    const auto* now = table.as_table();
-    const auto* was = saved[section.str()].as_table();
-    std::vector<std::string> keys;
-    for (const auto& [k, v] : *now) keys.emplace_back(k.str());
-    if (was) for (const auto& [k, v] : *was) keys.emplace_back(k.str());
-    for (const auto& key : keys) {
-      if (section.str() == "fl" && key == "rounds") continue;  // the one key a resume may change
-      std::string a = node_text(was ? was->get(key) : nullptr), b = node_text(now->get(key));
-      if (a != b) {
-        throw Error::config("--resume: {}.{} = {} but the run was started with {}; resume with the same config "
-                            "(only fl.rounds may change) or start a new run.name", section.str(), key, b, a);
-      }
-    }
+DataFingerprint fl_data_fingerprint(const FlConfig& cfg, const data::FederatedData& data) {
+  std::string source = cfg.data.dataset;
+  if (cfg.data.dataset == "fashion_mnist") {
+    std::error_code ec;
+    auto dir = fs::weakly_canonical(fs::absolute(data::resolve_fashion_mnist_dir(cfg.data.path)), ec);
+    source = "fashion_mnist at " + dir.string();
   }
+  FingerprintBuilder b(source);
+  b.add("train.x", data.train.x);
+  b.add("train.y", data.train.y);
+  b.add("test.x", data.test.x);
+  b.add("test.y", data.test.y);
+  return b.finish();
 }
 
-RunDir open_run(const FlConfig& cfg, bool resume, fs::path& checkpoint) {
+RunDir open_run(const FlConfig& cfg, const data::FederatedData& data, bool resume, fs::path& checkpoint) {
   RunDir dir(cfg.run.out_dir, cfg.run.name, resume);
-  checkpoint.clear();
-  if (resume) {
-    checkpoint = latest_checkpoint(dir.checkpoints());
-    if (checkpoint.empty()) throw Error::config("--resume: no checkpoint in '{}'", dir.checkpoints().string());
-    check_resume_config(cfg, dir.path() / "config.toml");
-  }
-  dir.write_config(cfg.resolved);
+  RunSpec spec;
+  spec.config = &cfg.resolved;
+  spec.rules = fl_resume_rules();
+  spec.data = fl_data_fingerprint(cfg, data);
+  spec.target = cfg.fl.rounds;
+  spec.target_key = "fl.rounds";
+  checkpoint = start_run(dir, spec, resume).checkpoint;
   return dir;
 }
 
@@ -84,18 +83,36 @@ std::vector<LocalTrainer> make_trainers(const FlConfig& cfg, const data::Federat
   return trainers;
 }
 
-void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep) {
-  save_checkpoint(dir.checkpoints() / fmt::format("round_{}.pt", round), ck);
-  // Retention: older checkpoints are deleted only after the new one is safely renamed into place.
-  std::vector<std::pair<int64_t, fs::path>> found;
-  for (const auto& e : fs::directory_iterator(dir.checkpoints())) {
-    auto name = e.path().filename().string();
-    if (name.rfind("round_", 0) == 0 && e.path().extension() == ".pt") {
-      found.push_back({std::stoll(name.substr(6)), e.path()});
+Session open_session(const FlConfig& cfg) {
+  torch::Device device = resolve_device(cfg.run.device);
+  // Parallelism comes from training clients concurrently (see setup_workers).
+  const int64_t workers = setup_workers(cfg.run, device);
+  auto data = load_data_on(cfg, device);
+  // x^0: one initialization shared by every client.
+  auto model0 = initial_model(cfg, data);
+  const auto& p = cfg.personalization;
+  auto layout = nn::ParamLayout::of(*model0, p.head.empty() ? std::vector<std::string>{model0->head_prefix()} : p.head);
+  auto fed = Federation::replicate(layout, layout.flatten(*model0), cfg.fl.clients, device);
+  auto trainers = make_trainers(cfg, data, model0, layout, workers, device);
+  std::vector<int64_t> sizes;
+  for (const auto& idx : data.client_train) sizes.push_back(static_cast<int64_t>(idx.size()));
+  return Session{cfg,    static_cast<uint64_t>(cfg.run.seed), device, std::move(data), layout, std::move(trainers),
+                 workers, std::move(fed),                       std::move(sizes)};
+}
+
+Best best_of(const Rows& rows, const char* key) {
+  Best b;
+  for (const auto& row : rows) {
+    if (row.contains(key) && row[key].is_number() && row[key].get<double>() > b.value) {
+      b.value = row[key].get<double>(), b.round = row["round"].get<int64_t>();
     }
   }
-  std::sort(found.rbegin(), found.rend());
-  for (std::size_t k = static_cast<std::size_t>(keep); k < found.size(); ++k) fs::remove(found[k].second);
+  return b;
+}
+
+void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep) {
+  dir.metrics().sync();  // the rows up to `round` reach the disk before the checkpoint that follows them
+  save_checkpoint_rotating(dir.checkpoints(), ck, round, keep);
 }
 
 MeanStd mean_std(const std::vector<double>& v) {

@@ -1,6 +1,6 @@
-// Parts shared by the FL round loops (runner.cpp for server/gossip FL, pfl/pfl_runner.cpp for personalized
-// FL): opening the run directory with resume checks, worker threads, data on the device, checkpoints with
-// retention, and small metric helpers. One place, so the two loops cannot drift apart.
+// Set-up and helpers of the FL round loop (runner.cpp) and its parts: the session (data on the device, the
+// initial model, worker threads and trainers), opening the run directory with resume checks, checkpoints with
+// retention, client sampling and small metric helpers.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,7 +11,9 @@
 
 #include "plexus/core/checkpoint.h"
 #include "plexus/core/run_dir.h"
+#include "plexus/core/run_lifecycle.h"
 #include "plexus/fl/fl_config.h"
+#include "plexus/fl/parts.h"
 
 namespace plexus::fl {
 
@@ -20,10 +22,19 @@ using Clock = std::chrono::steady_clock;
 /// Wall-clock seconds since `t0`.
 double seconds_since(Clock::time_point t0);
 
-/// The run directory of `cfg`, opened fresh or for `--resume`; writes the resolved config.toml.
-/// With resume, `checkpoint` is set to the newest checkpoint and the saved config must match `cfg` in every
-/// table except fl.rounds. Throws: Error(Config) if there is no checkpoint or the configs differ.
-RunDir open_run(const FlConfig& cfg, bool resume, std::filesystem::path& checkpoint);
+/// What an FL resume may change: fl.rounds (raise only), run.threads, run.checkpoint_every,
+/// run.keep_checkpoints and where the run directory lies; data.path is compared canonically.
+ResumeRules fl_resume_rules();
+
+/// Fingerprint of the data `cfg` trains on: the resolved dataset location and the train/test tensors.
+DataFingerprint fl_data_fingerprint(const FlConfig& cfg, const data::FederatedData& data);
+
+/// The run directory of `cfg`, opened fresh or for `--resume` through the core lifecycle (start_run in
+/// core/run_lifecycle.h): locked, config.toml and data.json written. With resume, `checkpoint` is set to the
+/// newest intact checkpoint after every resume check passed (same config except fl_resume_rules(), fl.rounds
+/// not below the rounds done, the same data, a readable metrics history).
+/// Throws: Error(Config|Data) as start_run.
+RunDir open_run(const FlConfig& cfg, const data::FederatedData& data, bool resume, std::filesystem::path& checkpoint);
 
 /// Worker threads for client training: 1 on CUDA, run.threads or all cores on CPU. On the CPU it also sets
 /// LibTorch's intra-op threads to 1, so every client's arithmetic runs on one thread and the result does not
@@ -43,7 +54,13 @@ std::vector<LocalTrainer> make_trainers(const FlConfig& cfg, const data::Federat
                                         std::shared_ptr<nn::Model> model0, const nn::ParamLayout& layout,
                                         int64_t workers, torch::Device device);
 
-/// Write `ck` as checkpoints/round_<round>.pt (atomically), then delete all but the newest `keep`.
+/// The session of a run: data on the device (setup_workers, load_data_on), x^0 replicated to every client,
+/// the parameter layout with the head (personalization.head, or the model's head_prefix()) tagged personal,
+/// one trainer per worker. Throws: Error(Config/Data) as its parts.
+Session open_session(const FlConfig& cfg);
+
+/// Write `ck` as checkpoints/round_<round>.pt (atomically, verified), then delete all but the newest `keep`
+/// intact ones (save_checkpoint_rotating). Throws: Error(Io), older checkpoints kept.
 void save_round_checkpoint(const RunDir& dir, const Checkpoint& ck, int64_t round, int64_t keep);
 
 /// Mean and population standard deviation of per-client values (NaN for an empty list).

@@ -1,12 +1,14 @@
-// The FL runner: `plexus fl run --config FILE [--set k=v ...] [--resume]`.
-//
-// One round t (0-based internally, reported 1-based):
-//   1. participants: every client (decentralized) or m sampled clients (server FL, stream "client_sampling")
-//   2. local training of each participant's row of X on worker threads (LocalTrainer; stream "batch")
-//   3. communication: server averaging, or gossip X ← W_t^Q X with W_t from the topology (stream "topology")
-//   4. evaluation every fl.eval_every rounds: per-client accuracy of x_i on its local test set (mean, std),
-//      accuracy of x̄ on the global test set, consensus distance; one metrics row per round
-//   5. checkpoint every run.checkpoint_every rounds (atomic), so `--resume` continues bit-identically.
+// The FL runner: `plexus fl run --config FILE [--set k=v ...] [--resume]`, for every algorithm (server,
+// gossip, DP and personalized). One loop drives the algorithm's parts (parts.h); one round t (0-based inside,
+// reported 1-based):
+//   1. participants: every client (decentralized) or the sampled clients (server FL, stream "client_sampling")
+//   2. local training of each participant's row on worker threads (the LocalRule; stream "batch")
+//   3. communication: server averaging (DP-wrapped for the private algorithms), gossip X ← W_t^Q X,
+//      push-sum, ... (the Communicator)
+//   4. evaluation every fl.eval_every rounds (the Evaluator: global and local models, or personalized
+//      before/after local training); one metrics row per round with every part's columns
+//   5. checkpoint every run.checkpoint_every rounds (atomic) with every part's state, so `--resume` continues
+//      bit-identically.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -19,7 +19,11 @@ const OptionSchema<DataOptions>& DataOptions::schema() {
           .key("val_fraction", &D::val_fraction, "fraction of documents held out for validation", "(0, 1)")
           .key("arithmetic_examples", &D::arithmetic_examples, "lines of synthetic arithmetic", "[1, 100000000]")
           .key("arithmetic_max_digits", &D::arithmetic_max_digits, "digits per operand of the arithmetic lines",
-               "[1, 9]");
+               "[1, 9]")
+          .key("task_examples", &D::task_examples,
+               "R1 base text: lines per [data.tasks.<name>] table (task keys of docs/grpo.md)", ">= 0")
+          .key("task_trace_fraction", &D::task_trace_fraction,
+               "share of task lines with the step-by-step trace; the rest answer directly", "[0, 1]");
   return s;
 }
 
@@ -31,7 +35,9 @@ const OptionSchema<TokenizerOptions>& TokenizerOptions::schema() {
           .key("character_coverage", &T::character_coverage, "fraction of characters covered (1.0 for English)",
                "(0, 1]")
           .key("max_sentences", &T::max_sentences, "lines sampled for training (Brown has ~57k)", "[1, 100000000]")
-          .key("num_threads", &T::num_threads, "SentencePiece trainer threads", "[1, 256]");
+          .key("num_threads", &T::num_threads, "SentencePiece trainer threads", "[1, 256]")
+          .key("user_defined_symbols", &T::user_defined_symbols,
+               "pieces kept whole (the R1 configs keep \"<think>\", \"</think>\", \"<answer>\", \"</answer>\")");
   return s;
 }
 
@@ -88,7 +94,31 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
   };
   section("run", [&](ConfigTable& t) { c.run = RunOptions::parse(t); });
   section("model", [&](ConfigTable& t) { c.model = ModelArgs::parse(t); });
-  section("data", [&](ConfigTable& t) { c.data = DataOptions::schema().parse(t); });
+  {
+    // [data.tasks.<name>] sub-tables are parsed by TaskOptions; the flat keys by the schema, from a copy without
+    // them.
+    const toml::table* data = section_table(root, "data");
+    toml::table flat;
+    if (data) flat = *data, flat.erase("tasks");
+    ConfigTable t(data ? &flat : nullptr, "data");
+    c.data = DataOptions::schema().parse(t);
+    if (data && data->contains("tasks") && !(*data)["tasks"].as_table())
+      throw Error::config("[data] tasks must be tables: write [data.tasks.<name>] with task keys under it");
+    if (data && (*data)["tasks"].as_table()) {
+      toml::table resolved_tasks;
+      for (auto& [name, node] : *(*data)["tasks"].as_table()) {
+        if (!node.is_table()) throw Error::config("[data.tasks.{}] must be a table", name.str());
+        TaskOptions base;
+        base.name = std::string(name.str());
+        ConfigTable st(node.as_table(), fmt::format("data.tasks.{}", name.str()));
+        c.data.tasks.push_back(TaskOptions::parse(st, base));
+        st.finish();
+        resolved_tasks.insert(name.str(), st.resolved());
+      }
+      t.resolved().insert("tasks", resolved_tasks);
+    }
+    c.resolved.insert_or_assign("data", t.resolved());
+  }
   section("tokenizer", [&](ConfigTable& t) { c.tokenizer = TokenizerOptions::schema().parse(t); });
   section("train", [&](ConfigTable& t) {
     auto& o = c.train;

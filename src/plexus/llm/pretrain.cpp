@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "plexus/core/checkpoint.h"
+#include "plexus/core/checkpoint_store.h"
 #include "plexus/core/config.h"
 #include "plexus/core/device.h"
 #include "plexus/core/error.h"
@@ -12,8 +12,10 @@
 #include "plexus/core/progress.h"
 #include "plexus/core/rng.h"
 #include "plexus/core/run_dir.h"
+#include "plexus/core/run_lifecycle.h"
 #include "plexus/llm/model.h"
 #include "plexus/llm/optim.h"
+#include "plexus/llm/tasks/task_text.h"
 
 namespace fs = std::filesystem;
 
@@ -68,6 +70,8 @@ void load_corpus(const PretrainConfig& cfg, std::vector<Document>& train, std::v
     docs = arithmetic_corpus(cfg.data.arithmetic_examples, static_cast<int>(cfg.data.arithmetic_max_digits),
                              static_cast<uint64_t>(cfg.run.seed));
   }
+  append_task_documents(docs, cfg.data.tasks, cfg.data.task_examples, cfg.data.task_trace_fraction,
+                        static_cast<uint64_t>(cfg.run.seed));
   split_documents(docs, cfg.data.val_fraction, static_cast<uint64_t>(cfg.run.seed), train, val);
 }
 
@@ -98,7 +102,58 @@ double validation_loss(Transformer& model, const torch::Tensor& val, const Train
   return total / static_cast<double>(count);
 }
 
+// Checkpoints kept: at least two, so a damaged newest file always has an intact fallback.
+constexpr int64_t kKeepCheckpoints = 2;
+
+// summary.json from the metrics history (every row, this process's and any resumed ones), so a resume
+// that has nothing left to do rewrites the same summary instead of an empty one.
+nlohmann::ordered_json summarize(const std::vector<nlohmann::ordered_json>& rows, PretrainResult& res) {
+  const auto& last = rows.back();
+  res.last_step = last["step"].get<int64_t>();
+  res.train_loss = last["loss_main"].get<double>();
+  res.load_max_mean = last["load_max_mean"].get<double>();
+  res.val_loss = std::nan("");
+  double tok_s_sum = 0;
+  int64_t timed = 0;
+  for (const auto& r : rows) {
+    if (r["val_loss"].is_number()) res.val_loss = r["val_loss"].get<double>();
+    if (r["step"].get<int64_t>() > 2) tok_s_sum += r["tokens_per_s"].get<double>(), ++timed;  // skip warm-up steps
+  }
+  res.tokens_per_s = timed > 0 ? tok_s_sum / static_cast<double>(timed) : 0;
+  nlohmann::ordered_json summary;
+  summary["last_step"] = res.last_step;
+  summary["train_loss"] = res.train_loss;
+  summary["val_loss"] = std::isnan(res.val_loss) ? nlohmann::ordered_json() : nlohmann::ordered_json(res.val_loss);
+  summary["tokens_per_s"] = res.tokens_per_s;
+  summary["load_max_mean"] = res.load_max_mean;
+  return summary;
+}
+
 }  // namespace
+
+ResumeRules llm_resume_rules() {
+  ResumeRules r;
+  r.unit = "step";
+  // train.stop_at only says where this invocation stops; the schedule follows train.steps, which stays fixed.
+  r.harmless = {"run.threads", "run.tensorboard", "run.root", "run.out_dir", "run.name", "run.checkpoint_every", "run.keep_checkpoints",
+                "train.checkpoint_every", "train.stop_at", "tokenizer.num_threads"};
+  r.paths = {"data.brown_dir"};
+  return r;
+}
+
+DataFingerprint llm_data_fingerprint(const PretrainConfig& cfg, const std::vector<Document>& train,
+                                     const std::vector<Document>& val) {
+  std::string source = cfg.data.source;
+  if (cfg.data.source == "brown") {
+    std::error_code ec;
+    fs::path dir = cfg.data.brown_dir.empty() ? default_brown_dir() : fs::path(cfg.data.brown_dir);
+    source = "brown at " + fs::weakly_canonical(fs::absolute(dir), ec).string();
+  }
+  FingerprintBuilder b(source);
+  for (const auto& d : train) b.add("train_documents", d.text, 1);
+  for (const auto& d : val) b.add("val_documents", d.text, 1);
+  return b.finish();
+}
 
 PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
   PretrainConfig cfg = cfg_in;
@@ -106,7 +161,7 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
   const auto seed = static_cast<uint64_t>(cfg.run.seed);
   if (cfg.run.threads > 0) torch::set_num_threads(static_cast<int>(cfg.run.threads));
   torch::Device dev = resolve_device(cfg.run.device);
-  RunDir run(cfg.run.out_dir, cfg.run.name, resume);
+  RunDir run(cfg.run.out_dir, cfg.run.name, resume);  // locked until this function returns
 
   // Data and tokenizer (trained once per run and saved with it).
   std::vector<Document> train_docs, val_docs;
@@ -117,7 +172,15 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
                                                           cfg.tokenizer);
   cfg.model.vocab_size = tok.vocab_size();
   (*cfg.resolved["model"].as_table()).insert_or_assign("vocab_size", cfg.model.vocab_size);
-  run.write_config(cfg.resolved);
+  // Every resume check (config, data, checkpoint, history, steps) passes before anything is written.
+  const int64_t last = o.stop_at > 0 ? o.stop_at : o.steps;
+  RunSpec spec;
+  spec.config = &cfg.resolved;
+  spec.rules = llm_resume_rules();
+  spec.data = llm_data_fingerprint(cfg, train_docs, val_docs);
+  spec.target = last;
+  spec.target_key = o.stop_at > 0 ? "train.stop_at" : "train.steps";
+  const ResumePoint point = start_run(run, spec, resume);
   TokenData data{pack_documents(train_docs, tok), pack_documents(val_docs, tok)};
   log_info("llm: {} train / {} val documents, {} / {} tokens, vocab {}", train_docs.size(), val_docs.size(),
            data.train.size(0), data.val.size(0), cfg.model.vocab_size);
@@ -139,8 +202,7 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
 
   int64_t start = 0;
   if (resume) {
-    auto path = latest_checkpoint(run.checkpoints());
-    if (path.empty()) throw Error::config("--resume: run '{}' has no checkpoint yet", run.path().string());
+    const auto& path = point.checkpoint;
     auto ck = load_checkpoint(path);
     std::map<std::string, torch::Tensor> s;
     for (auto& [k, v] : ck.tensors) s[k] = v.to(dev);
@@ -151,13 +213,11 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
     log_info("llm: resumed from {} at step {}", path.string(), start);
   }
 
-  const int64_t last = o.stop_at > 0 ? o.stop_at : o.steps;
   Progress progress("step", o.steps, start + 1);
   model->train();
   PretrainResult res;
   res.run_dir = run.path();
-  double tok_s_sum = 0, last_val = std::nan("");
-  int64_t timed = 0;
+  double last_val = std::nan("");
   for (int64_t step = start + 1; step <= last; ++step) {
     auto t0 = std::chrono::steady_clock::now();
     double lr = learning_rate(sched, step);
@@ -175,7 +235,6 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
     if (dev.is_cuda()) torch::cuda::synchronize();
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double tok_s = static_cast<double>(o.batch_size * o.seq_len) / dt;
-    if (step > start + 2) tok_s_sum += tok_s, ++timed;  // skip warm-up steps in the mean
 
     nlohmann::ordered_json row;
     row["step"] = step;
@@ -199,28 +258,18 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
     progress.update(step, fmt::format("loss {:.3f}{}  lr {:.2e}  load max/mean {:.2f}  {:.0f} tok/s", loss,
                                       eval ? fmt::format("  val {:.3f}", last_val) : std::string(), lr, worst,
                                       tok_s));
-    res.last_step = step;
-    res.train_loss = parts.main.item<double>();
-    res.load_max_mean = worst;
     if (step % o.checkpoint_every == 0 || step == last) {
       Checkpoint ck;
       for (auto& [k, v] : module_state(*model)) ck.tensors[k] = v.to(torch::kCPU);
       for (auto& [k, v] : opt.state()) ck.tensors[k] = v.to(torch::kCPU);
       ck.meta = {{"step", step}};
-      auto prev = latest_checkpoint(run.checkpoints());
-      save_checkpoint(run.checkpoints() / fmt::format("round_{}.pt", step), ck);
-      if (!prev.empty() && prev != run.checkpoints() / fmt::format("round_{}.pt", step)) fs::remove(prev);
+      run.metrics().sync();  // the rows up to `step` reach the disk before their checkpoint
+      save_checkpoint_rotating(run.checkpoints(), ck, step, kKeepCheckpoints);
     }
   }
   progress.finish();
-  res.val_loss = last_val;
-  res.tokens_per_s = timed > 0 ? tok_s_sum / static_cast<double>(timed) : 0;
-  nlohmann::ordered_json summary;
-  summary["last_step"] = res.last_step;
-  summary["train_loss"] = res.train_loss;
-  summary["val_loss"] = std::isnan(last_val) ? nlohmann::ordered_json() : nlohmann::ordered_json(last_val);
-  summary["tokens_per_s"] = res.tokens_per_s;
-  summary["load_max_mean"] = res.load_max_mean;
+  if (start >= last) log_info("llm: run '{}' is already at step {}; nothing to train", run.path().string(), start);
+  nlohmann::ordered_json summary = summarize(run.metrics().rows(), res);
   summary["params_total"] = pc.total;
   summary["params_active"] = pc.active;
   summary["flops_per_token"] = flops_per_token;

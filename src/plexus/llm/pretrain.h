@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "plexus/core/run_lifecycle.h"
 #include "plexus/core/run_options.h"
 #include "plexus/llm/config.h"
 #include "plexus/llm/corpus.h"
+#include "plexus/llm/tasks/task.h"
 #include "plexus/llm/tokenizer.h"
 
 namespace plexus::llm {
@@ -29,6 +31,11 @@ struct DataOptions {
   double val_fraction = 0.05;          ///< fraction of documents held out for validation
   int64_t arithmetic_examples = 20000; ///< lines of synthetic arithmetic (source = "arithmetic")
   int64_t arithmetic_max_digits = 3;
+  /// R1 base-model text: [data.tasks.<name>] tables (TaskOptions keys) add task_examples documents per task,
+  /// each line the task prompt followed by a completion, so the base model knows the format (pass@G > 0).
+  std::vector<TaskOptions> tasks;
+  int64_t task_examples = 0;           ///< lines per task (0 with no [data.tasks.*] tables)
+  double task_trace_fraction = 0.5;    ///< share of lines with the step-by-step trace; the rest answer directly
   static const OptionSchema<DataOptions>& schema();
 };
 
@@ -91,7 +98,21 @@ struct PretrainResult {
   std::filesystem::path run_dir;
 };
 
-/// Run (or with `resume`, continue) pretraining as configured. Throws: Error(Config|Data|Io).
+/// What a pretraining resume may change (core/run_lifecycle.h): run.threads, the run directory's place,
+/// train.checkpoint_every, train.stop_at (where this invocation stops) and tokenizer.num_threads (the
+/// tokenizer is trained once and saved); data.brown_dir is compared canonically. train.steps may not change:
+/// it shapes the learning-rate schedule, so to pretrain in parts set train.stop_at and resume without it.
+ResumeRules llm_resume_rules();
+
+/// Fingerprint of the corpus: its resolved location ("brown at /abs/dir" or "arithmetic") and the text of
+/// every train and validation document.
+DataFingerprint llm_data_fingerprint(const PretrainConfig& cfg, const std::vector<Document>& train,
+                                     const std::vector<Document>& val);
+
+/// Run (or with `resume`, continue) pretraining as configured: the run lifecycle of core/run_lifecycle.h
+/// (locked run directory, resume checks, checkpoints with a digest, the 2 newest kept). A resume that
+/// finds the run already at its last step trains nothing and rewrites the same summary.
+/// Throws: Error(Config|Data|Io).
 PretrainResult pretrain(const PretrainConfig& cfg, bool resume);
 
 /// The documents of the configured source split into train / validation.

@@ -205,6 +205,45 @@ Samples AuctionProblem::evaluate(const std::vector<double>& x, int64_t n, int64_
   }, false);
 }
 
+Samples AuctionProblem::simulate_traffic(const Mixture& q, int64_t n, int64_t iteration) {
+  return serve(n, "auction/simtraffic", static_cast<uint64_t>(iteration), [&](Rng& rng, double* th) {
+    q.sample(rng, th);
+    return q.log_pdf(th);
+  }, true);
+}
+
+std::vector<double> AuctionProblem::simulator_optimum() {
+  if (!simulator_optimum_x_.empty() || dim() > 3) return simulator_optimum_x_;
+  ReplayOptions r;
+  r.threads = opt_.threads;
+  r.click_model = ClickModel::Predicted;
+  const Kpis k0 = replay(*log_, params_of(x0_.data()), r);
+  auto value = [&](const Kpis& k) {
+    if (obj_.constrained && (k.clicks < (1 - obj_.max_click_drop) * k0.clicks || k.quality < (1 - obj_.max_quality_drop) * k0.quality))
+      return objective_of(k0);
+    return objective_of(k);
+  };
+  const int d = dim();
+  const int64_t g = opt_.oracle_grid;
+  int64_t total = 1;
+  for (int i = 0; i < d; ++i) total *= g;
+  double best = -INFINITY;
+  std::vector<double> x(d);
+  for (int64_t t = 0; t < total; ++t) {
+    int64_t rr = t;
+    for (int i = 0; i < d; ++i) {
+      x[i] = lo_[i] + (hi_[i] - lo_[i]) * static_cast<double>(rr % g) / (g - 1);
+      rr /= g;
+    }
+    double v = value(replay(*log_, params_of(x.data()), r));
+    if (v > best) {
+      best = v;
+      simulator_optimum_x_ = x;
+    }
+  }
+  return simulator_optimum_x_;
+}
+
 Samples AuctionProblem::simulate(const std::vector<double>& x, int64_t n) {
   return serve(n, "auction/sim", 0, [&](Rng&, double* th) {
     std::copy(x.begin(), x.end(), th);

@@ -57,6 +57,10 @@ class AuctionProblem : public Problem {
   Samples traffic(const Mixture& q, int64_t n, int64_t iteration) override;
   Samples evaluate(const std::vector<double>& theta, int64_t n, int64_t iteration, int64_t id) override;
   Samples simulate(const std::vector<double>& theta, int64_t n) override;
+  Samples simulate_traffic(const Mixture& q, int64_t n, int64_t iteration) override;
+  /// Grid optimum (oracle_grid^d, d ≤ 3) of the objective replayed over the whole log with the pCTR click
+  /// model, constraints relative to production replayed the same way. Computed on first call.
+  std::vector<double> simulator_optimum() override;
   const ObjectiveSpec& objective() const override { return spec_; }
   double true_value(const std::vector<double>& theta) override;
   double optimum_value() override { return optimum_value_; }
@@ -77,6 +81,7 @@ class AuctionProblem : public Problem {
   std::vector<double> lo_, hi_, x0_, optimum_x_;
   Kpis production_kpis_;
   double optimum_value_ = 0;
+  std::vector<double> simulator_optimum_x_;
   ObjectiveSpec spec_;
 };
 

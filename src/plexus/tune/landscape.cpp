@@ -121,7 +121,11 @@ bool LandscapeProblem::in_global_mode(const std::vector<double>& x) {
   return value(x.data()) > second_peak_;
 }
 
-Samples LandscapeProblem::traffic(const Mixture& q, int64_t n, int64_t iteration) {
+Samples LandscapeProblem::simulate_traffic(const Mixture& q, int64_t n, int64_t iteration) {
+  return serve(q, n, iteration, "landscape/simtraffic");
+}
+
+Samples LandscapeProblem::serve(const Mixture& q, int64_t n, int64_t iteration, const char* purpose) const {
   Samples s;
   s.dim = static_cast<int>(opt_.dim);
   s.kpi_names = {"f"};
@@ -129,7 +133,7 @@ Samples LandscapeProblem::traffic(const Mixture& q, int64_t n, int64_t iteration
   s.log_q.resize(n);
   s.kpi.resize(n);
   for (int64_t i = 0; i < n; ++i) {
-    Rng rng(run_seed_, "landscape/traffic", static_cast<uint64_t>(i), static_cast<uint64_t>(iteration));
+    Rng rng(run_seed_, purpose, static_cast<uint64_t>(i), static_cast<uint64_t>(iteration));
     double* th = s.theta.data() + i * s.dim;
     q.sample(rng, th);
     s.log_q[i] = q.log_pdf(th);

@@ -5,7 +5,7 @@
 //             quality(θ) ≥ (1 − y) · quality(θ0)    (y = max_quality_drop)
 // A candidate counts as feasible only if each constraint holds at its lower confidence bound (or at its
 // point estimate with judge = "estimate"), and only if its weights keep ESS ≥ max(ess_min, ess_frac · N).
-// This form is our design [D] (spec §1): the papers' constraint handling could not be read.
+// This form is our design [D] (docs/tune.md): the papers' constraint handling could not be read.
 #pragma once
 
 #include <limits>

@@ -3,13 +3,27 @@
 //   X^{(0)} = Y;  X^{(q)} = W X^{(q−1)}, q = 1..Q;  X^{t+1} = X^{(Q)} = W^Q Y
 // Q× the communication of DFedSAM for the same computation; the consensus error contracts by λ^Q
 // instead of λ (λ = |λ₂(W)|). Differs from dfedsam.cpp in one number: fl.gossip_steps = Q >= 2.
-#include "plexus/fl/algorithm.h"
+// Parts: as dfedsam.cpp, with fl.gossip_steps = Q >= 2 required.
+#include "plexus/fl/compose.h"
 
 namespace plexus::fl {
 
-AlgorithmSpec dfedsam_mgs_spec() {
-  return {.name = "dfedsam_mgs", .title = "DFedSAM-MGS", .source = "Shi et al. 2023, ICML, arXiv 2302.04083",
-          .communication = Communication::Gossip, .sam = true, .min_gossip_steps = 2};
+namespace {
+
+// MGS is DFedSAM with Q >= 2 gossip steps (Q = 1 is dfedsam).
+void check_gossip_steps(const FlConfig& cfg) {
+  if (cfg.fl.gossip_steps < 2) {
+    throw Error::config("[fl] gossip_steps = {}: DFedSAM-MGS needs at least 2 gossip steps (use dfedsam for Q = 1)",
+                        cfg.fl.gossip_steps);
+  }
 }
+
+const AlgorithmRegistrar kDfedsamMgs({
+    .name = "dfedsam_mgs", .title = "DFedSAM-MGS", .source = "Shi et al. 2023, ICML, arXiv 2302.04083",
+    .family = Family::Gossip,
+    .check = check_gossip_steps,
+    .build = [](Session& s) { return global_parts(s, step_rule(s, {.sam = true}), std::make_unique<Gossip>(s)); }});
+
+}  // namespace
 
 }  // namespace plexus::fl

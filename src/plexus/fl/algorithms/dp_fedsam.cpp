@@ -4,13 +4,20 @@
 //   Δ_i = clip_C(y_i − x^t) + N(0, σ²C²/m · I);   x^{t+1} = x^t + (1/m) Σ Δ_i
 // The released code clips each tensor separately (privacy.clipping = "per_tensor" reproduces it; weaker
 // bound, see docs/privacy.md). Differs from dp_fedavg.cpp in the local rule only.
-#include "plexus/fl/algorithm.h"
+// Parts: StepRule (SAM/ASAM) + DpWrapper around ServerAverage + GlobalEvaluator.
+#include "plexus/fl/compose.h"
 
 namespace plexus::fl {
 
-AlgorithmSpec dp_fedsam_spec() {
-  return {.name = "dp_fedsam", .title = "DP-FedSAM", .source = "Shi et al. 2023, CVPR, arXiv 2303.11242",
-          .communication = Communication::Server, .sam = true, .dp = true};
-}
+namespace {
+
+const AlgorithmRegistrar kDpFedsam({
+    .name = "dp_fedsam", .title = "DP-FedSAM", .source = "Shi et al. 2023, CVPR, arXiv 2303.11242",
+    .family = Family::Private,
+    .build = [](Session& s) {
+      return global_parts(s, step_rule(s, {.sam = true}), dp_server_average(s, Sparsifier::None));
+    }});
+
+}  // namespace
 
 }  // namespace plexus::fl

@@ -3,13 +3,20 @@
 //   local step on minibatch ξ: g = ∇F_i(y; ξ); e = ρ g/||g||₂; y ← y − η ∇F_i(y + e; ξ)
 //   (ASAM with train.adaptive = true: e = ρ T²g/||Tg||, T = |y|)
 //   aggregation exactly as FedAvg. Differs from fedavg.cpp in the local rule only.
-#include "plexus/fl/algorithm.h"
+// Parts: StepRule (SAM/ASAM) + ServerAverage + GlobalEvaluator.
+#include "plexus/fl/compose.h"
 
 namespace plexus::fl {
 
-AlgorithmSpec fedsam_spec() {
-  return {.name = "fedsam", .title = "FedSAM", .source = "Qu et al. 2022, arXiv 2206.02618",
-          .communication = Communication::Server, .sam = true};
-}
+namespace {
+
+const AlgorithmRegistrar kFedsam({
+    .name = "fedsam", .title = "FedSAM", .source = "Qu et al. 2022, arXiv 2206.02618",
+    .family = Family::Server,
+    .build = [](Session& s) {
+      return global_parts(s, step_rule(s, {.sam = true}), std::make_unique<ServerAverage>(s));
+    }});
+
+}  // namespace
 
 }  // namespace plexus::fl

@@ -6,13 +6,22 @@
 //   w_ij = 1/(|N_in(i)|+1) on directed ones, as the ICLR-2025 dfedalt_dis reference code)
 // η_v = lr_head·lr_decay^t, η_u = lr_body·lr_decay^t; the momentum buffer restarts at each step (the
 // reference uses two optimizers). Heads never leave the client.
-#include "plexus/fl/pfl/pfl_spec.h"
+// Parts: Alternating rule + GossipColumns of the body + PersonalizedEvaluator.
+#include "plexus/fl/compose.h"
 
 namespace plexus::fl {
 
-PflSpec dfedalt_spec() {
-  return {.name = "dfedalt", .title = "DFedAlt", .source = "Shi et al. 2023, arXiv 2305.15157",
-          .comm = PflComm::Gossip, .training = PflTraining::Alternating};
-}
+namespace {
+
+const AlgorithmRegistrar kDfedalt({
+    .name = "dfedalt", .title = "DFedAlt", .source = "Shi et al. 2023, arXiv 2305.15157",
+    .family = Family::Personalized,
+    .build = [](Session& s) {
+      auto cols = pfl_columns(s.layout, /*personal_head=*/true);
+      return personalized_parts(s, std::make_unique<AlternatingRule>(s, cols, /*body_sam=*/false),
+                                std::make_unique<GossipColumns>(s, cols.communicated));
+    }});
+
+}  // namespace
 
 }  // namespace plexus::fl

@@ -9,13 +9,26 @@
 // on a directed (time-varying) graph. z_i → the true average when the graphs are strongly connected.
 // personalization.push_sum = "uniform_pull" reproduces the authors' released code instead: each client averages
 // itself and the k clients it chose, u_i ← (1/(k+1)) Σ u_j (row-stochastic, no μ) — biased on directed graphs.
-#include "plexus/fl/pfl/pfl_spec.h"
+// Parts: AlternatingRule + PushSum of the body (or GossipColumns with uniform pull for
+// personalization.push_sum = "uniform_pull") + PersonalizedEvaluator of the de-biased models.
+#include "plexus/fl/compose.h"
 
 namespace plexus::fl {
 
-PflSpec dfedpgp_spec() {
-  return {.name = "dfedpgp", .title = "DFedPGP", .source = "Liu et al. CVPR 2024, arXiv 2405.17876",
-          .comm = PflComm::PushSum, .training = PflTraining::Alternating};
-}
+namespace {
+
+const AlgorithmRegistrar kDfedpgp({
+    .name = "dfedpgp", .title = "DFedPGP", .source = "Liu et al. CVPR 2024, arXiv 2405.17876",
+    .family = Family::Personalized,
+    .build = [](Session& s) {
+      auto cols = pfl_columns(s.layout, /*personal_head=*/true);
+      std::unique_ptr<ColumnCommunicator> comm;
+      if (s.cfg.personalization.push_sum == "push_sum") comm = std::make_unique<PushSum>(s, cols.communicated);
+      else comm = std::make_unique<GossipColumns>(s, cols.communicated, /*always_pull=*/true);
+      auto rule = std::make_unique<AlternatingRule>(s, cols, /*body_sam=*/false);
+      return personalized_parts(s, std::move(rule), std::move(comm));
+    }});
+
+}  // namespace
 
 }  // namespace plexus::fl

@@ -2,13 +2,22 @@
 // is a SAM step with the perturbation restricted to the shared body (the head is neither perturbed nor moved):
 //   g = ∇_u F_i(u, v_i; ξ);  e = ρ g/||g||₂;  u ← u − η_u ∇_u F_i(u + e, v_i; ξ)
 // The head step stays plain SGD. ρ = train.rho.
-#include "plexus/fl/pfl/pfl_spec.h"
+// Parts: AlternatingRule with SAM on the body + GossipColumns of the body + PersonalizedEvaluator.
+#include "plexus/fl/compose.h"
 
 namespace plexus::fl {
 
-PflSpec dfedsalt_spec() {
-  return {.name = "dfedsalt", .title = "DFedSalt", .source = "Shi et al. 2023, arXiv 2305.15157",
-          .comm = PflComm::Gossip, .training = PflTraining::Alternating, .body_sam = true};
-}
+namespace {
+
+const AlgorithmRegistrar kDfedsalt({
+    .name = "dfedsalt", .title = "DFedSalt", .source = "Shi et al. 2023, arXiv 2305.15157",
+    .family = Family::Personalized,
+    .build = [](Session& s) {
+      auto cols = pfl_columns(s.layout, /*personal_head=*/true);
+      return personalized_parts(s, std::make_unique<AlternatingRule>(s, cols, /*body_sam=*/true),
+                                std::make_unique<GossipColumns>(s, cols.communicated));
+    }});
+
+}  // namespace
 
 }  // namespace plexus::fl

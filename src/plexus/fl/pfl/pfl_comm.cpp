@@ -5,77 +5,103 @@
 #include "plexus/core/error.h"
 #include "plexus/fl/gossip.h"
 #include "plexus/fl/mixing.h"
+#include "plexus/fl/run_support.h"
 
 namespace plexus::fl {
 
-PflCommunicator::PflCommunicator(const PflSpec& spec, const PersonalizationOptions& p,
-                                 const TopologyOptions& topology, int64_t n, uint64_t seed)
-    : spec_(spec), mode_(p.push_sum), topology_(topology), n_(n), seed_(seed) {
-  if (spec_.comm == PflComm::Gossip || spec_.comm == PflComm::PushSum) {
-    // Build round 0's graph now: it validates k < N and static connectivity before any round runs.
-    make_graph(topology_, n_, seed_, 0);
+ColumnCommunicator::ColumnCommunicator(Session& s, std::vector<ColumnRange> columns)
+    : s_(s), columns_(std::move(columns)),
+      mu_(torch::ones({s.clients()}, torch::TensorOptions().dtype(torch::kFloat64).device(s.device))) {}
+
+void ColumnCommunicator::load(const Checkpoint& ck, const std::string& path) {
+  auto it = ck.tensors.find("mu");
+  if (it == ck.tensors.end() || it->second.sizes() != mu_.sizes()) {
+    throw Error::data("checkpoint '{}' lacks the push-sum weights mu [{}]", path, s_.clients());
   }
+  mu_.copy_(it->second);
 }
 
-torch::Tensor PflCommunicator::matrix(int64_t round) const {
-  if (spec_.comm != PflComm::Gossip && spec_.comm != PflComm::PushSum) return {};
-  Graph g = make_graph(topology_, n_, seed_, round);
-  if (spec_.comm == PflComm::PushSum && mode_ == "push_sum") return push_sum_matrix(g);
-  if (g.directed || spec_.comm == PflComm::PushSum) return uniform_pull_matrix(g.directed ? transpose(g) : g);
-  return mixing_matrix(g, topology_.mixing);
+void ColumnCommunicator::columns(Row& row) const {
+  row["mu_min"] = mu_.min().item<double>();
+  row["mu_max"] = mu_.max().item<double>();
+  row["strongly_connected"] = strongly_connected_;
+  row["participants"] = participants_;
 }
 
-PflCommStats PflCommunicator::communicate(torch::Tensor& X, torch::Tensor& mu,
-                                          const std::vector<nn::ColumnRange>& columns,
-                                          const std::vector<int64_t>& who, const std::vector<int64_t>& sizes,
-                                          int64_t round) const {
-  PflCommStats st;
+std::vector<int64_t> ServerColumns::participants(int64_t round) const { return sample_clients(s_.cfg, round); }
+
+void ServerColumns::communicate(const std::vector<int64_t>& who, int64_t round) {
+  participants_ = static_cast<int64_t>(who.size());
+  if (who.empty()) return;
   torch::NoGradGuard no_grad;
-  switch (spec_.comm) {
-    case PflComm::None:
-      return st;
-    case PflComm::Server: {
-      if (who.empty()) return st;
-      double total = 0;
-      for (int64_t i : who) total += static_cast<double>(sizes[i]);
-      for (auto [b, e] : columns) {
-        auto cols = X.narrow(1, b, e - b);
-        auto avg = torch::zeros({e - b}, X.options().dtype(torch::kFloat64));
-        for (int64_t i : who) {
-          double w = total > 0 ? sizes[i] / total : 1.0 / static_cast<double>(who.size());
-          avg.add_(cols[i].to(torch::kFloat64), w);
-        }
-        cols.copy_(avg.to(X.scalar_type()).unsqueeze(0).expand_as(cols));
-      }
-      return st;
+  auto& X = s_.fed.X;
+  double total = 0;
+  for (int64_t i : who) total += static_cast<double>(s_.sizes[i]);
+  for (auto [b, e] : columns_) {
+    auto cols = X.narrow(1, b, e - b);
+    auto avg = torch::zeros({e - b}, X.options().dtype(torch::kFloat64));
+    for (int64_t i : who) {
+      double w = total > 0 ? s_.sizes[i] / total : 1.0 / static_cast<double>(who.size());
+      avg.add_(cols[i].to(torch::kFloat64), w);
     }
-    case PflComm::Gossip:
-    case PflComm::PushSum: {
-      Graph g = make_graph(topology_, n_, seed_, round);
-      st.strongly_connected = is_connected(g);
-      auto M = matrix(round);
-      if (uses_weights()) {
-        push_sum_step(X, mu, M, columns);
-      } else {
-        gossip(X, M, 1, columns);
-      }
-      return st;
-    }
+    cols.copy_(avg.to(X.scalar_type()).unsqueeze(0).expand_as(cols));
   }
-  return st;
 }
 
-std::string PflCommunicator::describe() const {
-  switch (spec_.comm) {
-    case PflComm::None: return "none (local training only)";
-    case PflComm::Server: return "server averaging of the communicated columns over the sampled clients";
-    case PflComm::Gossip:
-      return fmt::format("gossip on {} (k = {}, {})", topology_.kind, topology_.neighbors,
-                         is_directed(topology_) ? "uniform pull" : topology_.mixing);
-    case PflComm::PushSum:
-      return fmt::format("{} on {} (k = {})", mode_, topology_.kind, topology_.neighbors);
-  }
-  return "";
+std::string ServerColumns::describe() const {
+  return "server averaging of the communicated columns over the sampled clients";
+}
+
+GossipColumns::GossipColumns(Session& s, std::vector<ColumnRange> columns, bool always_pull)
+    : ColumnCommunicator(s, std::move(columns)), always_pull_(always_pull) {
+  make_graph(s_.cfg.topology, s_.clients(), s_.seed, 0);  // validates k < N and static connectivity now
+}
+
+torch::Tensor GossipColumns::matrix(const Graph& g) const {
+  if (g.directed || always_pull_) return uniform_pull_matrix(g.directed ? transpose(g) : g);
+  return mixing_matrix(g, s_.cfg.topology.mixing);
+}
+
+void GossipColumns::communicate(const std::vector<int64_t>& who, int64_t round) {
+  participants_ = static_cast<int64_t>(who.size());
+  torch::NoGradGuard no_grad;
+  Graph g = make_graph(s_.cfg.topology, s_.clients(), s_.seed, round);
+  strongly_connected_ = is_connected(g);
+  gossip(s_.fed.X, matrix(g), 1, columns_);
+}
+
+std::string GossipColumns::describe() const {
+  const auto& t = s_.cfg.topology;
+  if (always_pull_) return fmt::format("uniform_pull on {} (k = {})", t.kind, t.neighbors);
+  return fmt::format("gossip on {} (k = {}, {})", t.kind, t.neighbors, is_directed(t) ? "uniform pull" : t.mixing);
+}
+
+PushSum::PushSum(Session& s, std::vector<ColumnRange> columns) : ColumnCommunicator(s, std::move(columns)) {
+  make_graph(s_.cfg.topology, s_.clients(), s_.seed, 0);  // validates k < N and static connectivity now
+  z_ = push_sum_debias(s_.fed.X, mu_, columns_);
+}
+
+void PushSum::load(const Checkpoint& ck, const std::string& path) {
+  ColumnCommunicator::load(ck, path);
+  z_ = push_sum_debias(s_.fed.X, mu_, columns_);
+}
+
+void PushSum::communicate(const std::vector<int64_t>& who, int64_t round) {
+  participants_ = static_cast<int64_t>(who.size());
+  torch::NoGradGuard no_grad;
+  auto& U = s_.fed.X;
+  // SGP: the local change goes to the numerator, u_i ← u_i + (z_i' − z_i); on the personal columns u_i = z_i,
+  // so this also stores the trained head.
+  for (int64_t i : who) U[i].add_(z_[i] - z0_[i]);
+  Graph g = make_graph(s_.cfg.topology, s_.clients(), s_.seed, round);
+  strongly_connected_ = is_connected(g);
+  push_sum_step(U, mu_, push_sum_matrix(g), columns_);
+  z_ = push_sum_debias(U, mu_, columns_);
+}
+
+std::string PushSum::describe() const {
+  const auto& t = s_.cfg.topology;
+  return fmt::format("push_sum on {} (k = {})", t.kind, t.neighbors);
 }
 
 }  // namespace plexus::fl

@@ -1,13 +1,18 @@
-// Communication of personalized FL on the stacked state X [N,P]: only the communicated columns (the shared
+// Communicators of personalized FL on the stacked state X [N,P]: only the communicated columns (the shared
 // body, or every column for whole-model baselines) are ever read from another client's row; every other
 // column of every row stays bit-for-bit (heads never leave a client; tests/fl/pfl_test.cpp proves it).
-//   Gossip:  X_c ← W_t X_c, W_t = mixing_matrix(G_t) (undirected, doubly stochastic) or the uniform pull
-//            w_ij = 1/(k_i+1) over the clients i chose (directed G_t; the DFedAlt/DFedPGP reference codes)
-//   PushSum: "push_sum":     U_c ← P_t U_c, μ ← P_t μ, P_t column-stochastic on G_t (SGP, Assran et al. 2019)
-//            "uniform_pull": X_c ← A_t X_c with A_t the uniform pull (DFedPGP released code; μ stays 1)
-//   Server:  x_c ← Σ_{i∈S} (n_i/n_S) x_{i,c}, written to every row (FedPer, FedRep, FedBABU, FedAvg-FT)
+//   NoCommunication: nothing (Local)
+//   ServerColumns:   x_c ← Σ_{i∈S} (n_i/n_S) x_{i,c} over the sampled S, written to every row (FedPer, FedRep,
+//                    FedBABU, FedAvg-FT, Ditto)
+//   GossipColumns:   X_c ← W_t X_c, W_t = mixing_matrix(G_t) (undirected, doubly stochastic) or the uniform
+//                    pull w_ij = 1/(k_i+1) over the clients i chose (directed G_t, or always with
+//                    `always_pull`: DFedPGP's released code, "uniform_pull")
+//   PushSum:         U_c ← P_t U_c, μ ← P_t μ, P_t column-stochastic on G_t (SGP, Assran et al. 2019); the
+//                    clients' models are the de-biased z_i = u_i/μ_i on the communicated columns
 // G_t = make_graph(topology, N, seed, t). A directed client "choosing" k clients pulls from them, so the pull
 // matrix uses transpose(G_t): the same random choices drive push-sum (i pushes to its k) and pull.
+// Columns (every personalized communicator): mu_min, mu_max, strongly_connected, participants.
+// Summary: communication (describe()). The weights μ [N] (ones without push-sum) are checkpointed as "mu".
 #pragma once
 
 #include <torch/torch.h>
@@ -15,47 +20,76 @@
 #include <string>
 #include <vector>
 
-#include "plexus/fl/pfl/pfl_config.h"
-#include "plexus/fl/pfl/pfl_spec.h"
+#include "plexus/fl/parts.h"
 #include "plexus/fl/topology.h"
-#include "plexus/nn/param_layout.h"
 
 namespace plexus::fl {
 
-/// What one communication step saw.
-struct PflCommStats {
-  bool strongly_connected = true;  ///< G_t (strongly) connected (always true for Server/None)
+/// The common state of the personalized communicators: communicated columns, weights μ, round statistics.
+class ColumnCommunicator : public Communicator {
+ public:
+  ColumnCommunicator(Session& s, std::vector<ColumnRange> columns);
+  torch::Tensor models() const override { return s_.fed.X; }
+  void save(Checkpoint& ck) const override { ck.tensors["mu"] = mu_; }
+  void load(const Checkpoint& ck, const std::string& path) override;
+  void columns(Row& row) const override;
+  void summary(Row& sum, const Rows& rows) const override { sum["communication"] = describe(); }
+
+  const std::vector<ColumnRange>& communicated() const { return columns_; }
+  const torch::Tensor& mu() const { return mu_; }
+
+ protected:
+  Session& s_;
+  std::vector<ColumnRange> columns_;
+  torch::Tensor mu_;  // [N] float64 push-sum weights (ones unless push-sum)
+  bool strongly_connected_ = true;
+  int64_t participants_ = 0;
 };
 
-class PflCommunicator {
+class NoCommunication : public ColumnCommunicator {
  public:
-  PflCommunicator() = default;
-  /// Throws: Error(Config) for a static topology that is not (strongly) connected (from make_graph), or the
-  /// push_sum mode "push_sum" with a non-push-sum spec (never: the mode is ignored for other specs).
-  PflCommunicator(const PflSpec& spec, const PersonalizationOptions& p, const TopologyOptions& topology, int64_t n,
-                  uint64_t seed);
+  using ColumnCommunicator::ColumnCommunicator;
+  void communicate(const std::vector<int64_t>& who, int64_t round) override {
+    participants_ = static_cast<int64_t>(who.size());
+  }
+  std::string describe() const override { return "none (local training only)"; }
+};
 
-  /// The [N,N] float64 matrix of round t: W_t (Gossip), P_t (push_sum) or A_t (uniform_pull); undefined for
-  /// Server/None.
-  torch::Tensor matrix(int64_t round) const;
-  /// True when the state carries push-sum weights μ that change (PushSum with mode "push_sum").
-  bool uses_weights() const { return spec_.comm == PflComm::PushSum && mode_ == "push_sum"; }
+class ServerColumns : public ColumnCommunicator {
+ public:
+  using ColumnCommunicator::ColumnCommunicator;
+  std::vector<int64_t> participants(int64_t round) const override;
+  void communicate(const std::vector<int64_t>& who, int64_t round) override;
+  std::string describe() const override;
+};
 
-  /// Communicate round t on `columns` of X [N,P] (numerators U for push-sum) and μ [N] float64.
-  /// `who`: the sampled clients (Server), `sizes`: every client's sample count n_i.
-  /// Shapes: X [N,P], mu [N]. Throws: Error(Config) on shape mismatches (gossip).
-  PflCommStats communicate(torch::Tensor& X, torch::Tensor& mu, const std::vector<nn::ColumnRange>& columns,
-                           const std::vector<int64_t>& who, const std::vector<int64_t>& sizes, int64_t round) const;
-
-  /// One line for the log: communication, mode, topology.
-  std::string describe() const;
+/// Gossip of the communicated columns. Throws (constructor): Error(Config) for k >= N or a disconnected
+/// static topology (round 0's graph is built up front).
+class GossipColumns : public ColumnCommunicator {
+ public:
+  GossipColumns(Session& s, std::vector<ColumnRange> columns, bool always_pull = false);
+  void communicate(const std::vector<int64_t>& who, int64_t round) override;
+  std::string describe() const override;
+  /// The [N,N] float64 matrix of round t: W_t, or the uniform pull A_t.
+  torch::Tensor matrix(const Graph& g) const;
 
  private:
-  PflSpec spec_;
-  std::string mode_;
-  TopologyOptions topology_;
-  int64_t n_ = 0;
-  uint64_t seed_ = 0;
+  bool always_pull_;
+};
+
+/// Push-sum with de-biasing. models() are z = U/μ (a copy, trained in place by the local rule); the local change
+/// goes to the numerators, u_i ← u_i + (z_i' − z_i), before the push. Throws (constructor): as GossipColumns.
+class PushSum : public ColumnCommunicator {
+ public:
+  PushSum(Session& s, std::vector<ColumnRange> columns);
+  torch::Tensor models() const override { return z_; }
+  void before_training(const std::vector<int64_t>& who, int64_t round) override { z0_ = z_.clone(); }
+  void communicate(const std::vector<int64_t>& who, int64_t round) override;
+  void load(const Checkpoint& ck, const std::string& path) override;
+  std::string describe() const override;
+
+ private:
+  torch::Tensor z_, z0_;  // [N,P] de-biased models (trained in place), and their pre-training copy
 };
 
 }  // namespace plexus::fl

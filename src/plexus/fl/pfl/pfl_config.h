@@ -1,4 +1,4 @@
-// The [personalization] table of a personalized-FL run (fl.algorithm one of pfl_algorithms()).
+// The [personalization] table of a personalized-FL run (fl.algorithm a personalized algorithm, docs/pfl.md).
 // Every key, its default and its range are listed in docs/pfl.md.
 #pragma once
 

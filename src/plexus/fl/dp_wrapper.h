@@ -1,0 +1,45 @@
+// Client-level differential privacy as a wrapper around a server communicator (as Flower's
+// DifferentialPrivacyClientSideFixedClipping wraps any strategy): the wrapped communicator keeps its sampling
+// of participants (Poisson sampling replaces it when privacy.sampling = "poisson", the accountant's model), and
+// its average is replaced by the privatized mean of the clipped, optionally sparsified and noised updates
+// (DpAggregator, dp_aggregator.h, for the equations). Every round is recorded in the RDP accountant, whose
+// ledger is checkpointed.
+// Columns: the wrapped communicator's, then epsilon, delta, rdp_order, update_norm, clipped_fraction.
+// Summary: epsilon, delta, rdp_order, sampling.
+#pragma once
+
+#include <memory>
+
+#include "plexus/fl/dp_aggregator.h"
+#include "plexus/fl/parts.h"
+
+namespace plexus::fl {
+
+class DpWrapper : public Communicator {
+ public:
+  /// Wrap `inner` (a server communicator: every row holds the global model before training). Options from
+  /// cfg.privacy; q = fl.client_fraction. Throws: Error(Config) on invalid privacy options.
+  DpWrapper(Session& s, std::unique_ptr<Communicator> inner, Sparsifier sparsifier);
+
+  std::vector<int64_t> participants(int64_t round) const override;
+  torch::Tensor models() const override { return inner_->models(); }
+  void before_training(const std::vector<int64_t>& who, int64_t round) override;
+  void communicate(const std::vector<int64_t>& who, int64_t round) override;
+  std::string describe() const override;
+
+  void save(Checkpoint& ck) const override;
+  void load(const Checkpoint& ck, const std::string& path) override;
+  void columns(Row& row) const override;
+  void summary(Row& sum, const Rows& rows) const override;
+  std::string progress(bool evaluated) const override;
+
+ private:
+  Session& s_;
+  std::unique_ptr<Communicator> inner_;
+  DpAggregator dp_;
+  torch::Tensor x_global_;  // [P] the global model before this round's training
+  int64_t participants_ = 0;
+  DpRoundStats stats_;
+};
+
+}  // namespace plexus::fl
