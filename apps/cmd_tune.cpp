@@ -96,13 +96,20 @@ void setup(CLI::App& app) {
         if (*seed < 0) throw Error::config("--seed = {} must be >= 0", *seed);
         apply_override(root, fmt::format("market.seed={}", *seed));
       }
-      // The whole tuning config is checked (a typo in any table is an error); only [market] is used.
-      TuneConfig cfg = parse_tune_config(root);
-      if (cfg.run.problem != "auction") {
-        throw Error::config("tune generate writes auction logs, but run.problem = \"{}\"; give a config with an "
-                            "auction problem (or only a [market] table)", cfg.run.problem);
+      // A whole tuning config (it has a [tuner]) is checked in full, so a typo in any table is an error; a file
+      // of market settings only needs its [market]. Only [market] is used.
+      MarketOptions m;
+      if (root.contains("tuner")) {
+        TuneConfig cfg = parse_tune_config(root);
+        if (cfg.run.problem != "auction") {
+          throw Error::config("tune generate writes auction logs, but run.problem = \"{}\"; give a config with an "
+                              "auction problem (or only a [market] table)", cfg.run.problem);
+        }
+        m = cfg.market;
+      } else {
+        ConfigTable t(section_table(root, "market"), "market");
+        m = MarketOptions::parse(t);
       }
-      const MarketOptions& m = cfg.market;
       AuctionLog log = generate_market(m);
       save_auction_log(log, *out);
       print({{"out", *out}, {"requests", log.requests()}, {"ads", log.ads()}, {"slots", log.slots()},
