@@ -1,9 +1,9 @@
-// GRPO step benchmark (plexus side of bench/grpo_reference.py): a randomly initialised DeepSeek-V3 preset,
+// GRPO step benchmark (plexus side of bench/grpo_reference.py): a randomly initialised DeepSeek-V3 model (a configs/ file),
 // B random prompts of P tokens, G completions each of exactly L tokens (no stop token, so both sides generate
 // the same amount), random 0/1 rewards, group advantages, one clipped-loss update with a k3 KL to a frozen
 // reference (β = 0.04, dapo aggregation). Rollouts use the latent KV cache and on-device sampling
 // (src/plexus/llm/rollout.h). Prints one JSON line: rollout tokens/s, generation / update / step ms.
-//   grpo_bench --preset gpu100m --prompts 16 --generations 8 --prompt-len 64 --completion 128 --steps 5
+//   grpo_bench --model configs/dsv3_100m.toml --prompts 16 --generations 8 --prompt-len 64 --completion 128 --steps 5
 // With --pipeline pretrain|grpo|sft|distill --config <toml> [--set k=v ...] it runs that `plexus llm` command
 // instead (GPU machines build only plexus_llm), printing the command's summary as JSON.
 #include <chrono>
@@ -27,14 +27,15 @@ using namespace plexus;
 using namespace plexus::llm;
 
 int main(int argc, char** argv) {
-  std::string preset = "gpu100m", device = "cuda";
+  std::string model_cfg = "configs/dsv3_100m.toml", device = "cuda";
   int64_t B = 16, G = 8, P = 64, L = 128, steps = 5, warmup = 2, vocab = 8192;
   double beta = 0.04;
   std::string pipeline, config, tokcheck;
   std::vector<std::string> sets;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--preset") preset = v;
+    if (k == "--model") model_cfg = v;  // a config whose [model] table is benchmarked
+    else if (k == "--preset") model_cfg = "configs/dsv3_" + std::string(v == "gpu100m" ? "100m" : v) + ".toml";
     else if (k == "--device") device = v;
     else if (k == "--prompts") B = std::stoll(v);
     else if (k == "--generations") G = std::stoll(v);
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    auto a = model_preset(preset);
+    auto a = load_model_args(model_cfg);
     a.vocab_size = vocab, a.n_mtp_modules = 0, a.max_seq_len = std::max(a.max_seq_len, P + L);
     auto dev = resolve_device(device, "--device");
     auto dtype = dev.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
@@ -142,10 +143,10 @@ int main(int argc, char** argv) {
       }
     }
     const double n = static_cast<double>(steps);
-    std::printf("{\"impl\": \"plexus\", \"preset\": \"%s\", \"device\": \"%s\", \"prompts\": %lld, \"generations\": %lld, "
+    std::printf("{\"impl\": \"plexus\", \"model\": \"%s\", \"device\": \"%s\", \"prompts\": %lld, \"generations\": %lld, "
                 "\"prompt_len\": %lld, \"completion\": %lld, \"steps\": %lld, \"rollout_tokens_per_s\": %.1f, "
                 "\"gen_ms\": %.2f, \"update_ms\": %.2f, \"step_ms\": %.2f, \"gen_fraction\": %.4f}\n",
-                preset.c_str(), device.c_str(), static_cast<long long>(B), static_cast<long long>(G),
+                model_cfg.c_str(), device.c_str(), static_cast<long long>(B), static_cast<long long>(G),
                 static_cast<long long>(P), static_cast<long long>(L), static_cast<long long>(steps),
                 toks / (gen_ms / 1000.0), gen_ms / n, upd_ms / n, (gen_ms + upd_ms) / n, gen_ms / (gen_ms + upd_ms));
   } catch (const std::exception& e) {
