@@ -40,15 +40,32 @@ std::map<std::string, std::map<std::string, std::string>> declared_sections() {
   return out;
 }
 
-// The family of a config file: tuning configs have a [tuner] table, LLM configs a [tokenizer] table.
-std::string family_of(const fs::path& p) {
+std::string text_of(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string text = ss.str();
+  return ss.str();
+}
+
+// The family of a config file: tuning configs have a [tuner] table, LLM pretraining configs a [tokenizer]
+// table, the R1 pipeline's configs (llm grpo / sft / distill) a [grpo] or [sft] table.
+std::string family_of(const fs::path& p) {
+  const std::string text = "\n" + text_of(p);
   if (text.find("\n[tuner]") != std::string::npos) return "tune";
   if (text.find("\n[tokenizer]") != std::string::npos) return "llm";
+  if (text.find("\n[grpo]") != std::string::npos || text.find("\n[sft]") != std::string::npos) return "r1";
   return "fl";
+}
+
+// The top-level tables a file holds ([data.tasks.x] counts as [data]).
+std::set<std::string> tables_in(const fs::path& p) {
+  std::set<std::string> out;
+  for (const auto& l : lines_of(text_of(p))) {
+    if (l.size() < 3 || l[0] != '[' || l[1] == '[') continue;
+    auto name = l.substr(1, l.find(']') - 1);
+    out.insert(name.substr(0, name.find('.')));
+  }
+  return out;
 }
 
 // A misspelling of `key` that is no declared key: its last letter doubled ("lr" → "lrr").
@@ -117,6 +134,14 @@ TEST(ConfigSweep, MisspelledKeyInEverySectionOfEveryConfigIsOneErrorLine) {
     if (family == "fl") commands = {"fl run -c " + file};
     if (family == "llm") commands = {"llm pretrain -c " + file};
     if (family == "tune") commands = {"tune run -c " + file};
+    if (family == "r1") {
+      // The R1 pipeline's tables are parsed by its own options (llm/grpo, sft): every table the file holds.
+      const auto tables = tables_in(e.path());
+      const std::string cmd = tables.count("grpo") ? "llm grpo -c " : tables.count("teacher") ? "llm distill -c "
+                                                                                               : "llm sft -c ";
+      for (const auto& t : tables) cases.push_back({cmd + file, t, "not_a_key_anywhere"});
+      continue;
+    }
     for (const auto& [section, key] : sections[family]) {
       for (const auto& cmd : commands) cases.push_back({cmd, section, typo(key)});
     }
