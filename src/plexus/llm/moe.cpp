@@ -120,9 +120,4 @@ torch::Tensor bias_update_step(const torch::Tensor& load, double gamma) {
   return torch::sign(l.mean() - l) * gamma;  // underloaded (+γ), overloaded (−γ)
 }
 
-void MoeImpl::update_bias(const torch::Tensor& load, double gamma) {
-  torch::NoGradGuard ng;
-  gate->bias.add_(bias_update_step(load, gamma).to(gate->bias.options()));
-}
-
 }  // namespace plexus::llm

@@ -66,10 +66,6 @@ class MoeImpl : public torch::nn::Module {
   /// Shapes: → [E] f64 on CPU.
   torch::Tensor take_load();
 
-  /// b_i ← b_i + γ·sign(mean(load) − load_i). Returns nothing; touches only `gate->bias`.
-  /// Shapes: load [E]. Source: V3 report §2.1.2.
-  void update_bias(const torch::Tensor& load, double gamma);
-
   Gate gate{nullptr};
   torch::nn::ModuleList experts;
   Mlp shared{nullptr};
