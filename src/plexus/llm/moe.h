@@ -37,7 +37,7 @@ class GateImpl : public torch::nn::Module {
   /// Route tokens. Shapes: x [N,C] → Routing. Source: model.py Gate.forward; V3 eq.13-16.
   Routing forward(const torch::Tensor& x);
   torch::Tensor weight;  ///< expert centroids [E,C] (trained)
-  torch::Tensor bias;    ///< b [E] f32 buffer: selection only, no gradient, updated by update_bias
+  torch::Tensor bias;    ///< b [E] f32 buffer: selection only, no gradient, updated by Transformer::end_step_balance
 
  private:
   ModelArgs a_;
