@@ -1,6 +1,9 @@
 // `plexus data partition`: split a dataset over clients and print per-client label histograms (a table or
-// JSON). `plexus data info`: load a dataset and print its shapes, class counts and load time.
-// Options come from an optional --config file's [data] table, then --set data.key=value, then the flags.
+// JSON). `plexus data info`: load a dataset and print its shapes, class counts, normalization and load time.
+// Both work for every source of [data] dataset (Fashion-MNIST, synthetic, CIFAR-10/100, EMNIST, LEAF, image
+// folders, NumPy arrays).
+// Options come from an optional --config file (an FL config: its [data] table, fl.clients and run.seed), then
+// --set section.key=value, then the flags.
 #include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -15,6 +18,7 @@
 #include "plexus/core/error.h"
 #include "plexus/core/log.h"
 #include "plexus/data/federated.h"
+#include "plexus/fl/fl_config.h"
 
 namespace {
 
@@ -28,7 +32,7 @@ struct DataArgs {
   double alpha = 0.3;
   int64_t classes_per_client = 2, local_test_size = 0, train_subset = 0, min_client_samples = 10;
   int64_t clients = 20;
-  uint64_t seed = 0;
+  int64_t seed = 0;
   bool json = false;
   CLI::App* cmd = nullptr;
 };
@@ -38,8 +42,15 @@ bool given(const DataArgs& a, const char* flag) {
   return o != nullptr && o->count() > 0;
 }
 
-// Build the resolved [data] options exactly as a config file would be read (same checks, same errors).
-DataOptions resolve_options(const DataArgs& a) {
+struct Resolved {
+  DataOptions data;
+  int64_t clients = 20;
+  uint64_t seed = 0;
+};
+
+// Build the resolved options exactly as `plexus fl run` reads the config (same checks, same errors): flags
+// win over --set, which wins over the file; the file's fl.clients and run.seed apply unless the flags are given.
+Resolved resolve_options(const DataArgs& a) {
   toml::table root;
   if (!a.config.empty()) root = plexus::load_toml(a.config);
   for (const auto& s : a.sets) plexus::apply_override(root, s);
@@ -55,26 +66,35 @@ DataOptions resolve_options(const DataArgs& a) {
   if (given(a, "--local-test-size")) t->insert_or_assign("local_test_size", a.local_test_size);
   if (given(a, "--train-subset")) t->insert_or_assign("train_subset", a.train_subset);
   if (given(a, "--min-client-samples")) t->insert_or_assign("min_client_samples", a.min_client_samples);
-  plexus::ConfigTable ct(t, "data");
-  return DataOptions::parse(ct);
+  if (given(a, "--clients")) {
+    if (!root.contains("fl")) root.insert("fl", toml::table{});
+    if (auto* fl = root["fl"].as_table()) fl->insert_or_assign("clients", a.clients);
+  }
+  if (given(a, "--seed")) {
+    if (!root.contains("run")) root.insert("run", toml::table{});
+    if (auto* run = root["run"].as_table()) run->insert_or_assign("seed", static_cast<int64_t>(a.seed));
+  }
+  const auto cfg = plexus::fl::FlConfig::parse(root);
+  return {cfg.data, cfg.fl.clients, static_cast<uint64_t>(cfg.run.seed)};
 }
 
 std::string describe_partition(const DataOptions& o) {
   if (o.partition == "dirichlet") return fmt::format("dirichlet({}, alpha={})", o.dirichlet_form, o.dirichlet_alpha);
   if (o.partition == "pathological") return fmt::format("pathological(classes_per_client={})", o.classes_per_client);
+  if (o.partition == "natural") return "natural (one client per LEAF user)";
   return o.partition;
 }
 
 void run_partition(const DataArgs& a) {
   using namespace plexus::data;
-  const DataOptions o = resolve_options(a);
-  if (a.clients < 1) throw plexus::Error::config("--clients = {} must be >= 1", a.clients);
+  const Resolved r = resolve_options(a);
+  const DataOptions& o = r.data;
   const auto t0 = std::chrono::steady_clock::now();
-  const FederatedData fd = load_federated(o, a.clients, a.seed);
+  const FederatedData fd = load_federated(o, r.clients, r.seed);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto train_hist = label_histograms(fd.train, fd.client_train);
   const auto test_hist = label_histograms(fd.test, fd.client_test);
-  const int64_t C = fd.train.num_classes, N = a.clients;
+  const int64_t C = fd.train.num_classes, N = r.clients;
 
   std::vector<int64_t> n_train(N), n_test(N), n_classes(N);
   for (int64_t i = 0; i < N; ++i) {
@@ -96,13 +116,14 @@ void run_partition(const DataArgs& a) {
                         {"dirichlet_alpha", o.dirichlet_alpha},
                         {"dirichlet_form", o.dirichlet_form},
                         {"classes_per_client", o.classes_per_client},
-                        {"seed", a.seed},
+                        {"seed", r.seed},
                         {"train_sizes", n_train},
                         {"test_sizes", n_test},
                         {"classes_held", n_classes},
                         {"train_histograms", train_hist},
                         {"test_histograms", test_hist},
                         {"assigned_train_samples", total},
+                        {"client_users", fd.client_users},
                         {"seconds", secs}};
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -110,7 +131,7 @@ void run_partition(const DataArgs& a) {
   std::printf("%s: %lld train / %lld test samples, %lld classes, %lld clients, %s, seed %llu\n",
               fd.train.name.c_str(), static_cast<long long>(fd.train.size()), static_cast<long long>(fd.test.size()),
               static_cast<long long>(C), static_cast<long long>(N), describe_partition(o).c_str(),
-              static_cast<unsigned long long>(a.seed));
+              static_cast<unsigned long long>(r.seed));
   std::string head = fmt::format("{:>6} {:>7} |", "client", "n_train");
   for (int64_t c = 0; c < C; ++c) head += fmt::format(" {:>5}", fmt::format("c{}", c));
   head += fmt::format(" | {:>7} {:>6}", "classes", "n_test");
@@ -129,11 +150,15 @@ void run_partition(const DataArgs& a) {
 
 void run_info(const DataArgs& a) {
   using namespace plexus::data;
-  const DataOptions o = resolve_options(a);
+  const Resolved r = resolve_options(a);
   const auto t0 = std::chrono::steady_clock::now();
-  const TrainTest tt = load_train_test(o, a.seed);
+  const TrainTest tt = load_train_test(r.data, r.seed);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json j = {{"seconds", secs}};
+  if (!tt.users.empty()) j["users"] = tt.users.size();
+  j["normalization"] = {{"mean", tt.train.mean}, {"std", tt.train.std}};
+  j["augmentation"] = {{"crop_padding", tt.train.augment.crop_padding},
+                       {"horizontal_flip", tt.train.augment.horizontal_flip}};
   for (const Dataset* d : {&tt.train, &tt.test}) {
     const auto counts = class_counts(labels_of(*d), d->num_classes);
     nlohmann::json s = {{"name", d->name},
@@ -152,32 +177,38 @@ void run_info(const DataArgs& a) {
   if (a.json) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
+    if (!tt.users.empty()) std::printf("%zu users (natural clients)\n", tt.users.size());
+    std::printf("normalization mean %s std %s; augmentation crop_padding %lld horizontal_flip %s\n",
+                nlohmann::json(tt.train.mean).dump().c_str(), nlohmann::json(tt.train.std).dump().c_str(),
+                static_cast<long long>(tt.train.augment.crop_padding), tt.train.augment.horizontal_flip ? "on" : "off");
     std::printf("loaded in %.2f s\n", secs);
   }
 }
 
 void add_common(CLI::App* c, DataArgs& a) {
-  c->add_option("--config", a.config, "TOML config whose [data] table is the starting point");
+  c->add_option("--config,-c", a.config, "FL config whose [data] table, fl.clients and run.seed are the starting point");
   c->add_option("--set", a.sets, "override a config key, e.g. --set data.dirichlet_alpha=0.1 (repeatable)");
-  c->add_option("--dataset", a.dataset, "fashion_mnist | synthetic");
-  c->add_option("--path", a.path, "directory with the Fashion-MNIST IDX files (default $PLEXUS_FASHION_MNIST or "
-                                  "/usr/share/datasets/fashion-mnist)");
+  c->add_option("--dataset", a.dataset,
+                "fashion_mnist | synthetic | cifar10 | cifar100 | emnist | leaf | image_folder | npz");
+  c->add_option("--path", a.path, "where the data set's files are (default $PLEXUS_<DATASET>, e.g. "
+                                  "$PLEXUS_CIFAR10, else the dataset's default; see docs/data.md)");
   c->add_option("--train-subset", a.train_subset, "use a random k training samples (0 = all)");
-  c->add_option("--seed", a.seed, "seed of every random draw (default 0)");
+  c->add_option("--seed", a.seed, "seed of every random draw (default: the config's run.seed, else 0)");
   c->add_flag("--json", a.json, "print JSON instead of a table");
 }
 
 }  // namespace
 
 static plexus::app::CommandRegistrar reg("data", [](CLI::App& app) {
-  auto& g = plexus::app::subcommand_group(app, "data", "Datasets (IDX readers) and federated partitions");
+  auto& g = plexus::app::subcommand_group(app, "data", "Datasets (Fashion-MNIST, CIFAR, EMNIST, LEAF, image folders, NumPy) and federated partitions");
 
   auto pa = std::make_shared<DataArgs>();
   auto* p = g.add_subcommand("partition", "Partition a dataset over clients and print per-client label histograms");
   pa->cmd = p;
   add_common(p, *pa);
-  p->add_option("--clients", pa->clients, "number of clients N (default 20)");
-  p->add_option("--partition", pa->partition, "iid | dirichlet | pathological (default dirichlet)");
+  p->add_option("--clients", pa->clients, "number of clients N (default: the config's fl.clients, else 20)");
+  p->add_option("--partition", pa->partition,
+                "iid | dirichlet | pathological | natural (one client per LEAF user) (default dirichlet)");
   p->add_option("--alpha", pa->alpha, "Dirichlet concentration alpha > 0 (default 0.3)");
   p->add_option("--form", pa->form, "per_client (reference code, equal sizes; default) | per_class");
   p->add_option("--classes-per-client", pa->classes_per_client, "classes per client for pathological (default 2)");

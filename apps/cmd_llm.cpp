@@ -30,7 +30,7 @@ struct ConfigArgs {
 };
 
 void add_config_args(CLI::App* c, ConfigArgs& a) {
-  c->add_option("--config", a.config, "TOML experiment config (e.g. configs/dsv3_small.toml)")->required();
+  c->add_option("--config,-c", a.config, "TOML experiment config (e.g. configs/dsv3_small.toml)")->required();
   c->add_option("--set", a.sets, "override a key, e.g. --set train.steps=100 (repeatable)");
 }
 
@@ -132,7 +132,152 @@ static plexus::app::CommandRegistrar reg("llm", [](CLI::App& app) {
   ge->add_option("--seed", *seed, "sampling seed (default 0)");
   ge->add_option("--device", *device, "cpu or cuda (default cpu)");
   ge->callback([=] {
+    if (*seed < 0) throw Error::config("plexus llm generate: --seed = {}: must be >= 0", *seed);
     opts->seed = static_cast<uint64_t>(*seed);
+    auto flags = ConfigTable::flags("plexus llm generate");
+    GenerateOptions::schema().check(*opts, flags);
     cmd_generate(*run_dir, *prompts, *opts, *device);
   });
+});
+
+// ---- DeepSeek-R1 pipeline: grpo, sft, distill, sample, eval (docs/grpo.md) ----
+#include "plexus/core/run_dir.h"
+#include "plexus/llm/grpo.h"
+#include "plexus/llm/rl_common.h"
+#include "plexus/llm/sft.h"
+
+namespace {
+
+toml::table read_toml(const ConfigArgs& a) {
+  auto root = load_toml(a.config);
+  for (auto& s : a.sets) apply_override(root, s);
+  return root;
+}
+
+// Task options for `sample` / `eval`: the run's own [task] table (grpo/sft runs have one), then --task, then
+// --set task.key=value overrides.
+TaskOptions task_for_run(const fs::path& run, const std::string& name, const std::vector<std::string>& sets) {
+  toml::table root;
+  if (fs::exists(run / "config.toml")) {
+    auto cfg = load_toml(run / "config.toml");
+    if (auto* t = cfg["task"].as_table()) root.insert("task", *t);
+  }
+  if (!name.empty()) apply_override(root, "task.name=\"" + name + "\"");
+  for (auto& s : sets) {
+    if (s.rfind("task.", 0) != 0) throw Error::config("--set {}: only task.* keys can be set here", s);
+    apply_override(root, s);
+  }
+  if (!root.contains("task"))
+    throw Error::config("run '{}' has no [task]; pass --task countdown|addition|multiplication|sorting", run.string());
+  ConfigTable t(root["task"].as_table(), "task");
+  auto o = TaskOptions::parse(t);
+  t.finish();
+  return o;
+}
+
+struct SampleArgs {
+  std::string run, task, out, filter = "verified", split = "train", device = "cpu";
+  std::vector<std::string> sets;
+  int64_t num_prompts = 64, seed = 0;
+  EvalOptions eo;
+};
+
+void cmd_sample(const SampleArgs& a, bool eval_mode) {
+  auto topt = task_for_run(a.run, a.task, a.sets);
+  auto task = make_task(topt);
+  auto dev = resolve_device(a.device, "--device");
+  Policy p = load_policy(a.run, dev, "--run");
+  std::vector<Problem> probs;
+  if (eval_mode || a.split == "test") {
+    probs = task->test_set();
+    if (a.num_prompts > 0 && static_cast<int64_t>(probs.size()) > a.num_prompts) probs.resize(static_cast<size_t>(a.num_prompts));
+  } else {
+    for (int64_t i = 0; i < a.num_prompts; ++i) probs.push_back(task->problem(0, static_cast<uint64_t>(i)));
+  }
+  check_policy_for_task(p, *task, probs, a.eo.max_new_tokens, "--max-new-tokens");
+  auto eo = a.eo;
+  eo.seed = static_cast<uint64_t>(a.seed);
+  auto samples = sample_problems(p, *task, probs, eo, eval_mode ? "llm.eval" : "llm.rs");
+  auto r = score_samples(samples, static_cast<int64_t>(probs.size()), eo.k);
+  if (eval_mode) {
+    nlohmann::ordered_json j;
+    j["run"] = a.run, j["task"] = topt.name, j["problems"] = r.problems, j["k"] = r.k;
+    j["temperature"] = eo.temperature, j["top_p"] = eo.top_p;
+    j["pass1"] = r.pass1, j["cons"] = r.cons, j["format_rate"] = r.format_rate, j["answer_rate"] = r.answer_rate;
+    j["mean_length"] = r.mean_length;
+    if (!a.out.empty()) atomic_write(a.out, j.dump(2) + "\n");
+    fmt::print("{}\n", j.dump());
+    return;
+  }
+  if (a.out.empty()) throw Error::config("sample: give --out <file.jsonl>");
+  auto n = write_samples(a.out, samples, a.filter == "verified");
+  fmt::print("sample: {} of {} completions written to {} (pass@1 {:.3f}, format {:.3f})\n", n, samples.size(), a.out,
+             r.pass1, r.format_rate);
+}
+
+void add_sample_args(CLI::App* c, SampleArgs& a, bool eval_mode) {
+  c->add_option("--run", a.run, "policy run directory (pretrain, sft, grpo or distill)")->required();
+  c->add_option("--task", a.task, "task name (default: the run's [task])");
+  c->add_option("--set", a.sets, "override a task key, e.g. --set task.digits=2");
+  c->add_option("--k", a.eo.k, "samples per problem");
+  c->add_option("--temperature", a.eo.temperature, "sampling temperature (default 0.6, as R1 evaluates)");
+  c->add_option("--top-p", a.eo.top_p, "nucleus mass (default 0.95)");
+  c->add_option("--max-new-tokens", a.eo.max_new_tokens, "completion budget (default 128)");
+  c->add_option("--num-prompts", a.num_prompts, eval_mode ? "at most this many test problems (0 = all)"
+                                                           : "training problems to sample (default 64)");
+  c->add_option("--device", a.device, "cpu or cuda");
+  c->add_option("--seed", a.seed, "sampling seed");
+  c->add_option("--out", a.out, eval_mode ? "also write the JSON result here" : "JSONL output file");
+  if (!eval_mode) {
+    c->add_option("--filter", a.filter, "verified (keep correct completions) or all")
+        ->check(CLI::IsMember({"verified", "all"}));
+    c->add_option("--split", a.split, "train or test")->check(CLI::IsMember({"train", "test"}));
+  }
+}
+
+}  // namespace
+
+static plexus::app::CommandRegistrar reg_r1("llm", [](CLI::App& app) {
+  auto& g = plexus::app::subcommand_group(app, "llm", "DeepSeek-V3 language models: tokenizer, pretraining, generation");
+
+  auto* gr = g.add_subcommand("grpo", "GRPO with rule-verified rewards (R1-Zero from a base run)");
+  auto gr_args = std::make_shared<ConfigArgs>();
+  auto gr_resume = std::make_shared<bool>(false);
+  add_config_args(gr, *gr_args);
+  gr->add_flag("--resume", *gr_resume, "continue runs/<run.name> from its latest checkpoint");
+  gr->callback([gr_args, gr_resume] {
+    auto r = grpo_train(GrpoConfig::parse(read_toml(*gr_args)), *gr_resume);
+    fmt::print("grpo: step {}  held-out pass@1 {:.3f} → {:.3f}  cons {:.3f}  reward {:.3f}  generation {:.0f}% of "
+               "step time  {:.0f} rollout tok/s  → {}\n",
+               r.last_step, r.pass1_start, r.pass1_end, r.cons_end, r.reward_last, 100 * r.gen_fraction,
+               r.rollout_tokens_per_s, r.run_dir.string());
+  });
+
+  for (bool distill : {false, true}) {
+    auto* c = g.add_subcommand(distill ? "distill" : "sft",
+                               distill ? "distil a teacher run's verified samples into a student base run (SFT)"
+                                       : "supervised fine-tuning on task traces or verified samples (cold start)");
+    auto args = std::make_shared<ConfigArgs>();
+    auto resume = std::make_shared<bool>(false);
+    add_config_args(c, *args);
+    c->add_flag("--resume", *resume, "continue from the latest checkpoint");
+    c->callback([args, resume, distill] {
+      auto r = sft_train(SftConfig::parse(read_toml(*args), distill), *resume);
+      fmt::print("{}: step {}  loss {:.4f}  {} examples  held-out pass@1 {:.3f} → {:.3f}  cons {:.3f}  → {}\n",
+                 distill ? "distill" : "sft", r.last_step, r.loss, r.examples, r.pass1_start, r.pass1_end, r.cons_end,
+                 r.run_dir.string());
+    });
+  }
+
+  for (bool eval_mode : {false, true}) {
+    auto* c = g.add_subcommand(eval_mode ? "eval" : "sample",
+                               eval_mode ? "held-out pass@1 (mean over k samples) and cons@k of a policy run"
+                                         : "sample completions of training (or test) problems; --filter verified keeps "
+                                           "the correct ones (rejection sampling)");
+    auto a = std::make_shared<SampleArgs>();
+    if (!eval_mode) a->eo.temperature = 1.0, a->eo.top_p = 1.0;
+    a->num_prompts = eval_mode ? 0 : 64;
+    add_sample_args(c, *a, eval_mode);
+    c->callback([a, eval_mode] { cmd_sample(*a, eval_mode); });
+  }
 });

@@ -3,7 +3,8 @@
 //   simulate  replay a log under θ and print its KPIs as JSON (drive it from any outside optimizer)
 //   explore   serve randomized exploration traffic θ_i ~ N(θ0, Σ) and log it per request
 //   estimate  importance-sampling estimates of a candidate's KPIs from an exploration log
-//   run       run a tuner (GIS, SGIS, AMIS, random, grid, CEM) from a TOML config into runs/<name>/
+//   methods   list the registered tuners (tuner_registry.h)
+//   run       run a registered tuner from a TOML config into runs/<name>/
 //   bench     replay throughput and the tuner comparison (JSON)
 #include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
 #include <CLI/CLI.hpp>
@@ -21,10 +22,12 @@
 #include "plexus/core/run_dir.h"
 #include "plexus/tune/auction_problem.h"
 #include "plexus/tune/exploration_io.h"
+#include "plexus/tune/explore_estimate.h"
 #include "plexus/tune/log_io.h"
 #include "plexus/tune/replay.h"
 #include "plexus/tune/tune_bench.h"
 #include "plexus/tune/tune_runner.h"
+#include "plexus/tune/tuner_registry.h"
 
 namespace {
 using namespace plexus;
@@ -45,7 +48,25 @@ std::vector<std::string> split(const std::string& s) {
 toml::table load_with_overrides(const std::string& config, const std::vector<std::string>& sets) {
   toml::table root = config.empty() ? toml::table{} : load_toml(config);
   for (const auto& s : sets) apply_override(root, s);
+  // A misspelled table (--set markt.segments=2) is an error here too, not ignored.
+  std::vector<std::string> sections = {"run", "market", "auction", "landscape", "tuner", "guard", "objective"};
+  for (const auto& n : tuner_names()) sections.push_back(n);  // one section per registered tuner
+  check_sections(root, sections);
   return root;
+}
+
+// A comma-separated list of numbers; "abc" is an error, not 0.
+std::vector<double> parse_numbers(const std::string& s, const char* flag) {
+  std::vector<double> out;
+  for (const auto& item : split(s)) {
+    char* end = nullptr;
+    double v = std::strtod(item.c_str(), &end);
+    if (end != item.c_str() + item.size() || !std::isfinite(v)) {
+      throw Error::config("{} entry '{}' is not a finite number (give a list like 0,0.5,1)", flag, clip_text(item));
+    }
+    out.push_back(v);
+  }
+  return out;
 }
 
 void print(const nlohmann::ordered_json& j) { std::cout << j.dump(2) << std::endl; }
@@ -59,18 +80,36 @@ void setup(CLI::App& app) {
     auto config = std::make_shared<std::string>();
     auto sets = std::make_shared<std::vector<std::string>>();
     auto requests = std::make_shared<int64_t>(0);
-    auto seed = std::make_shared<int64_t>(-1);
+    auto seed = std::make_shared<int64_t>(0);
     c->add_option("--out", *out, "Output log file")->required();
-    c->add_option("--config", *config, "TOML file with a [market] section");
+    c->add_option("--config,-c", *config, "TOML file with a [market] section");
     c->add_option("--set", *sets, "Override, e.g. market.segments=4");
-    c->add_option("--requests", *requests, "Shortcut for market.requests");
-    c->add_option("--seed", *seed, "Shortcut for market.seed");
+    auto* requests_opt = c->add_option("--requests", *requests, "Shortcut for market.requests");
+    auto* seed_opt = c->add_option("--seed", *seed, "Shortcut for market.seed");
     c->callback([=] {
       toml::table root = load_with_overrides(*config, *sets);
-      if (*requests > 0) apply_override(root, fmt::format("market.requests={}", *requests));
-      if (*seed >= 0) apply_override(root, fmt::format("market.seed={}", *seed));
-      ConfigTable t(root["market"].as_table(), "market");
-      MarketOptions m = MarketOptions::parse(t);
+      if (requests_opt->count() > 0) {
+        if (*requests < 1) throw Error::config("--requests = {} must be >= 1", *requests);
+        apply_override(root, fmt::format("market.requests={}", *requests));
+      }
+      if (seed_opt->count() > 0) {
+        if (*seed < 0) throw Error::config("--seed = {} must be >= 0", *seed);
+        apply_override(root, fmt::format("market.seed={}", *seed));
+      }
+      // A whole tuning config (it has a [tuner]) is checked in full, so a typo in any table is an error; a file
+      // of market settings only needs its [market]. Only [market] is used.
+      MarketOptions m;
+      if (root.contains("tuner")) {
+        TuneConfig cfg = parse_tune_config(root);
+        if (cfg.run.problem != "auction") {
+          throw Error::config("tune generate writes auction logs, but run.problem = \"{}\"; give a config with an "
+                              "auction problem (or only a [market] table)", cfg.run.problem);
+        }
+        m = cfg.market;
+      } else {
+        ConfigTable t(section_table(root, "market"), "market");
+        m = MarketOptions::parse(t);
+      }
       AuctionLog log = generate_market(m);
       save_auction_log(log, *out);
       print({{"out", *out}, {"requests", log.requests()}, {"ads", log.ads()}, {"slots", log.slots()},
@@ -122,39 +161,10 @@ void setup(CLI::App& app) {
     c->add_flag("--expected-clicks", *expected, "Log expected instead of sampled clicks");
     c->add_option("--threads", *threads, "Threads");
     c->callback([=] {
-      if (*requests < 1) throw Error::config("--requests = {} must be >= 1", *requests);
-      if (*threads < 1 || *threads > 256) throw Error::config("--threads = {} must be in [1, 256]", *threads);
-      AuctionProblemOptions a;
-      if (!theta0->empty()) a.production = *theta0;
-      a.params.clear();
-      std::vector<double> sd;
-      for (auto& [n, v] : parse_assignments(*sigma, "--sigma")) {
-        if (!(v > 0)) throw Error::config("--sigma {} = {} must be > 0 (a zero sd makes Σ singular)", n, v);
-        a.params.push_back(n);
-        sd.push_back(v);
-      }
-      if (sd.empty()) throw Error::config("--sigma lists no dimension");
-      // Exploration uses the hard bounds as its box (θ_i outside it are clamped when served).
-      for (auto& n : a.params) {
-        int k = AuctionParams::index(n);
-        if (k < 0) throw Error::config("--sigma: unknown parameter '{}'", n);
-        a.lower.push_back(AuctionParams::bounds()[k].first);
-        a.upper.push_back(AuctionParams::bounds()[k].second);
-      }
-      a.sampled_clicks = !*expected;
-      a.threads = *threads;
-      a.oracle = false;
-      ObjectiveOptions obj;
-      obj.constrained = false;
-      auto log = std::make_shared<AuctionLog>(load_auction_log(*logs));
-      AuctionProblem p(log, a, obj, static_cast<uint64_t>(*seed));
-      ExplorationLog e;
-      e.params = a.params;
-      e.theta0 = p.production();
-      e.sd = sd;
-      e.samples = p.traffic(Mixture(Gaussian::diagonal(e.theta0, sd)), *requests, 0);
+      ExploreOptions o{*theta0, *sigma, *requests, *seed, *expected, *threads};
+      ExplorationLog e = explore(std::make_shared<AuctionLog>(load_auction_log(*logs)), o);
       save_exploration(e, *out);
-      print({{"out", *out}, {"requests", *requests}, {"params", e.params}, {"theta0", e.theta0}, {"sd", sd},
+      print({{"out", *out}, {"requests", *requests}, {"params", e.params}, {"theta0", e.theta0}, {"sd", e.sd},
              {"bytes", std::filesystem::file_size(*out)}});
     });
   }
@@ -174,46 +184,18 @@ void setup(CLI::App& app) {
     c->add_option("--clip", *clip, "Weight cap (0 = none)");
     c->add_option("--ci", *ci, "delta | bootstrap");
     c->add_option("--bootstrap", *boot, "Bootstrap resamples");
-    c->callback([=] {
-      if (!(*ts > 0 && *ts < std::sqrt(2.0))) throw Error::config("--target-scale = {} must be in (0, √2)", *ts);
-      if (*mode != "plain" && *mode != "self_normalized") throw Error::config("--mode = '{}' must be plain or self_normalized", *mode);
-      if (*ci != "delta" && *ci != "bootstrap") throw Error::config("--ci = '{}' must be delta or bootstrap", *ci);
-      if (*clip < 0) throw Error::config("--clip = {} must be >= 0", *clip);
-      if (*boot < 10) throw Error::config("--bootstrap = {} must be >= 10", *boot);
-      ExplorationLog e = load_exploration(*explore);
-      std::vector<double> c0 = e.theta0, sd = e.sd;
-      for (auto& [n, v] : parse_assignments(*theta, "--theta")) {
-        auto it = std::find(e.params.begin(), e.params.end(), n);
-        if (it == e.params.end()) throw Error::config("--theta: '{}' was not randomized in this log (randomized: {})", n, fmt::join(e.params, ", "));
-        int k = AuctionParams::index(n);
-        if (k >= 0 && (v < AuctionParams::bounds()[k].first || v > AuctionParams::bounds()[k].second))
-          throw Error::config("theta {} = {} is outside its bounds [{}, {}]", n, v, AuctionParams::bounds()[k].first, AuctionParams::bounds()[k].second);
-        c0[it - e.params.begin()] = v;
+    c->callback([=] { print(estimate(load_exploration(*explore), EstimateOptions{*theta, *ts, *mode, *clip, *ci, *boot})); });
+  }
+  {  // methods
+    auto* c = g.add_subcommand("methods", "List the registered tuners, their bench variants and whether the guard applies (JSON)");
+    c->callback([] {
+      nlohmann::ordered_json j = nlohmann::ordered_json::array();
+      for (const auto& t : tuner_registry()) {
+        std::vector<std::string> labels;
+        for (const auto& v : t.variants) labels.push_back(v.first);
+        j.push_back({{"name", t.name}, {"summary", t.summary}, {"guarded", t.importance_sampling}, {"uses_simulator", t.uses_simulator},
+                     {"bench_variants", labels}});
       }
-      for (double& s : sd) s *= *ts;
-      IsOptions o;
-      o.mode = *mode == "plain" ? IsMode::Plain : IsMode::SelfNormalized;
-      o.clip = *clip;
-      o.ci = *ci == "delta" ? CiMethod::Delta : CiMethod::Bootstrap;
-      o.bootstrap = *boot;
-      const Samples& s = e.samples;
-      Weights w = importance_weights(s, Gaussian::diagonal(c0, sd), *clip);
-      auto est = [](const Estimate& x) { return nlohmann::ordered_json{{"value", x.value}, {"se", x.se}, {"lo", x.lo}, {"hi", x.hi}}; };
-      nlohmann::ordered_json j, cj;
-      for (std::size_t i = 0; i < c0.size(); ++i) cj[e.params[i]] = c0[i];
-      j["candidate"] = cj;
-      j["requests"] = s.size();
-      j["ess"] = w.ess;
-      j["ess_fraction"] = w.ess / s.size();
-      j["clipped"] = w.clipped;
-      j["mahalanobis_shift"] = [&] {
-        double q = 0;
-        for (std::size_t i = 0; i < c0.size(); ++i) q += (c0[i] - e.theta0[i]) * (c0[i] - e.theta0[i]) / (e.sd[i] * e.sd[i]);
-        return std::sqrt(q);
-      }();
-      for (const char* k : {"revenue", "clicks", "impressions", "quality"}) j[std::string(k) + "_per_request"] = est(is_mean(s, w, s.kpi_index(k), o));
-      j["rpm"] = est(is_ratio(s, w, s.kpi_index("revenue"), s.kpi_index("requests"), 1000.0, o));
-      j["ctr"] = est(is_ratio(s, w, s.kpi_index("clicks"), s.kpi_index("impressions"), 1.0, o));
       print(j);
     });
   }
@@ -222,12 +204,17 @@ void setup(CLI::App& app) {
     auto config = std::make_shared<std::string>();
     auto sets = std::make_shared<std::vector<std::string>>();
     auto name = std::make_shared<std::string>();
-    c->add_option("--config", *config, "TOML config, e.g. configs/amis_auction.toml")->required();
+    c->add_option("--config,-c", *config, "TOML config, e.g. configs/amis_auction.toml")->required();
     c->add_option("--set", *sets, "Override any key, e.g. tuner.method=gis");
     c->add_option("--name", *name, "Run name (overrides run.name)");
     c->callback([=] {
       toml::table root = load_with_overrides(*config, *sets);
-      if (!name->empty()) apply_override(root, fmt::format("run.name=\"{}\"", *name));
+      if (!name->empty()) {
+        // The literal name, not TOML text (a name may hold quotes).
+        auto* run = root["run"].as_table();
+        if (!run) root.insert("run", toml::table{}), run = root["run"].as_table();
+        run->insert_or_assign("name", *name);
+      }
       TuneConfig cfg = parse_tune_config(root);
       print(run_tune(cfg));
     });
@@ -247,10 +234,9 @@ void setup(CLI::App& app) {
     r->callback([=] {
       if (*reps < 1) throw Error::config("--reps must be >= 1");
       std::vector<int> ts;
-      for (auto& s : split(*threads)) {
-        int t = std::atoi(s.c_str());
-        if (t < 1 || t > 256) throw Error::config("--threads entry '{}' must be in [1, 256]", s);
-        ts.push_back(t);
+      for (double v : parse_numbers(*threads, "--threads")) {
+        if (v < 1 || v > 256 || v != std::floor(v)) throw Error::config("--threads entry {} must be an integer in [1, 256]", v);
+        ts.push_back(static_cast<int>(v));
       }
       AuctionLog log;
       if (logs->empty()) {
@@ -262,25 +248,22 @@ void setup(CLI::App& app) {
       }
       print(bench_replay(log, ts, *reps));
     });
-    auto* cmp = b.add_subcommand("compare", "GIS vs SGIS vs AMIS vs baselines over seeds on equal replay budgets");
+    auto* cmp = b.add_subcommand("compare", "Every registered tuner's bench variants over seeds on equal replay budgets");
     auto opt = std::make_shared<CompareOptions>();
     auto problems = std::make_shared<std::string>("bumps,rastrigin,auction");
-    auto methods = std::make_shared<std::string>("gis,sgis,amis,amis_gu,amis_mv,amis_mv_gu,random,grid,cem");
+    auto methods = std::make_shared<std::string>();
     auto noise = std::make_shared<std::string>("0,0.5,1,2");
     auto out = std::make_shared<std::string>();
-    opt->tuner.iterations = 20;
-    opt->tuner.traffic = 500;
-    opt->tuner.evals = 100;
-    opt->tuner.sim_requests = 100;
     cmp->add_option("--problems", *problems, "bumps, rastrigin, auction");
-    cmp->add_option("--methods", *methods, "gis, sgis, amis (multi-modal PCU), amis_gu, amis_mv, amis_mv_gu, random, grid, cem");
+    cmp->add_option("--methods", *methods, "Comma-separated bench variants (default: all; `plexus tune methods` lists them)");
+    cmp->add_option("--set", opt->overrides, "Override for every run, e.g. guard.enabled=false or amis.init=uniform");
     cmp->add_option("--noise", *noise, "Per-request noise sd levels for the landscapes");
     cmp->add_option("--seeds", opt->seeds, "Seeds per setting");
     cmp->add_option("--threads", opt->threads, "Parallel runs");
-    cmp->add_option("--iterations", opt->tuner.iterations, "IS iterations");
-    cmp->add_option("--traffic", opt->tuner.traffic, "Randomized requests per IS iteration (budget = iterations × traffic)");
-    cmp->add_option("--evals", opt->tuner.evals, "Requests per black-box evaluation");
-    cmp->add_option("--sim-requests", opt->tuner.sim_requests, "SGIS simulator requests per coarse point");
+    cmp->add_option("--iterations", opt->iterations, "IS iterations");
+    cmp->add_option("--traffic", opt->traffic, "Randomized requests per IS iteration (budget = iterations × traffic)");
+    cmp->add_option("--evals", opt->evals, "Requests per black-box evaluation (every tuner section with an `evals` key)");
+    cmp->add_option("--sim-requests", opt->sim_requests, "Simulator requests per coarse point (every tuner section with `sim_requests`)");
     cmp->add_option("--auction-scale", opt->auction_scale, "Auction: traffic, evals and sim-requests are multiplied by this");
     cmp->add_option("--dim", opt->landscape_dim, "Landscape dimension");
     cmp->add_option("--auction-requests", opt->auction_requests, "Requests of the auction log");
@@ -288,9 +271,11 @@ void setup(CLI::App& app) {
     cmp->callback([=] {
       opt->problems = split(*problems);
       opt->methods = split(*methods);
-      opt->noise.clear();
-      for (auto& s : split(*noise)) opt->noise.push_back(std::atof(s.c_str()));
-      if (opt->seeds < 1 || opt->threads < 1 || opt->tuner.iterations < 1 || opt->tuner.traffic < 10 || opt->tuner.evals < 1 || opt->landscape_dim < 1)
+      opt->noise = parse_numbers(*noise, "--noise");
+      for (double n : opt->noise) {
+        if (n < 0) throw Error::config("--noise entry {} must be >= 0 (a noise standard deviation)", n);
+      }
+      if (opt->seeds < 1 || opt->threads < 1 || opt->iterations < 1 || opt->traffic < 10 || opt->evals < 1 || opt->landscape_dim < 1)
         throw Error::config("bench compare: seeds, threads, iterations, evals, dim must be >= 1 and traffic >= 10");
       auto j = bench_compare(*opt);
       if (!out->empty()) atomic_write(*out, j.dump(2) + "\n");

@@ -3,6 +3,7 @@
 // prints one `error: <kind>: <message>` line, exiting 2 (config), 3 (data/io), 4 (infeasible) or 1.
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -31,6 +32,7 @@ CLI::App& subcommand_group(CLI::App& app, const std::string& name, const std::st
 int main(int argc, char** argv) {
   CLI::App app{"plexus: federated learning, auction tuning and DeepSeek-style LLMs in one C++ engine"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("plexus ") + PLEXUS_VERSION + " (LibTorch " + TORCH_VERSION + ")");
   auto regs = plexus::app::registry();
   std::sort(regs.begin(), regs.end(), [](auto& a, auto& b) { return a.name < b.name; });
   try {

@@ -2,7 +2,7 @@
 // tokens, full training steps (forward with MTP and balance loss, backward, clipping, AdamW, bias update),
 // JSON on stdout. With --pretrain it instead runs `plexus llm pretrain` from a config (for GPU machines where
 // only plexus_llm is built).
-//   llm_bench --preset gpu100m --batch 32 --seq 512 --steps 30 --warmup 5 --device cuda
+//   llm_bench --model configs/dsv3_100m.toml --batch 32 --seq 512 --steps 30 --warmup 5 --device cuda
 //   llm_bench --pretrain configs/dsv3_100m.toml --set model.bias_update_speed=0
 #include <chrono>
 #include <cstdio>
@@ -21,13 +21,13 @@ using namespace plexus;
 using namespace plexus::llm;
 
 int main(int argc, char** argv) {
-  std::string preset = "gpu100m", device = "cuda", dtype = "bf16", pretrain_cfg;
+  std::string model_cfg = "configs/dsv3_100m.toml", device = "cuda", dtype = "bf16", pretrain_cfg;
   int64_t batch = 32, seq = 512, steps = 30, warmup = 5, vocab = 8192, mtp = 1, phases = 0;
   double peak = 989.0;
   std::vector<std::string> sets;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--preset") preset = v;
+    if (k == "--model") model_cfg = v;  // a config whose [model] table is benchmarked
     else if (k == "--device") device = v;
     else if (k == "--dtype") dtype = v;
     else if (k == "--batch") batch = std::stoll(v);
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
                   r.tokens_per_s, r.load_max_mean);
       return 0;
     }
-    auto a = model_preset(preset);
+    auto a = load_model_args(model_cfg);
     a.vocab_size = vocab;
     a.n_mtp_modules = mtp;
     a.max_seq_len = std::max(a.max_seq_len, seq);
@@ -106,11 +106,11 @@ int main(int argc, char** argv) {
     double tok_s = static_cast<double>(batch * seq * steps) / timed_s;
     double fpt = train_flops_per_token(a, seq);
     auto pc = count_params(a);
-    std::printf("{\"impl\": \"plexus\", \"preset\": \"%s\", \"device\": \"%s\", \"dtype\": \"%s\", \"batch\": %lld, "
+    std::printf("{\"impl\": \"plexus\", \"model\": \"%s\", \"device\": \"%s\", \"dtype\": \"%s\", \"batch\": %lld, "
                 "\"seq\": %lld, \"steps\": %lld, \"params_total\": %lld, \"params_active\": %lld, "
                 "\"flops_per_token\": %.4e, \"step_ms\": %.2f, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
                 "\"loss_first\": %.4f, \"loss_last\": %.4f, \"phases_ms\": [%.2f, %.2f, %.2f, %.2f]}\n",
-                preset.c_str(), device.c_str(), dtype.c_str(), static_cast<long long>(batch),
+                model_cfg.c_str(), device.c_str(), dtype.c_str(), static_cast<long long>(batch),
                 static_cast<long long>(seq), static_cast<long long>(steps), static_cast<long long>(pc.total),
                 static_cast<long long>(pc.active), fpt, 1000.0 * timed_s / static_cast<double>(steps), tok_s,
                 dev.is_cuda() ? fpt * tok_s / (peak * 1e12) : 0.0, first, last, 1000 * ph[0] / steps,

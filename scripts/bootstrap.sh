@@ -8,6 +8,7 @@ PKGS=(
   libtorch-dev            # LibTorch 1.13 (CPU): tensors, autograd, modules
   libopenblas0-openmp     # fast BLAS for LibTorch (without it matmuls use the reference BLAS, ~15x slower)
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
+  libstb-dev              # stb_image: decodes image-folder data sets (png, jpg, bmp, gif, tga, ppm)
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist/*.gz
   libsentencepiece-dev sentencepiece

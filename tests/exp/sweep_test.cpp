@@ -48,6 +48,8 @@ algorithm = "fedavg"
 clients = 4
 rounds = 3
 client_fraction = 0.5
+[topology]
+neighbors = 2
 [train]
 batch_size = 16
 local_steps = 2

@@ -26,9 +26,7 @@ using namespace plexus;
 using namespace plexus::fl;
 namespace fs = std::filesystem;
 
-namespace {
-
-const fs::path kGoldenFile = fs::path(PLEXUS_SOURCE_DIR) / "tests" / "fl" / "golden" / "rows.json";
+namespace golden {
 
 struct GoldenCase {
   std::string name;       ///< key in rows.json
@@ -37,6 +35,14 @@ struct GoldenCase {
 };
 
 void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.name; }
+
+}  // namespace golden
+
+using golden::GoldenCase;
+
+namespace {
+
+const fs::path kGoldenFile = fs::path(PLEXUS_SOURCE_DIR) / "tests" / "fl" / "golden" / "rows.json";
 
 const char* kPflTables = R"(
 [personalization]

@@ -7,6 +7,7 @@
 
 #include "plexus/core/checkpoint.h"
 #include "plexus/core/config.h"
+#include "tiny_model.h"
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
 #include "plexus/llm/corpus.h"
@@ -108,11 +109,10 @@ PretrainConfig tiny_run(const fs::path& root, const std::string& name, int64_t s
   auto t = parse_toml(fmt::format(R"(
 [run]
 name = "{}"
-root = "{}"
+out_dir = "{}"
 seed = 5
 threads = 1
-[model]
-preset = "tiny"
+{}
 [data]
 source = "arithmetic"
 arithmetic_examples = 600
@@ -128,7 +128,7 @@ lr = 5e-3
 warmup_steps = 2
 eval_every = 3
 checkpoint_every = 100
-)", name, root.string(), stop_at));
+)", name, root.string(), plexus::test::tiny_model_toml(), stop_at));
   return PretrainConfig::parse(t);
 }
 
@@ -165,14 +165,14 @@ TEST(LlmPretrain, ConfigErrorsNameTheKey) {
       EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
     }
   };
-  bad("[train]\nseq_len = 1000\n[model]\npreset = \"tiny\"\n", "seq_len");
+  bad("[train]\nseq_len = 1000\n" + plexus::test::tiny_model_toml(), "seq_len");
   bad("[train]\nlr = -1\n", "lr");
   bad("[trian]\nlr = 1\n", "train");
   bad("[model]\nn_routed_experts = 10\nn_expert_groups = 4\n", "n_expert_groups");
 }
 
 TEST(LlmGenerate, BatchedPromptsOfDifferentLengthsMatchSingleGreedyRuns) {
-  auto a = model_preset("tiny");
+  auto a = plexus::test::tiny_model();
   Transformer m(a);
   m->init_weights(21);
   GenerateOptions o;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../cli_util.h"
+#include "tiny_model.h"
 
 using plexus::test::run_plexus;
 namespace fs = std::filesystem;
@@ -19,8 +20,8 @@ namespace {
 fs::path write_config(const fs::path& dir, int stop_at) {
   fs::create_directories(dir);
   auto path = dir / "tiny.toml";
-  std::ofstream(path) << "[run]\nname = \"t\"\nroot = \"" << (dir / "runs").string() << "\"\n"
-                      << "[model]\npreset = \"tiny\"\n[data]\nsource = \"arithmetic\"\narithmetic_examples = 2000\n"
+  std::ofstream(path) << "[run]\nname = \"t\"\nout_dir = \"" << (dir / "runs").string() << "\"\n"
+                      << plexus::test::tiny_model_toml() << "[data]\nsource = \"arithmetic\"\narithmetic_examples = 2000\n"
                       << "[tokenizer]\nvocab_size = 64\n[train]\nsteps = 6\nstop_at = " << stop_at
                       << "\nbatch_size = 4\nseq_len = 32\neval_every = 2\neval_batches = 1\ncheckpoint_every = 2\n";
   return path;
@@ -48,6 +49,14 @@ TEST(LlmCli, PretrainResumeGenerate) {
   auto g = run_plexus("llm generate --run " + run.string() + " --prompt \"12+3=\" --max-new-tokens 5");
   ASSERT_EQ(g.code, 0) << g.out;
   EXPECT_NE(g.out.find("12+3="), std::string::npos) << g.out;  // the prompt is echoed before the continuation
+
+  // Non-finite sampling options are config errors naming the allowed range (issue 12 item 4).
+  for (const std::string v : {"nan", "inf"}) {
+    auto t = run_plexus("llm generate --run " + run.string() + " --prompt x --temperature " + v);
+    EXPECT_EQ(t.code, 2) << t.out;
+    EXPECT_NE(t.out.find("error: config: plexus llm generate: --temperature = " + v + ": must be finite and in [0, 100]"),
+              std::string::npos) << t.out;
+  }
 
   auto bad = run_plexus("llm generate --run " + (dir / "nope").string() + " --prompt x");
   EXPECT_EQ(bad.code, 3) << bad.out;

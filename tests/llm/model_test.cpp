@@ -7,6 +7,7 @@
 
 #include "plexus/core/checkpoint.h"
 #include "plexus/core/config.h"
+#include "tiny_model.h"
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
 #include "plexus/llm/config.h"
@@ -18,7 +19,7 @@ using namespace plexus::llm;
 
 namespace {
 
-ModelArgs tiny() { return model_preset("tiny"); }
+ModelArgs tiny() { return plexus::test::tiny_model(); }
 
 torch::Tensor random_tokens(int64_t B, int64_t T, int64_t V, uint64_t seed) {
   return torch::randint(V, {B, T}, torch_generator(stream_key(seed, "test.tokens")), torch::kInt64);
@@ -56,15 +57,38 @@ TEST(LlmConfig, RejectsInconsistentSettings) {
   expect_config_error([&] { a.validate(); }, "n_dense_layers");
 }
 
-TEST(LlmConfig, ParseRejectsUnknownKeyAndAppliesPreset) {
-  auto root = parse_toml("[model]\npreset = \"tiny\"\nkv_lora_rnk = 3\n");
+TEST(LlmConfig, ParseRejectsUnknownKeyAndKeepsDefaults) {
+  auto root = parse_toml("[model]\nkv_lora_rnk = 3\n");
   ConfigTable t(root["model"].as_table(), "model");
   expect_config_error([&] { ModelArgs::parse(t); }, "kv_lora_rnk");
-  auto root2 = parse_toml("[model]\npreset = \"tiny\"\ndim = 48\n");
+  auto root2 = parse_toml("[model]\ndim = 48\n");
   ConfigTable t2(root2["model"].as_table(), "model");
   auto a = ModelArgs::parse(t2);
   EXPECT_EQ(a.dim, 48);
-  EXPECT_EQ(a.n_routed_experts, 8);  // from the tiny preset
+  EXPECT_EQ(a.n_routed_experts, 8);  // the in-class default (the small model)
+  // The old C++ preset is gone: a preset key is an unknown key.
+  auto root3 = parse_toml("[model]\npreset = \"tiny\"\n");
+  ConfigTable t3(root3["model"].as_table(), "model");
+  expect_config_error([&] { ModelArgs::parse(t3); }, "preset");
+}
+
+// configs/dsv3_small.toml spells out the model the removed C++ "small" preset built (with the config's own
+// bias_update_speed = 0.01): every value below is the preset's, copied from the code before the change.
+TEST(LlmConfig, SmallConfigFileIsTheFormerSmallPreset) {
+  auto a = load_model_args(std::string(PLEXUS_SOURCE_DIR) + "/configs/dsv3_small.toml");
+  EXPECT_EQ(a.max_seq_len, 256); EXPECT_EQ(a.vocab_size, 4096); EXPECT_EQ(a.dim, 192); EXPECT_EQ(a.inter_dim, 512);
+  EXPECT_EQ(a.moe_inter_dim, 96); EXPECT_EQ(a.n_layers, 4); EXPECT_EQ(a.n_dense_layers, 1); EXPECT_EQ(a.n_heads, 4);
+  EXPECT_EQ(a.n_routed_experts, 8); EXPECT_EQ(a.n_shared_experts, 1); EXPECT_EQ(a.n_activated_experts, 2);
+  EXPECT_EQ(a.n_expert_groups, 2); EXPECT_EQ(a.n_limited_groups, 1); EXPECT_EQ(a.route_scale, 1.0);
+  EXPECT_EQ(a.q_lora_rank, 0); EXPECT_EQ(a.kv_lora_rank, 64); EXPECT_EQ(a.qk_nope_head_dim, 32);
+  EXPECT_EQ(a.qk_rope_head_dim, 16); EXPECT_EQ(a.v_head_dim, 32); EXPECT_EQ(a.init_std, 0.02);
+  EXPECT_EQ(a.bias_update_speed, 0.01); EXPECT_EQ(a.aux_loss_alpha, 1e-4); EXPECT_EQ(a.n_mtp_modules, 1);
+  EXPECT_EQ(a.mtp_loss_weight, 0.3); EXPECT_EQ(a.score_func, "sigmoid"); EXPECT_EQ(a.norm_eps, 1e-6);
+  EXPECT_EQ(a.original_seq_len, 4096); EXPECT_EQ(a.rope_theta, 10000.0); EXPECT_EQ(a.rope_factor, 40.0);
+  EXPECT_EQ(count_params(a).total, 4407232);  // docs/results.md: "4.41M parameters" for the small model
+  auto g = load_model_args(std::string(PLEXUS_SOURCE_DIR) + "/configs/dsv3_100m.toml");
+  EXPECT_EQ(g.dim, 768); EXPECT_EQ(g.n_layers, 8); EXPECT_EQ(g.q_lora_rank, 384); EXPECT_EQ(g.kv_lora_rank, 256);
+  EXPECT_EQ(g.n_routed_experts, 16); EXPECT_EQ(g.n_expert_groups, 4); EXPECT_EQ(g.n_limited_groups, 2);
 }
 
 TEST(LlmConfig, SoftmaxScaleUsesYarnMscaleOnlyWhenExtended) {
@@ -213,36 +237,45 @@ TEST(LlmGate, GroupLimitedTopKWithNormalisedUnbiasedWeights) {
   EXPECT_NEAR(r.weights[0][1].item<double>(), 2.5 * s2 / (s7 + s2), 1e-6);
 }
 
-TEST(LlmBalance, BiasUpdateReducesImbalanceAndNeverTouchesGateWeights) {
-  auto a = tiny();
-  a.n_expert_groups = 1;
-  a.n_limited_groups = 1;
-  Moe moe(a);
+TEST(LlmBalance, TrainingStepBalanceReducesImbalanceAndNeverTouchesGateWeights) {
+  // The path pretraining takes: a training-mode forward records each MoE layer's expert load, then
+  // Transformer::end_step_balance(γ) moves every layer's bias by γ·sign(mean(load) − load) (V3 §2.1.2).
+  // Start from a bias that routes most tokens to expert 0 and let the balancing undo it.
+  const double gamma = 0.01;
+  Transformer m(tiny());
+  m->train();
   torch::NoGradGuard ng;
-  auto gen = torch_generator(stream_key(8, "test.gate"));
-  moe->gate->weight.normal_(0, 0.3, gen);
-  moe->gate->weight[0].add_(2.0);  // skew: expert 0 attracts most tokens (x has a positive mean)
-  moe->gate->weight[1].add_(1.5);
-  auto x = torch::randn({512, a.dim}, gen) + 0.5;
-  auto w0 = moe->gate->weight.clone();
-  auto imbalance = [&] {
-    auto r = moe->gate->forward(x);
-    auto load = torch::bincount(r.indices.reshape({-1}), {}, 8).to(torch::kFloat64);
-    return std::make_pair(load, (load.max() / load.mean()).item<double>());
+  auto layers = m->moe_layers();
+  ASSERT_FALSE(layers.empty());
+  for (auto& l : layers) l->gate->bias[0].fill_(1.0);
+  std::vector<torch::Tensor> w0;
+  for (auto& l : layers) w0.push_back(l->gate->weight.clone());
+  auto tokens = random_tokens(4, 16, tiny().vocab_size, 9);
+
+  auto worst = [](const std::vector<LoadStats>& st) {
+    double w = 0;
+    for (const auto& s : st) w = std::max(w, s.max_over_mean);
+    return w;
   };
-  double before = imbalance().second;
-  EXPECT_GT(before, 2.5);
-  for (int s = 0; s < 300; ++s) moe->update_bias(imbalance().first, 0.01);
-  double after = imbalance().second;
+  // One step by hand: every bias entry moves by exactly −γ, 0 or +γ, and expert 0 (overloaded) by −γ.
+  auto b0 = layers[0]->gate->bias.clone();
+  m->forward(tokens);
+  double before = worst(m->end_step_balance(gamma));
+  auto db = (layers[0]->gate->bias - b0).to(torch::kFloat64);
+  EXPECT_NEAR(db[0].item<double>(), -gamma, 1e-6);  // f32 bias: 1e-6 covers the rounding of 1 − 0.01
+  for (int64_t e = 0; e < db.size(0); ++e) {
+    double d = std::abs(db[e].item<double>());
+    EXPECT_TRUE(d < 1e-7 || std::abs(d - gamma) < 1e-6) << "expert " << e << " moved by " << d;
+  }
+  EXPECT_GT(before, 2.0);
+  double after = before;
+  for (int s = 0; s < 300; ++s) {
+    m->forward(tokens);
+    after = worst(m->end_step_balance(gamma));
+  }
   // Constant-γ sign updates reach a small oscillation around balance, not exact balance.
-  EXPECT_LT(after, 1.8);
-  EXPECT_LT(after, 0.7 * before);
-  EXPECT_TRUE(torch::equal(moe->gate->weight, w0));  // the centroids are untouched
-  // Gate weights still come from the unbiased sigmoid scores of the selected experts.
-  auto r = moe->gate->forward(x);
-  auto s = torch::sigmoid(torch::matmul(x, w0.t()));
-  auto sel = s.gather(1, r.indices);
-  EXPECT_TRUE(torch::allclose(r.weights, sel / sel.sum(-1, true), 1e-6, 1e-7));
+  EXPECT_LT(after, 0.6 * before);
+  for (size_t i = 0; i < layers.size(); ++i) EXPECT_TRUE(torch::equal(layers[i]->gate->weight, w0[i]));  // centroids untouched
 }
 
 TEST(LlmBalance, SequenceWiseLossHandCase) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tiny_model.h"
 #include "plexus/core/checkpoint_store.h"
 #include "plexus/core/config.h"
 #include "plexus/core/error.h"
@@ -33,11 +34,10 @@ PretrainConfig tiny(const fs::path& root, const std::vector<std::string>& overri
   auto t = parse_toml(fmt::format(R"(
 [run]
 name = "r"
-root = "{}"
+out_dir = "{}"
 seed = 5
 threads = 1
-[model]
-preset = "tiny"
+{}
 [data]
 source = "arithmetic"
 arithmetic_examples = 600
@@ -52,7 +52,7 @@ lr = 5e-3
 warmup_steps = 2
 eval_every = 3
 checkpoint_every = 2
-)", root.string()));
+)", root.string(), plexus::test::tiny_model_toml()));
   for (const auto& o : overrides) apply_override(t, o);
   return PretrainConfig::parse(t);
 }

@@ -13,7 +13,7 @@ TEST(PrivacyCli, EpsilonMatchesSpecValue) {
                       "--delta 5e-3 --json");
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
-  EXPECT_NEAR(j["epsilon"].get<double>(), 7.77, 0.01);  // spec §2: 7.77 (its orders differ slightly)
+  EXPECT_NEAR(j["epsilon"].get<double>(), 7.77, 0.01);  // docs/privacy.md: 7.77 (its orders differ slightly)
 }
 
 TEST(PrivacyCli, CalibratedSigmaReachesTheTarget) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -69,7 +70,7 @@ TEST(TuneCli, ExploreThenEstimate) {
 
 TEST(TuneCli, RunWritesRunDirectory) {
   auto cfg = dir() / "run.toml";
-  std::ofstream(cfg) << "[run]\nname = \"t\"\nroot = \"" << (dir() / "runs").string()
+  std::ofstream(cfg) << "[run]\nname = \"t\"\nout_dir = \"" << (dir() / "runs").string()
                      << "\"\nproblem = \"landscape\"\nprogress = false\n[landscape]\nkind = \"bumps\"\nmodes = 1\nwidth = 0.25\n"
                         "production = 0.45\nnoise = 0.05\n[tuner]\nmethod = \"amis\"\niterations = 4\ntraffic = 300\n[objective]\nmetric = \"f\"\n";
   std::string out;
@@ -80,11 +81,32 @@ TEST(TuneCli, RunWritesRunDirectory) {
   auto summary = nlohmann::json::parse(plexus::read_file(runs / "summary.json"));
   EXPECT_EQ(summary["iterations"].get<int>(), 4);
   EXPECT_EQ(summary["replays"].get<int>(), 1200);
+  // The guarded final step's report: a decision, per-KPI gain with its CI, and the recommendation.
+  ASSERT_TRUE(summary.contains("guard"));
+  EXPECT_TRUE(summary["guard"]["shipped"].is_boolean());
+  EXPECT_EQ(summary["guard"]["data"], "pooled");
+  EXPECT_EQ(summary["guard"]["held_back"].get<bool>(), !summary["guard"]["shipped"].get<bool>());
+  EXPECT_TRUE(summary["guard"]["kpis"].contains("f"));
+  EXPECT_TRUE(summary["guard"]["kpis"]["f"].contains("gain_ci"));
+  EXPECT_TRUE(summary["recommendation"].contains("x0"));
   std::ifstream csv(runs / "metrics.csv");
-  std::string header;
+  std::string header, line, last;
   std::getline(csv, header);
   EXPECT_NE(header.find("true_value"), std::string::npos);
   EXPECT_NE(header.find("ess"), std::string::npos);
+  EXPECT_NE(header.find("stage"), std::string::npos);
+  while (std::getline(csv, line)) last = line;
+  EXPECT_NE(last.find("final"), std::string::npos) << last;  // the guarded recommendation is the last row
+}
+
+TEST(TuneCli, MethodsListsTheRegistry) {
+  std::string out;
+  ASSERT_EQ(run("tune methods", &out), 0);
+  auto j = nlohmann::json::parse(out);
+  ASSERT_TRUE(j.is_array());
+  std::vector<std::string> names;
+  for (auto& t : j) names.push_back(t["name"]);
+  for (const char* n : {"amis", "cem", "gis", "grid", "random", "sgis"}) EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
 }
 
 TEST(TuneCli, BadInputGivesOneErrorLineAndNonZeroExit) {
@@ -105,4 +127,51 @@ TEST(TuneCli, BadInputGivesOneErrorLineAndNonZeroExit) {
   std::ofstream(cfg) << "[run]\nproblem = \"landscape\"\n[landscape]\n[tuner]\nmethod = \"amis\"\nsigma = 0\n[objective]\nmetric = \"f\"\n";
   EXPECT_EQ(run("tune run --config " + cfg.string(), nullptr, &err), 2);
   EXPECT_NE(err.find("sigma"), std::string::npos) << err;
+  // A typo in a tuner's own section, and an unknown method, each end in one error line naming the fix.
+  std::ofstream(cfg) << "[run]\nproblem = \"landscape\"\n[landscape]\n[tuner]\nmethod = \"amis\"\n[amis]\ncomponentz = 2\n[objective]\nmetric = \"f\"\n";
+  EXPECT_EQ(run("tune run --config " + cfg.string(), nullptr, &err), 2);
+  EXPECT_NE(err.find("did you mean 'components'"), std::string::npos) << err;
+  std::ofstream(cfg) << "[run]\nproblem = \"landscape\"\n[landscape]\n[tuner]\nmethod = \"amsi\"\n[objective]\nmetric = \"f\"\n";
+  EXPECT_EQ(run("tune run --config " + cfg.string(), nullptr, &err), 2);
+  EXPECT_NE(err.find("amis"), std::string::npos) << err;
+}
+
+// Issue 12 item 6: bad values are errors, not silently replaced or ignored.
+TEST(TuneCli, BadValuesAreErrorsNotIgnored) {
+  std::string out, err;
+  const std::string y = " --out " + (dir() / "z.plx").string();
+  EXPECT_EQ(run("tune generate" + y + " --requests -5 --seed 7", nullptr, &err), 2);
+  EXPECT_NE(err.find("--requests = -5 must be >= 1"), std::string::npos) << err;
+  EXPECT_EQ(run("tune generate" + y + " --requests 100 --seed -7", nullptr, &err), 2);
+  EXPECT_NE(err.find("--seed = -7 must be >= 0"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(dir() / "z.plx"));
+  EXPECT_EQ(run("tune generate" + y + " --set markt.segments=2", nullptr, &err), 2);
+  EXPECT_NE(err.find("unknown table [markt] (did you mean [market]?)"), std::string::npos) << err;
+  EXPECT_EQ(run("tune bench compare --noise abc --seeds 1", nullptr, &err), 2);
+  EXPECT_NE(err.find("--noise entry 'abc' is not a finite number"), std::string::npos) << err;
+  // A second run into the same name: the fix offered is another name (tune run has no --resume).
+  auto cfg = dir() / "twice.toml";
+  std::ofstream(cfg) << "[run]\nname = \"twice\"\nout_dir = \"" << (dir() / "runs").string()
+                     << "\"\nproblem = \"landscape\"\nprogress = false\n[landscape]\n[tuner]\nmethod = \"random\"\n"
+                        "iterations = 2\ntraffic = 100\n[random]\nevals = 10\npopulation = 4\n[objective]\nmetric = \"f\"\n";
+  ASSERT_EQ(run("tune run -c " + cfg.string(), &out, &err), 0) << err;
+  EXPECT_EQ(run("tune run -c " + cfg.string(), nullptr, &err), 2);
+  EXPECT_NE(err.find("already holds results; choose another name (--name NAME"), std::string::npos) << err;
+  EXPECT_EQ(err.find("--resume"), std::string::npos) << err;
+  EXPECT_EQ(run("tune run -c " + cfg.string() + " --set tuner.candidates=1e9", nullptr, &err), 2);
+  EXPECT_NE(err.find("[tuner] candidates = 1000000000: must be in [1, 100000]"), std::string::npos) << err;
+}
+
+// Issue 12 item 6: with no weight on any logged request the estimate is undefined, with the reason — not 0.
+TEST(TuneCli, EstimateWithZeroEffectiveSampleSizeIsUndefined) {
+  auto e = (dir() / "narrow.plx").string();
+  ASSERT_EQ(run("tune explore --logs " + logs() + " --out " + e + " --sigma alpha=0.01 --requests 500"), 0);
+  std::string out;
+  // θ0 has alpha = 1; alpha = 2.5 lies 150 exploration sds away: every weight underflows to exactly 0.
+  ASSERT_EQ(run("tune estimate --explore " + e + " --theta alpha=2.5", &out), 0);
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["ess"].get<double>(), 0.0);
+  EXPECT_TRUE(j["rpm"]["value"].is_null()) << out;
+  EXPECT_TRUE(j["rpm"]["lo"].is_null()) << out;
+  EXPECT_NE(j["rpm"]["undefined"].get<std::string>().find("effective sample size is 0"), std::string::npos);
 }

@@ -33,7 +33,7 @@ Samples gaussian_samples(const Mixture& q, int64_t n, uint64_t seed) {
 }  // namespace
 
 TEST(ImportanceSampling, EssOfShiftedGaussianMatchesClosedForm) {
-  // Proposal N(0, Σ), target N(δ, Σ): E_q[w²] = exp(δᵀΣ⁻¹δ), so ESS ≈ N exp(−δᵀΣ⁻¹δ) (spec §2).
+  // Proposal N(0, Σ), target N(δ, Σ): E_q[w²] = exp(δᵀΣ⁻¹δ), so ESS ≈ N exp(−δᵀΣ⁻¹δ) (docs/tune.md).
   const std::vector<double> sd = {0.2, 3.0};
   Mixture q(Gaussian::diagonal({0, 0}, sd));
   const int64_t n = 200000;

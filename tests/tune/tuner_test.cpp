@@ -6,7 +6,7 @@
 #include "plexus/core/error.h"
 #include "plexus/tune/auction_problem.h"
 #include "plexus/tune/landscape.h"
-#include "plexus/tune/tuner.h"
+#include "plexus/tune/tuner_registry.h"
 
 using namespace plexus;
 using namespace plexus::tune;
@@ -28,51 +28,81 @@ TunerOptions base(const std::string& method) {
   o.method = method;
   o.iterations = 15;
   o.traffic = 600;
-  o.evals = 100;
   o.sigma = 0.1;
   return o;
 }
 
-struct Case {
-  std::string method, variant, update;
-  double tol;
-};
+// Run a bench variant of a registered tuner (its section keys from the registry, plus `extra`), guarded
+// by default options.
+TuneResult run_variant(Problem& p, const TunerVariant& v, const TunerOptions& o, uint64_t seed, const std::string& extra = "",
+                       const GuardOptions& g = {}) {
+  auto tuner = make_tuner(v.info->name, v.overrides + "\n" + extra);
+  return run_tuner(p, *v.info, *tuner, o, g, seed);
+}
+
 // Readable parameter names in test logs.
-void PrintTo(const Case& c, std::ostream* os) { *os << c.method << (c.variant.empty() ? "" : "/" + c.variant + "/" + c.update); }
+std::string label(const ::testing::TestParamInfo<TunerVariant>& info) { return info.param.label; }
 }  // namespace
 
-class TunerFindsOptimum : public ::testing::TestWithParam<Case> {};
+namespace plexus::tune {
+void PrintTo(const TunerVariant& v, std::ostream* os) { *os << v.label; }
+}  // namespace plexus::tune
+
+// Every bench variant of every registered tuner (the list comes from the registry).
+class TunerFindsOptimum : public ::testing::TestWithParam<TunerVariant> {};
 
 TEST_P(TunerFindsOptimum, OnSmoothLandscape) {
-  const Case& c = GetParam();
+  const TunerVariant& v = GetParam();
+  // Black-box random and grid search only sample the box: they land within a grid cell of the peak.
+  const double tol = v.info->name == "random" || v.info->name == "grid" ? 0.05 : 0.02;
   LandscapeProblem p(smooth(), 3);
-  TunerOptions o = base(c.method);
-  if (!c.variant.empty()) o.variant = c.variant;
-  if (!c.update.empty()) o.update = c.update;
-  o.sim_requests = 100;  // SGIS: the 5×5 coarse grid costs 2,500 of the 9,000 replays
-  TuneResult r = run_tuner(p, o, 3);
+  TunerOptions o = base(v.info->name);
+  // Baselines: 100 requests per candidate; SGIS: the 5×5 coarse grid costs 2,500 of the 9,000 replays.
+  std::string extra = v.info->name == "sgis" ? "sim_requests = 100" : (v.info->importance_sampling ? "" : "evals = 100");
+  TuneResult r = run_variant(p, v, o, 3, extra);
   ASSERT_FALSE(r.history.empty());
   EXPECT_LE(r.replays, o.total_budget());
   double start_regret = p.optimum_value() - p.true_value(p.production());
   EXPECT_GT(start_regret, 0.3);
-  EXPECT_LT(r.history.back().regret, c.tol) << c.method << " ended at θ = (" << r.best[0] << ", " << r.best[1]
-                                            << "), optimum at (" << p.global_mode()[0] << ", " << p.global_mode()[1] << ")";
+  EXPECT_LT(r.history.back().regret, tol) << v.label << " ended at θ = (" << r.best[0] << ", " << r.best[1]
+                                          << "), optimum at (" << p.global_mode()[0] << ", " << p.global_mode()[1] << ")"
+                                          << (r.guard.ran ? "; guard: " + (r.guard.shipped ? std::string("shipped") : r.guard.reason) : "");
   EXPECT_TRUE(r.history.back().found);
+  if (v.info->importance_sampling) {  // the guard ran, shipped the gain and said so
+    EXPECT_TRUE(r.guard.ran);
+    EXPECT_TRUE(r.guard.shipped);
+    EXPECT_EQ(r.history.back().stage, "final");
+    ASSERT_FALSE(r.guard.kpis.empty());
+    EXPECT_GT(r.guard.kpis[0].gain_lo, 0);
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTuners, TunerFindsOptimum,
-                         ::testing::Values(Case{"gis", "", "", 0.02}, Case{"sgis", "", "", 0.02},
-                                           Case{"amis", "multi_modal", "pcu", 0.02}, Case{"amis", "multi_modal", "gu", 0.02},
-                                           Case{"amis", "multi_variance", "pcu", 0.02}, Case{"amis", "multi_variance", "gu", 0.02},
-                                           Case{"random", "", "", 0.05}, Case{"grid", "", "", 0.05}, Case{"cem", "", "", 0.02}),
-                         [](const auto& info) {
-                           return info.param.method + (info.param.variant.empty() ? "" : "_" + info.param.variant + "_" + info.param.update);
-                         });
+INSTANTIATE_TEST_SUITE_P(AllTuners, TunerFindsOptimum, ::testing::ValuesIn(tuner_variants()), label);
+
+TEST(TunerRegistry, NamesAreUniqueAndUnknownOnesSuggestTheNearest) {
+  auto names = tuner_names();
+  ASSERT_GE(names.size(), 6u);
+  for (std::size_t i = 1; i < names.size(); ++i) EXPECT_LT(names[i - 1], names[i]);  // sorted, hence unique
+  try {
+    find_tuner("amsi");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    EXPECT_NE(std::string(e.what()).find("did you mean 'amis'"), std::string::npos) << e.what();
+  }
+  try {
+    make_tuner("amis", "componentz = 2");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("components"), std::string::npos) << e.what();
+  }
+}
 
 TEST(Tuner, SameSeedSameResult) {
   LandscapeProblem p1(smooth(), 9), p2(smooth(), 9);
   TunerOptions o = base("amis");
-  auto a = run_tuner(p1, o, 9), b = run_tuner(p2, o, 9);
+  auto v = find_variant("amis");
+  auto a = run_variant(p1, v, o, 9), b = run_variant(p2, v, o, 9);
   ASSERT_EQ(a.history.size(), b.history.size());
   EXPECT_EQ(a.best, b.best);
   EXPECT_EQ(a.history.back().estimate, b.history.back().estimate);
@@ -133,7 +163,7 @@ TEST(Tuner, AuctionGisImprovesOnProductionAndRespectsConstraints) {
   TunerOptions o = base("gis");
   o.traffic = 2000;
   o.iterations = 8;
-  auto r = run_tuner(p, o, 1);
+  auto r = run_variant(p, find_variant("gis"), o, 1);
   EXPECT_GE(r.history.back().true_value, prod);  // an infeasible pick is worth production, never less
   Kpis k = p.oracle_kpis(r.best);
   if (r.history.back().true_value > prod) {
@@ -155,7 +185,9 @@ TEST(Tuner, ImpossibleConstraintsAreReportedInfeasible) {
   TunerOptions o = base("gis");
   o.iterations = 3;
   o.traffic = 300;
-  auto r = run_tuner(p, o, 1);
+  auto r = run_variant(p, find_variant("gis"), o, 1);
   EXPECT_FALSE(r.any_feasible);
   EXPECT_EQ(r.best, p.production());
+  EXPECT_FALSE(r.guard.shipped);
+  EXPECT_NE(r.guard.reason.find("no candidate"), std::string::npos) << r.guard.reason;
 }

@@ -15,7 +15,9 @@ const OptionSchema<RunOptions>& RunOptions::schema() {
           .key("threads", &RunOptions::threads,
                "CPU threads the run uses (0 = all cores); FL trains one client per thread, LLM runs intra-op "
                "threads; results do not depend on it",
-               "[0, 256]");
+               "[0, 256]")
+          .key("tensorboard", &RunOptions::tensorboard,
+               "also write the metrics as TensorBoard event files under the run directory (docs/experiments.md)");
   return s;
 }
 

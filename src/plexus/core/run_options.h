@@ -20,8 +20,9 @@ struct RunOptions {
   int64_t seed = 0;              ///< root of every random stream
   std::string device = "cpu";    ///< "cpu", "cuda" or "cuda:N"
   int64_t threads = 0;           ///< CPU threads the run uses (0 = all cores)
+  bool tensorboard = false;      ///< also write metrics as TensorBoard event files (RunDir reads the resolved key)
 
-  /// The declared keys (name, out_dir, seed, device, threads).
+  /// The declared keys (name, out_dir, seed, device, threads, tensorboard).
   static const OptionSchema<RunOptions>& schema();
   /// Parse [run] (only these keys). Throws: Error(Config) for a bad value, an unknown key, or a name that is
   /// not one path component of at most 255 bytes.

@@ -66,7 +66,7 @@ Dataset load_idx_dataset(const std::filesystem::path& images, const std::filesys
   return d;
 }
 
-TrainTest load_fashion_mnist(const std::string& dir_in) {
+TrainTest load_fashion_mnist(const std::string& dir_in, double mean, double std) {
   std::string source;
   const auto dir = resolve_fashion_mnist_dir(dir_in, &source);
   std::error_code ec;
@@ -82,10 +82,10 @@ TrainTest load_fashion_mnist(const std::string& dir_in) {
   const auto te_im = find_file(dir, "t10k-images-idx3-ubyte", source);
   const auto te_lb = find_file(dir, "t10k-labels-idx1-ubyte", source);
   TrainTest out;
-  out.train = load_idx_dataset(tr_im, tr_lb, kFashionMnistClasses, kFashionMnistMean, kFashionMnistStd,
-                               kFashionMnistSide, "fashion_mnist/train");
-  out.test = load_idx_dataset(te_im, te_lb, kFashionMnistClasses, kFashionMnistMean, kFashionMnistStd,
-                              kFashionMnistSide, "fashion_mnist/test");
+  out.train = load_idx_dataset(tr_im, tr_lb, kFashionMnistClasses, mean, std, kFashionMnistSide,
+                               "fashion_mnist/train");
+  out.test = load_idx_dataset(te_im, te_lb, kFashionMnistClasses, mean, std, kFashionMnistSide,
+                              "fashion_mnist/test");
   return out;
 }
 

@@ -23,11 +23,6 @@ constexpr int64_t kFashionMnistSide = 28;
 constexpr const char* kFashionMnistDefaultDir = "/usr/share/datasets/fashion-mnist";
 constexpr const char* kFashionMnistEnv = "PLEXUS_FASHION_MNIST";
 
-/// Train and test split of one dataset.
-struct TrainTest {
-  Dataset train, test;
-};
-
 /// The directory to load Fashion-MNIST from: `configured` if non-empty, else $PLEXUS_FASHION_MNIST if set
 /// and non-empty, else kFashionMnistDefaultDir. `source` (optional) receives where it came from, for errors.
 std::filesystem::path resolve_fashion_mnist_dir(const std::string& configured, std::string* source = nullptr);
@@ -39,10 +34,12 @@ std::filesystem::path resolve_fashion_mnist_dir(const std::string& configured, s
 Dataset load_idx_dataset(const std::filesystem::path& images, const std::filesystem::path& labels,
                          int64_t num_classes, double mean, double std, int64_t side, const std::string& name);
 
-/// Load Fashion-MNIST train and test sets from `dir` (see resolve_fashion_mnist_dir for "").
+/// Load Fashion-MNIST train and test sets from `dir` (see resolve_fashion_mnist_dir for ""), normalized as
+/// x = (v/255 − mean)/std (mean 0, std 1 gives the raw [0,1] scale).
 /// Shapes: train x [60000,1,28,28], test x [10000,1,28,28] (counts are taken from the files).
 /// Throws: Error(Data) if a file is missing (naming the Debian package and the path settings), corrupt or
 /// truncated.
-TrainTest load_fashion_mnist(const std::string& dir = "");
+TrainTest load_fashion_mnist(const std::string& dir = "", double mean = kFashionMnistMean,
+                             double std = kFashionMnistStd);
 
 }  // namespace plexus::data

@@ -115,7 +115,15 @@ RunRecord load_run(const fs::path& dir) {
     }
   }
   if (r.rows.empty()) throw Error::data("'{}' has no metric rows yet", (dir / "metrics.jsonl").string());
+  // The index column: round (FL), step (LLM) or iteration (tuners); rows are parsed unordered, so look
+  // the known names up rather than take the first key.
   r.index = r.rows.front().begin().key();
+  for (const char* k : {"round", "step", "iteration"}) {
+    if (r.rows.front().contains(k)) {
+      r.index = k;
+      break;
+    }
+  }
   auto seed = r.config.find("run.seed");
   r.seed = seed == r.config.end() ? "?" : seed->second;
   return r;

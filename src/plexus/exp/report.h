@@ -22,7 +22,7 @@ struct RunRecord {
   std::filesystem::path dir;
   std::map<std::string, std::string> config;
   std::vector<nlohmann::json> rows;
-  std::string index;  ///< the rows' first column: "round", "step" or "iteration"
+  std::string index;  ///< the index column: "round", "step" or "iteration" (else the first key)
   std::string seed;   ///< run.seed as text
 };
 

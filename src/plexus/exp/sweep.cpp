@@ -36,8 +36,8 @@ using Clock = std::chrono::steady_clock;
 const std::vector<Family>& families() {
   static const std::vector<Family> f = {
       {"fl", {"fl", "run"}, "out_dir", true, true, true},
-      {"tune", {"tune", "run"}, "root", false, false, false},
-      {"llm", {"llm", "pretrain"}, "root", true, true, true},
+      {"tune", {"tune", "run"}, "out_dir", false, false, true},
+      {"llm", {"llm", "pretrain"}, "out_dir", true, true, true},
   };
   return f;
 }

@@ -7,22 +7,29 @@
 
 namespace plexus::fl {
 
-PrivacyOptions PrivacyOptions::parse(ConfigTable& t) {
-  PrivacyOptions o;
-  t.get("clip_norm", o.clip_norm);
-  t.get("noise_multiplier", o.noise_multiplier);
-  t.get("delta", o.delta);
-  t.get_choice("sampling", o.sampling, {"fixed", "poisson"});
-  t.get_choice("clipping", o.clipping, {"global", "per_tensor"});
-  t.get("density", o.density);
-  t.get_choice("conversion", o.conversion, {"tight", "classic"});
-  t.require(o.clip_norm > 0 && std::isfinite(o.clip_norm), "clip_norm", "must be > 0");
-  t.require(o.noise_multiplier >= 0 && std::isfinite(o.noise_multiplier), "noise_multiplier", "must be >= 0");
-  t.require(o.delta > 0 && o.delta < 1, "delta", "must be in (0, 1)");
-  t.require(o.density > 0 && o.density <= 1, "density", "must be in (0, 1] (the kept share p = k/P)");
-  t.finish();
-  return o;
+const OptionSchema<PrivacyOptions>& PrivacyOptions::schema() {
+  using P = PrivacyOptions;
+  static const auto s =
+      OptionSchema<P>("privacy")
+          .key("clip_norm", &P::clip_norm, "C: L2 bound of each client update", "(0, 1e6]")
+          .key("noise_multiplier", &P::noise_multiplier,
+               "σ: noise std on the sum / C (each client adds σC/√m); > 0 as in `plexus privacy epsilon` (σ = 0 "
+               "gives no privacy: use the non-private algorithm)",
+               "(0, 1000]")
+          .key("delta", &P::delta, "δ at which ε is reported", "(0, 1)")
+          .key("sampling", &P::sampling,
+               "`poisson`: each client joins w.p. q = fl.client_fraction (tight RDP); `fixed`: m = round(qN) "
+               "without replacement (replace-one bound)",
+               one_of({"fixed", "poisson"}))
+          .key("clipping", &P::clipping, "`global` (whole model, the paper) or `per_tensor` (reference code)",
+               one_of({"global", "per_tensor"}))
+          .key("density", &P::density, "p = k/P kept by top-k / rand-k", "(0, 1]")
+          .key("conversion", &P::conversion, "RDP → (ε, δ): `tight` (Balle et al. 2020) or `classic` (Mironov 2017)",
+               one_of({"tight", "classic"}));
+  return s;
 }
+
+PrivacyOptions PrivacyOptions::parse(ConfigTable& t) { return schema().parse(t); }
 
 DpAggregator::DpAggregator(const PrivacyOptions& o, Sparsifier sparsifier, const nn::ParamLayout& layout,
                            int64_t clients, double q, uint64_t seed)

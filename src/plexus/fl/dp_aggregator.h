@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/fl/federation.h"
 #include "plexus/privacy/privatizer.h"
 #include "plexus/privacy/rdp_accountant.h"
@@ -32,7 +32,7 @@ enum class Sparsifier { None, TopK, RandK };
 /// Options of the [privacy] table (used by the dp_* and fed_smp_* algorithms).
 struct PrivacyOptions {
   double clip_norm = 0.2;          ///< C: L2 bound on each client's update (> 0)
-  double noise_multiplier = 0.95;  ///< σ: noise std on the sum / C (>= 0; 0 = clipping only, ε = ∞)
+  double noise_multiplier = 0.95;  ///< σ: noise std on the sum / C (> 0)
   double delta = 1e-5;             ///< δ at which ε is reported, in (0, 1)
   std::string sampling = "poisson";  ///< "poisson": each client joins w.p. q = fl.client_fraction (tight RDP);
                                     ///< "fixed": m = round(qN) without replacement (replace-one bound: far larger ε)
@@ -40,6 +40,8 @@ struct PrivacyOptions {
   double density = 0.1;            ///< p = k/P kept by top-k / rand-k, in (0, 1]
   std::string conversion = "tight";///< RDP → (ε, δ): "tight" (Balle et al. 2020) | "classic" (Mironov 2017)
   static PrivacyOptions parse(ConfigTable& t);
+  /// The declared keys of [privacy] (core/options.h).
+  static const OptionSchema<PrivacyOptions>& schema();
 };
 
 /// Per-round statistics of the privatized aggregation.

@@ -6,60 +6,53 @@
 
 namespace plexus::fl {
 
+const OptionSchema<RunOptions>& RunOptions::schema() {
+  static const auto s =
+      OptionSchema<RunOptions>("run")
+          .include_base(plexus::RunOptions::schema())
+          .key("checkpoint_every", &RunOptions::checkpoint_every,
+               "write `checkpoints/round_<t>.pt` every this many rounds (0 = only after the last round)", ">= 0")
+          .key("keep_checkpoints", &RunOptions::keep_checkpoints,
+               "newest checkpoints kept; older ones are deleted only after a newer one is in place", ">= 1");
+  return s;
+}
+
 RunOptions RunOptions::parse(ConfigTable& t) {
-  RunOptions o;
-  t.get("name", o.name);
-  t.get("out_dir", o.out_dir);
-  t.get("seed", o.seed);
-  t.get("device", o.device);
-  t.get("threads", o.threads);
-  t.get("checkpoint_every", o.checkpoint_every);
-  t.get("keep_checkpoints", o.keep_checkpoints);
-  bool tensorboard = false;  // read by RunDir::write_config from the resolved config (docs/experiments.md)
-  t.get("tensorboard", tensorboard);
-  t.require(o.seed >= 0, "seed", "must be >= 0");
-  t.require(o.threads >= 0, "threads", "must be >= 0 (0 = all cores)");
-  t.require(o.checkpoint_every >= 0, "checkpoint_every", "must be >= 0 (0 = only at the end)");
-  t.require(o.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1");
-  t.finish();
+  auto o = schema().parse(t);
+  plexus::RunOptions::check_name(t, o.name);
   return o;
 }
 
-FlOptions FlOptions::parse(ConfigTable& t) {
-  FlOptions o;
-  t.get_choice("algorithm", o.algorithm, algorithm_names());
-  t.get("clients", o.clients);
-  t.get("rounds", o.rounds);
-  t.get("client_fraction", o.client_fraction);
-  t.get("gossip_steps", o.gossip_steps);
-  t.get("eval_every", o.eval_every);
-  t.get("server_lr", o.server_lr);
-  t.require(o.clients >= 2, "clients", "must be >= 2");
-  t.require(o.rounds >= 1, "rounds", "must be >= 1");
-  t.require(o.client_fraction > 0 && o.client_fraction <= 1, "client_fraction", "must be in (0, 1]");
-  t.require(o.gossip_steps >= 1, "gossip_steps", "must be >= 1");
-  t.require(o.eval_every >= 1, "eval_every", "must be >= 1");
-  t.require(o.server_lr > 0 && std::isfinite(o.server_lr), "server_lr", "must be > 0");
-  t.finish();
-  return o;
+const OptionSchema<FlOptions>& FlOptions::schema() {
+  static const auto s =
+      OptionSchema<FlOptions>("fl")
+          .key("algorithm", &FlOptions::algorithm, "the FL algorithm (docs/algorithms.md, docs/pfl.md)",
+               Allowed::choices([] { return algorithm_names(); }, "see `plexus fl algorithms`"))
+          .key("clients", &FlOptions::clients, "N clients", "[2, 100000]")
+          .key("rounds", &FlOptions::rounds, "T communication rounds (`--resume` may raise it)", "[1, 10000000]")
+          .key("client_fraction", &FlOptions::client_fraction,
+               "server FL: m = max(1, round(C·N)) sampled per round; Poisson DP sampling: the rate q", "(0, 1]")
+          .key("gossip_steps", &FlOptions::gossip_steps, "Q gossip steps per round (dfedsam_mgs: ≥ 2)", "[1, 1000]")
+          .key("eval_every", &FlOptions::eval_every, "evaluate every this many rounds and at the last round", ">= 1")
+          .key("server_lr", &FlOptions::server_lr,
+               "η_g: global step size of SCAFFOLD's server update x ← x + η_g·mean(Δy)", "(0, 100]");
+  return s;
+}
+
+FlOptions FlOptions::parse(ConfigTable& t) { return schema().parse(t); }
+
+std::vector<SectionDoc> config_docs() {
+  return {section_doc("fl", RunOptions::schema()),       section_doc("fl", data::DataOptions::schema()),
+          section_doc("fl", nn::ModelOptions::schema()),  section_doc("fl", FlOptions::schema()),
+          section_doc("fl", TopologyOptions::schema()),   section_doc("fl", LocalOptions::schema()),
+          section_doc("fl", PrivacyOptions::schema()),    section_doc("fl", PersonalizationOptions::schema())};
 }
 
 FlConfig FlConfig::parse(const toml::table& root) {
-  static const std::vector<std::string> kSections = {"run", "data", "model", "fl", "topology", "train", "privacy",
-                                                     "personalization"};
-  for (const auto& [k, v] : root) {
-    std::string key(k.str());
-    if (std::find(kSections.begin(), kSections.end(), key) == kSections.end()) {
-      std::string near = nearest_name(key, kSections);
-      throw Error::config("unknown table [{}]{}", key,
-                          near.empty() ? " (valid: run, data, model, fl, topology, train, privacy, personalization)"
-                                       : fmt::format(" (did you mean [{}]?)", near));
-    }
-    if (!v.is_table()) throw Error::config("'{}' must be a table ([{}])", key, key);
-  }
+  check_sections(root, {"run", "data", "model", "fl", "topology", "train", "privacy", "personalization"});
   FlConfig c;
   auto section = [&](const std::string& name, auto&& parse_fn) {
-    ConfigTable t(root[name].as_table(), name);
+    ConfigTable t(section_table(root, name), name);
     parse_fn(t);
     c.resolved.insert_or_assign(name, t.resolved());
   };
@@ -70,11 +63,14 @@ FlConfig FlConfig::parse(const toml::table& root) {
   section("topology", [&](ConfigTable& t) { c.topology = TopologyOptions::parse(t); });
   section("train", [&](ConfigTable& t) { c.train = LocalOptions::parse(t); });
   section("privacy", [&](ConfigTable& t) { c.privacy = PrivacyOptions::parse(t); });
-  // The optional tables belong to one family each: [privacy] to the private algorithms, [personalization] to
-  // the personalized ones.
+  // Parsed for every algorithm, so a typo in it is reported as such before the "is set but" check below; its
+  // resolved keys are recorded only where they apply. The optional tables belong to one family each:
+  // [privacy] to the private algorithms, [personalization] to the personalized ones.
+  ConfigTable pt(section_table(root, "personalization"), "personalization");
+  c.personalization = PersonalizationOptions::parse(pt);
   const Algorithm& algo = find_algorithm(c.fl.algorithm);
   if (algo.family == Family::Personalized) {
-    section("personalization", [&](ConfigTable& t) { c.personalization = PersonalizationOptions::parse(t); });
+    c.resolved.insert_or_assign("personalization", pt.resolved());
   } else if (root.contains("personalization")) {
     throw Error::config("[personalization] is set but fl.algorithm = \"{}\" is not personalized; use one of {}, or "
                         "remove [personalization]", c.fl.algorithm, name_list(algorithm_names(Family::Personalized)));

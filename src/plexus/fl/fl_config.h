@@ -7,6 +7,7 @@
 #include <string>
 
 #include "plexus/core/config.h"
+#include "plexus/core/run_options.h"
 #include "plexus/data/dataset.h"
 #include "plexus/data/federated.h"
 #include "plexus/fl/dp_aggregator.h"
@@ -17,15 +18,12 @@
 
 namespace plexus::fl {
 
-/// [run]: where results go and how the run executes (not what it computes, except `seed`).
-struct RunOptions {
-  std::string name = "run";     ///< run directory name under out_dir
-  std::string out_dir = "runs"; ///< root of run directories
-  int64_t seed = 0;             ///< root of every random stream (partition, init, batches, topology, noise)
-  std::string device = "cpu";   ///< "cpu", "cuda" or "cuda:N"
-  int64_t threads = 0;          ///< CPU worker threads training clients concurrently (0 = all cores)
+/// [run]: the keys every family shares (plexus::RunOptions: name, out_dir, seed, device, threads) plus FL's
+/// checkpoint schedule.
+struct RunOptions : plexus::RunOptions {
   int64_t checkpoint_every = 0; ///< write checkpoints/round_<t>.pt every this many rounds (0 = only at the end)
   int64_t keep_checkpoints = 2; ///< newest checkpoints kept (older ones are deleted after a newer one is written)
+  static const OptionSchema<RunOptions>& schema();
   static RunOptions parse(ConfigTable& t);
 };
 
@@ -38,6 +36,7 @@ struct FlOptions {
   int64_t gossip_steps = 1;           ///< Q gossip steps per round (decentralized algorithms)
   int64_t eval_every = 1;             ///< evaluate every this many rounds (and always at the last round)
   double server_lr = 1.0;             ///< η_g: global step size of SCAFFOLD's server update x ← x + η_g·mean(Δy)
+  static const OptionSchema<FlOptions>& schema();
   static FlOptions parse(ConfigTable& t);
 };
 
@@ -57,5 +56,8 @@ struct FlConfig {
   /// 0 where heavy-ball momentum is required).
   static FlConfig parse(const toml::table& root);
 };
+
+/// The key tables of every FL section, for docs/config.md (`plexus config docs`).
+std::vector<SectionDoc> config_docs();
 
 }  // namespace plexus::fl

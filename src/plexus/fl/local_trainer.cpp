@@ -6,31 +6,26 @@
 
 namespace plexus::fl {
 
-LocalOptions LocalOptions::parse(ConfigTable& t) {
-  LocalOptions o;
-  t.get("batch_size", o.batch_size);
-  t.get("local_epochs", o.local_epochs);
-  t.get("local_steps", o.local_steps);
-  t.get("lr", o.lr);
-  t.get("lr_decay", o.lr_decay);
-  t.get("momentum", o.momentum);
-  t.get("weight_decay", o.weight_decay);
-  t.get("grad_clip", o.grad_clip);
-  t.get("rho", o.rho);
-  t.get("adaptive", o.adaptive);
-  t.get("prox_mu", o.prox_mu);
-  t.require(o.batch_size >= 1, "batch_size", "must be >= 1");
-  t.require(o.local_epochs >= 1, "local_epochs", "must be >= 1");
-  t.require(o.local_steps >= 0, "local_steps", "must be >= 0 (0 = use local_epochs)");
-  t.require(o.lr > 0 && std::isfinite(o.lr), "lr", "must be > 0");
-  t.require(o.lr_decay > 0 && o.lr_decay <= 1, "lr_decay", "must be in (0, 1]");
-  t.require(o.momentum >= 0 && o.momentum < 1, "momentum", "must be in [0, 1)");
-  t.require(o.weight_decay >= 0, "weight_decay", "must be >= 0");
-  t.require(o.grad_clip >= 0, "grad_clip", "must be >= 0 (0 = off)");
-  t.require(o.rho >= 0 && std::isfinite(o.rho), "rho", "must be >= 0 (the SAM radius)");
-  t.require(o.prox_mu >= 0 && std::isfinite(o.prox_mu), "prox_mu", "must be >= 0 (FedProx's proximal weight)");
-  return o;
+const OptionSchema<LocalOptions>& LocalOptions::schema() {
+  using L = LocalOptions;
+  static const auto s =
+      OptionSchema<L>("train")
+          .key("batch_size", &L::batch_size, "minibatch size B", "[1, 65536]")
+          .key("local_epochs", &L::local_epochs, "epochs per round when `local_steps = 0`", "[1, 10000]")
+          .key("local_steps", &L::local_steps, "K > 0: exactly K minibatch steps per round (0 = use local_epochs)",
+               "[0, 10000000]")
+          .key("lr", &L::lr, "η at round 0", "(0, 100]")
+          .key("lr_decay", &L::lr_decay, "η_t = η·lr_decay^t", "(0, 1]")
+          .key("momentum", &L::momentum, "heavy-ball β (reset each round; dfedavgm requires > 0)", "[0, 1)")
+          .key("weight_decay", &L::weight_decay, "L2 weight decay λ", "[0, 1000]")
+          .key("grad_clip", &L::grad_clip, "gradient-norm clipping threshold (0 = off)", "[0, 1e6]")
+          .key("rho", &L::rho, "SAM/ASAM radius ρ (SAM-based algorithms)", "[0, 100]")
+          .key("adaptive", &L::adaptive, "ASAM (element-wise |w| scaling) instead of SAM")
+          .key("prox_mu", &L::prox_mu, "FedProx: local objective F_i(y) + (μ/2)‖y − x^t‖² (fedprox only)", "[0, 1e6]");
+  return s;
 }
+
+LocalOptions LocalOptions::parse(ConfigTable& t) { return schema().parse(t); }
 
 double LocalOptions::lr_at(int64_t round) const { return lr * std::pow(lr_decay, static_cast<double>(round)); }
 
@@ -81,6 +76,7 @@ double LocalTrainer::train(torch::Tensor x, torch::Tensor m, const data::Dataset
     auto bidx = torch::from_blob(order.data() + cursor, {b}, torch::kInt64).to(device_);
     cursor += b;
     auto inputs = data.x.index_select(0, bidx), labels = data.y.index_select(0, bidx);
+    inputs = data::augment_batch(inputs, data.augment, rng);  // [data] crop_padding / horizontal_flip; no-op if off
 
     double loss = forward_backward(inputs, labels);
     if (!std::isfinite(loss)) {
@@ -152,6 +148,17 @@ EvalStats LocalTrainer::evaluate(const torch::Tensor& x, const data::Dataset& da
     s.count += bidx.size(0);
   }
   return s;
+}
+
+std::pair<torch::Tensor, torch::Tensor> LocalTrainer::evaluate_examples(const torch::Tensor& x, const data::Dataset& data,
+                                                                        int64_t start, int64_t count) {
+  torch::NoGradGuard no_grad;
+  layout_.bind(*model_, x, grad_);
+  auto logits = model_->forward(data.x.narrow(0, start, count));
+  auto labels = data.y.narrow(0, start, count);
+  auto loss = torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return {logits.argmax(1).eq(labels).to(torch::kInt64).cpu(), loss.to(torch::kFloat64).cpu()};
 }
 
 }  // namespace plexus::fl

@@ -22,7 +22,7 @@
 #include <memory>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/core/rng.h"
 #include "plexus/data/dataset.h"
 #include "plexus/nn/models.h"
@@ -46,7 +46,10 @@ struct LocalOptions {
   bool adaptive = false;     ///< true: ASAM (element-wise |w| scaling) instead of SAM
   double prox_mu = 0.01;     ///< FedProx's proximal weight μ >= 0: local objective F_i(y) + (μ/2)||y − x^t||²
 
+  /// Read [train]. Throws: Error(Config) on a wrong type, an out-of-range value or an unknown key.
   static LocalOptions parse(ConfigTable& t);
+  /// The declared keys of [train] (core/options.h).
+  static const OptionSchema<LocalOptions>& schema();
   /// Learning rate of round t (0-based).
   double lr_at(int64_t round) const;
 };
@@ -90,6 +93,11 @@ class LocalTrainer {
   /// Evaluate row `x` [P] on `idx` of `data` in batches of `batch`.
   EvalStats evaluate(const torch::Tensor& x, const data::Dataset& data, const std::vector<int64_t>& idx,
                      int64_t batch = 1000);
+
+  /// Per-example results of row `x` [P] on the contiguous examples [start, start + count) of `data`:
+  /// (correct [count] int64 0/1, cross-entropy [count] float64), both on the CPU (fl/batched_eval.h).
+  std::pair<torch::Tensor, torch::Tensor> evaluate_examples(const torch::Tensor& x, const data::Dataset& data,
+                                                            int64_t start, int64_t count);
 
   /// Loss and gradient at `x` on one batch (for tests). Shapes: x [P] → returns loss, fills grad() [P].
   double loss_and_grad(const torch::Tensor& x, const torch::Tensor& inputs, const torch::Tensor& labels);

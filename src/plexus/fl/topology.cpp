@@ -104,18 +104,26 @@ void require_k(const TopologyOptions& o, int64_t n) {
 
 }  // namespace
 
+const plexus::OptionSchema<TopologyOptions>& TopologyOptions::schema() {
+  static const auto s =
+      plexus::OptionSchema<TopologyOptions>("topology")
+          .key("kind", &TopologyOptions::kind, "graph family (docs/topology.md)", plexus::one_of(kKinds))
+          .key("neighbors", &TopologyOptions::neighbors,
+               "k: degree (k_regular), neighbours drawn per round (time_varying), out-degree "
+               "(directed_time_varying); below the client count",
+               ">= 1")
+          .key("edge_probability", &TopologyOptions::edge_probability, "erdos_renyi edge probability", "(0, 1]")
+          .key("mixing", &TopologyOptions::mixing,
+               "`metropolis` w_ij = 1/(1+max(d_i,d_j)), or `uniform` 1/(deg+1) (regular graphs only)",
+               plexus::one_of({"metropolis", "uniform"}));
+  return s;
+}
+
 TopologyOptions TopologyOptions::parse(plexus::ConfigTable& t) {
-  TopologyOptions o;
-  t.get_choice("kind", o.kind, kKinds);
-  t.get("neighbors", o.neighbors);
-  t.require(o.neighbors >= 1, "neighbors", "must be >= 1");
-  t.get("edge_probability", o.edge_probability);
-  t.require(o.edge_probability > 0.0 && o.edge_probability <= 1.0, "edge_probability", "must be in (0, 1]");
-  t.get_choice("mixing", o.mixing, {"metropolis", "uniform"});
+  TopologyOptions o = schema().parse(t);
   t.require(!(o.mixing == "uniform" && (o.kind == "erdos_renyi" || o.kind == "time_varying")), "mixing",
             "\"uniform\" weights 1/(deg+1) are doubly stochastic only on regular graphs; use \"metropolis\" "
             "with erdos_renyi or time_varying");
-  t.finish();
   return o;
 }
 
@@ -189,9 +197,9 @@ Graph make_graph(const TopologyOptions& o, int64_t n, uint64_t seed, int64_t rou
   } else if (o.kind == "torus") {
     auto [rows, cols] = torus_shape(n);
     if (rows < 2)
-      throw Error::config("[topology] kind = \"torus\" needs clients = rows x cols with rows, cols >= 2, but {} is "
-                          "prime; choose another number of clients or kind = \"ring\"",
-                          n);
+      throw Error::config("[topology] kind = \"torus\" needs clients = rows x cols with rows, cols >= 2, but {} {}; "
+                          "choose a composite number of clients (4, 6, 8, 9, …) or kind = \"ring\"",
+                          n, n < 4 ? "is below 4 (the smallest torus is 2 x 2)" : "is prime");
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t c = 0; c < cols; ++c) {
         const int64_t i = r * cols + c;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 
 namespace plexus::fl {
 
@@ -33,6 +33,8 @@ struct TopologyOptions {
   /// Read `[topology]`. Throws: Error(Config) on unknown keys/kinds, k < 1, p outside (0,1], or "uniform"
   /// mixing with a kind whose graphs are not regular (erdos_renyi, time_varying).
   static TopologyOptions parse(plexus::ConfigTable& t);
+  /// The declared keys of [topology] (core/options.h).
+  static const plexus::OptionSchema<TopologyOptions>& schema();
 };
 
 /// A graph on N nodes. `out[i]` lists the nodes i sends to (sorted, distinct, never i itself). For an

@@ -26,6 +26,8 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& co
 torch::Tensor BlockImpl::forward_cached(const torch::Tensor& x, int64_t start_pos, const torch::Tensor& cos,
                                         const torch::Tensor& sin, MlaCache& cache) {
   auto h = x + attn->forward_absorbed(attn_norm(x), start_pos, cos, sin, cache);
+  // Decode steps on CUDA take the sync-free dense MoE (a few tokens; see MoeImpl::forward_dense).
+  if (moe_ && h.is_cuda() && h.size(0) * h.size(1) <= 1024) return h + moe_->forward_dense(ffn_norm(h));
   return h + ffn(ffn_norm(h));
 }
 

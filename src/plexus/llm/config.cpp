@@ -17,33 +17,57 @@ double ModelArgs::softmax_scale() const {
   return s;
 }
 
+const OptionSchema<ModelArgs>& ModelArgs::schema() {
+  using A = ModelArgs;
+  static const auto s =
+      OptionSchema<A>("model")
+          .key("max_seq_len", &A::max_seq_len, "longest context (RoPE tables, KV cache), tokens", "[1, 1048576]")
+          .key("vocab_size", &A::vocab_size, "V (pretraining overwrites it with the tokenizer's size)", "[1, 1048576]")
+          .key("dim", &A::dim, "C, model width", "[1, 65536]")
+          .key("inter_dim", &A::inter_dim, "hidden width of the dense SwiGLU FFN", "[1, 262144]")
+          .key("moe_inter_dim", &A::moe_inter_dim, "hidden width of each routed/shared expert", "[1, 262144]")
+          .key("n_layers", &A::n_layers, "main-model blocks", "[1, 1024]")
+          .key("n_dense_layers", &A::n_dense_layers, "leading blocks with a dense FFN (≤ n_layers)", "[0, 1024]")
+          .key("n_heads", &A::n_heads, "H attention heads", "[1, 1024]")
+          .key("n_routed_experts", &A::n_routed_experts, "E routed experts", "[1, 4096]")
+          .key("n_shared_experts", &A::n_shared_experts, "shared SwiGLU width = n_shared_experts · moe_inter_dim",
+               "[0, 64]")
+          .key("n_activated_experts", &A::n_activated_experts, "K experts per token (top-k; ≤ E)", "[1, 4096]")
+          .key("n_expert_groups", &A::n_expert_groups, "groups of group-limited routing (divides E; V3: 8)",
+               "[1, 4096]")
+          .key("n_limited_groups", &A::n_limited_groups, "groups a token may use (V3: 4)", "[1, 4096]")
+          .key("score_func", &A::score_func, "gate scores: `sigmoid` (V3) or `softmax` (V2)",
+               one_of({"sigmoid", "softmax"}))
+          .key("route_scale", &A::route_scale, "multiplies the gate weights (V3: 2.5)", "(0, 1000]")
+          .key("q_lora_rank", &A::q_lora_rank, "d_c' query compression rank (0 = none)", "[0, 65536]")
+          .key("kv_lora_rank", &A::kv_lora_rank, "d_c, the latent KV rank", "[1, 65536]")
+          .key("qk_nope_head_dim", &A::qk_nope_head_dim, "d_n", "[1, 4096]")
+          .key("qk_rope_head_dim", &A::qk_rope_head_dim, "d_r (even: RoPE rotates pairs)", "[1, 4096]")
+          .key("v_head_dim", &A::v_head_dim, "d_v", "[1, 4096]")
+          .key("original_seq_len", &A::original_seq_len, "YaRN applies only when max_seq_len exceeds this",
+               "[1, 1048576]")
+          .key("rope_theta", &A::rope_theta, "RoPE base θ", "(1, 1e9]")
+          .key("rope_factor", &A::rope_factor, "YaRN scale s", "[1, 1e6]")
+          .key("beta_fast", &A::beta_fast, "YaRN β_fast", "[0, 1024]")
+          .key("beta_slow", &A::beta_slow, "YaRN β_slow", "[0, 1024]")
+          .key("mscale", &A::mscale, "YaRN attention scale coefficient (√t = 0.1·mscale·ln s + 1)", "[0, 100]")
+          .key("bias_update_speed", &A::bias_update_speed, "γ of aux-loss-free balancing (0 = off)", "[0, 10]")
+          .key("aux_loss_alpha", &A::aux_loss_alpha, "α of the sequence-wise balance loss (0 = off)", "[0, 10]")
+          .key("n_mtp_modules", &A::n_mtp_modules, "D, multi-token-prediction depth (0 = off)", "[0, 16]")
+          .key("mtp_loss_weight", &A::mtp_loss_weight, "λ, weight of the MTP loss", "[0, 100]")
+          .key("init_std", &A::init_std, "std of every weight's normal init (V3: 0.006)", "(0, 10]")
+          .key("norm_eps", &A::norm_eps, "RMSNorm ε", "(0, 1]");
+  return s;
+}
+
 void ModelArgs::validate(const std::string& sec) const {
+  ConfigTable t(nullptr, sec);
+  schema().check(*this, t);  // every key's declared range
   auto fail = [&](const char* key, const std::string& what) {
     throw Error::config("[{}] {}: {}", sec, key, what);
   };
-  auto positive = [&](const char* key, int64_t v) {
-    if (v <= 0) fail(key, fmt::format("= {} must be > 0", v));
-  };
-  positive("max_seq_len", max_seq_len);
-  positive("vocab_size", vocab_size);
-  positive("dim", dim);
-  positive("inter_dim", inter_dim);
-  positive("moe_inter_dim", moe_inter_dim);
-  positive("n_layers", n_layers);
-  positive("n_heads", n_heads);
-  positive("n_routed_experts", n_routed_experts);
-  positive("n_activated_experts", n_activated_experts);
-  positive("n_expert_groups", n_expert_groups);
-  positive("n_limited_groups", n_limited_groups);
-  positive("kv_lora_rank", kv_lora_rank);
-  positive("qk_nope_head_dim", qk_nope_head_dim);
-  positive("qk_rope_head_dim", qk_rope_head_dim);
-  positive("v_head_dim", v_head_dim);
-  positive("original_seq_len", original_seq_len);
-  if (n_dense_layers < 0 || n_dense_layers > n_layers)
+  if (n_dense_layers > n_layers)
     fail("n_dense_layers", fmt::format("= {} must be in [0, n_layers = {}]", n_dense_layers, n_layers));
-  if (n_shared_experts < 0) fail("n_shared_experts", fmt::format("= {} must be >= 0", n_shared_experts));
-  if (q_lora_rank < 0) fail("q_lora_rank", fmt::format("= {} must be >= 0 (0 = no query compression)", q_lora_rank));
   if (n_activated_experts > n_routed_experts)
     fail("n_activated_experts", fmt::format("= {} exceeds n_routed_experts = {} (a token cannot use more "
                                             "experts than exist)", n_activated_experts, n_routed_experts));
@@ -59,92 +83,18 @@ void ModelArgs::validate(const std::string& sec) const {
                                          n_activated_experts));
   if (qk_rope_head_dim % 2 != 0)
     fail("qk_rope_head_dim", fmt::format("= {} must be even (RoPE rotates adjacent pairs)", qk_rope_head_dim));
-  if (score_func != "sigmoid" && score_func != "softmax")
-    fail("score_func", fmt::format("= \"{}\" must be \"sigmoid\" or \"softmax\"", score_func));
-  if (!(route_scale > 0)) fail("route_scale", fmt::format("= {} must be > 0", route_scale));
-  if (!(rope_theta > 1)) fail("rope_theta", fmt::format("= {} must be > 1", rope_theta));
-  if (!(rope_factor >= 1)) fail("rope_factor", fmt::format("= {} must be >= 1", rope_factor));
-  if (bias_update_speed < 0) fail("bias_update_speed", fmt::format("= {} must be >= 0", bias_update_speed));
-  if (aux_loss_alpha < 0) fail("aux_loss_alpha", fmt::format("= {} must be >= 0", aux_loss_alpha));
-  if (n_mtp_modules < 0) fail("n_mtp_modules", fmt::format("= {} must be >= 0", n_mtp_modules));
-  if (mtp_loss_weight < 0) fail("mtp_loss_weight", fmt::format("= {} must be >= 0", mtp_loss_weight));
-  if (!(init_std > 0)) fail("init_std", fmt::format("= {} must be > 0", init_std));
-  if (!(norm_eps > 0)) fail("norm_eps", fmt::format("= {} must be > 0", norm_eps));
-}
-
-std::vector<std::string> model_preset_names() { return {"tiny", "small", "gpu100m"}; }
-
-ModelArgs model_preset(const std::string& name) {
-  ModelArgs a;
-  if (name == "tiny") {
-    // Unit tests: every feature on (q compression, groups, MTP) at a size that runs in milliseconds.
-    a.max_seq_len = 64; a.vocab_size = 64; a.dim = 32; a.inter_dim = 64; a.moe_inter_dim = 16;
-    a.n_layers = 2; a.n_dense_layers = 1; a.n_heads = 2;
-    a.n_routed_experts = 8; a.n_shared_experts = 1; a.n_activated_experts = 2;
-    a.n_expert_groups = 4; a.n_limited_groups = 2; a.route_scale = 1.0;
-    a.q_lora_rank = 24; a.kv_lora_rank = 16; a.qk_nope_head_dim = 8; a.qk_rope_head_dim = 4;
-    a.v_head_dim = 8; a.init_std = 0.02;
-  } else if (name == "small") {
-    // CPU demo on the Brown corpus: the spec's scaled-down recipe (rope = nope/2, v = nope, d_c = 4·d_r·..).
-    a.max_seq_len = 256; a.vocab_size = 4096; a.dim = 192; a.inter_dim = 512; a.moe_inter_dim = 96;
-    a.n_layers = 4; a.n_dense_layers = 1; a.n_heads = 4;
-    a.n_routed_experts = 8; a.n_shared_experts = 1; a.n_activated_experts = 2;
-    a.n_expert_groups = 2; a.n_limited_groups = 1; a.route_scale = 1.0;
-    a.q_lora_rank = 0; a.kv_lora_rank = 64; a.qk_nope_head_dim = 32; a.qk_rope_head_dim = 16;
-    a.v_head_dim = 32; a.init_std = 0.02;
-  } else if (name == "gpu100m") {
-    // ~100M total parameters (~30M active): the H200 benchmark configuration.
-    a.max_seq_len = 1024; a.vocab_size = 8192; a.dim = 768; a.inter_dim = 2048; a.moe_inter_dim = 256;
-    a.n_layers = 8; a.n_dense_layers = 1; a.n_heads = 8;
-    a.n_routed_experts = 16; a.n_shared_experts = 1; a.n_activated_experts = 2;
-    a.n_expert_groups = 4; a.n_limited_groups = 2; a.route_scale = 1.0;
-    a.q_lora_rank = 384; a.kv_lora_rank = 256; a.qk_nope_head_dim = 64; a.qk_rope_head_dim = 32;
-    a.v_head_dim = 64; a.init_std = 0.02;
-  } else {
-    throw Error::config("[model] preset = \"{}\" is unknown (choose tiny, small or gpu100m)", name);
-  }
-  return a;
 }
 
 ModelArgs ModelArgs::parse(ConfigTable& t) {
-  std::string preset = "small";
-  t.get_choice("preset", preset, model_preset_names());
-  ModelArgs a = model_preset(preset);
-  t.get("max_seq_len", a.max_seq_len);
-  t.get("vocab_size", a.vocab_size);
-  t.get("dim", a.dim);
-  t.get("inter_dim", a.inter_dim);
-  t.get("moe_inter_dim", a.moe_inter_dim);
-  t.get("n_layers", a.n_layers);
-  t.get("n_dense_layers", a.n_dense_layers);
-  t.get("n_heads", a.n_heads);
-  t.get("n_routed_experts", a.n_routed_experts);
-  t.get("n_shared_experts", a.n_shared_experts);
-  t.get("n_activated_experts", a.n_activated_experts);
-  t.get("n_expert_groups", a.n_expert_groups);
-  t.get("n_limited_groups", a.n_limited_groups);
-  t.get_choice("score_func", a.score_func, {"sigmoid", "softmax"});
-  t.get("route_scale", a.route_scale);
-  t.get("q_lora_rank", a.q_lora_rank);
-  t.get("kv_lora_rank", a.kv_lora_rank);
-  t.get("qk_nope_head_dim", a.qk_nope_head_dim);
-  t.get("qk_rope_head_dim", a.qk_rope_head_dim);
-  t.get("v_head_dim", a.v_head_dim);
-  t.get("original_seq_len", a.original_seq_len);
-  t.get("rope_theta", a.rope_theta);
-  t.get("rope_factor", a.rope_factor);
-  t.get("beta_fast", a.beta_fast);
-  t.get("beta_slow", a.beta_slow);
-  t.get("mscale", a.mscale);
-  t.get("bias_update_speed", a.bias_update_speed);
-  t.get("aux_loss_alpha", a.aux_loss_alpha);
-  t.get("n_mtp_modules", a.n_mtp_modules);
-  t.get("mtp_loss_weight", a.mtp_loss_weight);
-  t.get("init_std", a.init_std);
-  t.get("norm_eps", a.norm_eps);
-  t.finish();
+  ModelArgs a = schema().parse(t);
   a.validate(t.section());
   return a;
+}
+
+ModelArgs load_model_args(const std::filesystem::path& config) {
+  auto root = load_toml(config);
+  ConfigTable t(section_table(root, "model"), "model");
+  return ModelArgs::parse(t);  // other tables of the file are the run's business
 }
 
 namespace {

@@ -9,19 +9,22 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 
 namespace plexus::llm {
 
+/// The model's hyperparameters. The in-class defaults are the CPU demo model of configs/dsv3_small.toml
+/// (~4.4M parameters); configs/dsv3_tiny.toml (tests) and configs/dsv3_100m.toml (GPU) set every key.
 struct ModelArgs {
-  int64_t max_seq_len = 512;        ///< longest context the RoPE tables and KV cache cover (tokens)
+  int64_t max_seq_len = 256;        ///< longest context the RoPE tables and KV cache cover (tokens)
   int64_t vocab_size = 4096;        ///< V; overwritten by the tokenizer's size in pretraining
-  int64_t dim = 256;                ///< C, model width
-  int64_t inter_dim = 768;          ///< hidden width of the dense SwiGLU FFN (first n_dense_layers)
-  int64_t moe_inter_dim = 128;      ///< hidden width of each routed/shared expert
+  int64_t dim = 192;                ///< C, model width
+  int64_t inter_dim = 512;          ///< hidden width of the dense SwiGLU FFN (first n_dense_layers)
+  int64_t moe_inter_dim = 96;       ///< hidden width of each routed/shared expert
   int64_t n_layers = 4;             ///< main-model blocks
   int64_t n_dense_layers = 1;       ///< leading blocks with a dense FFN instead of MoE
   int64_t n_heads = 4;              ///< H
@@ -29,7 +32,7 @@ struct ModelArgs {
   int64_t n_routed_experts = 8;     ///< E
   int64_t n_shared_experts = 1;     ///< shared SwiGLU width = n_shared_experts * moe_inter_dim
   int64_t n_activated_experts = 2;  ///< K (top-k)
-  int64_t n_expert_groups = 1;      ///< groups for group-limited routing (V3: 8)
+  int64_t n_expert_groups = 2;      ///< groups for group-limited routing (V3: 8)
   int64_t n_limited_groups = 1;     ///< groups a token may use (V3: 4)
   std::string score_func = "sigmoid";  ///< "sigmoid" (V3) or "softmax" (V2)
   double route_scale = 1.0;         ///< multiplies the gate weights (V3: 2.5)
@@ -51,7 +54,7 @@ struct ModelArgs {
   double aux_loss_alpha = 1e-4;     ///< α of the complementary sequence-wise balance loss; 0 = off
   int64_t n_mtp_modules = 1;        ///< D, multi-token-prediction depth; 0 = off
   double mtp_loss_weight = 0.3;     ///< λ
-  double init_std = 0.006;          ///< std of every weight's normal init (V3 §4.2)
+  double init_std = 0.02;           ///< std of every weight's normal init (V3 §4.2 uses 0.006)
   double norm_eps = 1e-6;           ///< RMSNorm ε
 
   int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
@@ -60,21 +63,20 @@ struct ModelArgs {
   /// Source: model.py MLA.__init__; V2 report §2.1.3 (√t = 0.0707 ln s + 1).
   double softmax_scale() const;
 
-  /// Throws: Error(Config) naming the offending key for any inconsistent setting (e.g. experts not
-  /// divisible by groups, more activated than routed experts, odd rope dim).
+  /// Throws: Error(Config) naming the offending key for any out-of-range or inconsistent setting (e.g. experts
+  /// not divisible by groups, more activated than routed experts, odd rope dim).
   void validate(const std::string& section = "model") const;
 
-  /// Parse a [model] table: `preset = "tiny"|"small"|"gpu100m"` picks the base, any other key overrides it.
+  /// Parse a [model] table (every key spelled as DeepSeek's config.json; absent keys keep the defaults above).
   /// Throws: Error(Config) on unknown keys, wrong types or invalid values.
   static ModelArgs parse(ConfigTable& t);
+  /// The declared keys of [model] (core/options.h).
+  static const OptionSchema<ModelArgs>& schema();
 };
 
-/// Named presets: "tiny" (tests, ~0.3M params), "small" (CPU demo on the Brown corpus, ~6M params),
-/// "gpu100m" (~100M total parameters, for the H200 benchmark). Throws: Error(Config) for an unknown name.
-ModelArgs model_preset(const std::string& name);
-
-/// Names accepted by model_preset.
-std::vector<std::string> model_preset_names();
+/// The [model] table of a config file, e.g. configs/dsv3_tiny.toml (the model the tests use).
+/// Throws: Error(Io/Config) as load_toml and ModelArgs::parse.
+ModelArgs load_model_args(const std::filesystem::path& config);
 
 /// Parameter counts. `active` counts what one token touches (K routed + shared experts, the head; not the
 /// embedding lookup), the N in the 6·N FLOPs-per-token rule.

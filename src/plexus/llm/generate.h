@@ -9,6 +9,7 @@
 
 #include <vector>
 
+#include "plexus/core/options.h"
 #include "plexus/llm/model.h"
 
 namespace plexus::llm {
@@ -19,6 +20,8 @@ struct GenerateOptions {
   double top_p = 0.95;       ///< nucleus mass in (0, 1]
   uint64_t seed = 0;         ///< sampling stream (seed, "llm.sample", 0, position)
   int eos_id = -1;           ///< stop a sequence when it samples this id (-1: never)
+  /// The declared options of `plexus llm generate` (flags; core/options.h; defined in llm_options.cpp).
+  static const OptionSchema<GenerateOptions>& schema();
 };
 
 /// Sample from next-token logits. Shapes: logits [B,V] f32 → [B] int64 (CPU).

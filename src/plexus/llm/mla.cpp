@@ -70,8 +70,9 @@ torch::Tensor MlaImpl::forward(const torch::Tensor& x_in, const torch::Tensor& c
   return project(o.transpose(1, 2).reshape({B, T, H * a_.v_head_dim}), wo);
 }
 
-torch::Tensor MlaImpl::forward_absorbed(const torch::Tensor& x, int64_t start_pos, const torch::Tensor& cos,
+torch::Tensor MlaImpl::forward_absorbed(const torch::Tensor& x_in, int64_t start_pos, const torch::Tensor& cos,
                                         const torch::Tensor& sin, MlaCache& cache) {
+  auto x = x_in.to(matmul_dtype());  // as forward(): every product below runs in the matmul dtype (bf16 on CUDA)
   const auto B = x.size(0), T = x.size(1), H = a_.n_heads, dc = a_.kv_lora_rank;
   const int64_t end = start_pos + T;
   auto [q_nope, q_pe] = queries(x, cos, sin);

@@ -37,7 +37,6 @@ class TransformerImpl : public torch::nn::Module {
 
   /// Run matmuls in `dtype` (kFloat32 or kBFloat16).
   void set_compute_dtype(torch::Dtype dtype) { compute_dtype_ = dtype; }
-  torch::Dtype compute_dtype() const { return compute_dtype_; }
 
   /// Final hidden states before the output norm (naive attention). Shapes: tokens [B,T] int64 → [B,T,C].
   torch::Tensor hidden(const torch::Tensor& tokens);

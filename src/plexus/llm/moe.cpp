@@ -88,6 +88,27 @@ torch::Tensor MoeImpl::forward(const torch::Tensor& x) {
   return y.view({B, T, C});
 }
 
+torch::Tensor MoeImpl::forward_dense(const torch::Tensor& x) {
+  const auto B = x.size(0), T = x.size(1), C = x.size(2);
+  const int64_t E = a_.n_routed_experts;
+  auto flat = x.reshape({B * T, C});
+  auto r = gate->forward(flat);
+  auto dense_w = torch::zeros({B * T, E}, r.weights.options()).scatter(1, r.indices, r.weights);  // [N,E]
+  std::vector<torch::Tensor> w1, w2, w3;
+  for (auto& m : *experts) {
+    auto e = m->as<Expert>();
+    w1.push_back(e->w1), w2.push_back(e->w2), w3.push_back(e->w3);
+  }
+  auto dt = matmul_dtype();
+  auto xs = flat.to(dt).unsqueeze(0);                                                   // [1,N,C]
+  auto W1 = torch::stack(w1).to(dt), W2 = torch::stack(w2).to(dt), W3 = torch::stack(w3).to(dt);  // [E,I,C],[E,C,I]
+  auto h = torch::silu(torch::matmul(xs, W1.transpose(1, 2))) * torch::matmul(xs, W3.transpose(1, 2));  // [E,N,I]
+  auto ys = torch::matmul(h, W2.transpose(1, 2));                                        // [E,N,C]
+  auto y = (ys.to(flat.scalar_type()) * dense_w.t().unsqueeze(-1).to(flat.scalar_type())).sum(0);  // [N,C]
+  if (shared) y = y + shared->forward(flat);
+  return y.view({B, T, C});
+}
+
 torch::Tensor MoeImpl::take_load() {
   auto l = load_.clone();
   load_.zero_();
@@ -97,11 +118,6 @@ torch::Tensor MoeImpl::take_load() {
 torch::Tensor bias_update_step(const torch::Tensor& load, double gamma) {
   auto l = load.to(torch::kFloat64);
   return torch::sign(l.mean() - l) * gamma;  // underloaded (+γ), overloaded (−γ)
-}
-
-void MoeImpl::update_bias(const torch::Tensor& load, double gamma) {
-  torch::NoGradGuard ng;
-  gate->bias.add_(bias_update_step(load, gamma).to(gate->bias.options()));
 }
 
 }  // namespace plexus::llm

@@ -37,7 +37,7 @@ class GateImpl : public torch::nn::Module {
   /// Route tokens. Shapes: x [N,C] → Routing. Source: model.py Gate.forward; V3 eq.13-16.
   Routing forward(const torch::Tensor& x);
   torch::Tensor weight;  ///< expert centroids [E,C] (trained)
-  torch::Tensor bias;    ///< b [E] f32 buffer: selection only, no gradient, updated by update_bias
+  torch::Tensor bias;    ///< b [E] f32 buffer: selection only, no gradient, updated by Transformer::end_step_balance
 
  private:
   ModelArgs a_;
@@ -52,16 +52,19 @@ class MoeImpl : public torch::nn::Module {
   /// sequence-wise balance loss (read with balance_loss / take_load).
   torch::Tensor forward(const torch::Tensor& x);
 
+  /// The same function without reading expert counts on the host (no device sync): every routed expert
+  /// runs on every token and its output is weighted by the gate weight (0 for experts not selected), so the
+  /// result equals forward() (tested). Costs E/K times the routed FLOPs: used for the few tokens of a decode
+  /// step on CUDA, where the host round trip of the sparse dispatch dominates. No load/balance bookkeeping.
+  /// Shapes: x [B,T,C] → [B,T,C].
+  torch::Tensor forward_dense(const torch::Tensor& x);
+
   /// α·Σ f_i P_i of the last training forward, averaged over its sequences (0 if α = 0 or in eval mode).
   torch::Tensor balance_loss() const { return balance_loss_; }
 
   /// Tokens routed to each expert since the last call (summed over forwards in training mode), then reset.
   /// Shapes: → [E] f64 on CPU.
   torch::Tensor take_load();
-
-  /// b_i ← b_i + γ·sign(mean(load) − load_i). Returns nothing; touches only `gate->bias`.
-  /// Shapes: load [E]. Source: V3 report §2.1.2.
-  void update_bias(const torch::Tensor& load, double gamma);
 
   Gate gate{nullptr};
   torch::nn::ModuleList experts;

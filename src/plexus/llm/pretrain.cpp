@@ -15,123 +15,11 @@
 #include "plexus/core/run_lifecycle.h"
 #include "plexus/llm/model.h"
 #include "plexus/llm/optim.h"
+#include "plexus/llm/tasks/task_text.h"
 
 namespace fs = std::filesystem;
 
 namespace plexus::llm {
-
-namespace {
-
-const toml::table* section(const toml::table& root, const char* name) {
-  auto* n = root.get(name);
-  if (n && !n->is_table()) throw Error::config("[{}] must be a table", name);
-  return n ? n->as_table() : nullptr;
-}
-
-}  // namespace
-
-PretrainConfig PretrainConfig::parse(const toml::table& root) {
-  PretrainConfig c;
-  for (auto& [k, v] : root) {
-    std::string key(k.str());
-    if (key != "run" && key != "model" && key != "data" && key != "tokenizer" && key != "train") {
-      auto near = nearest_name(key, {"run", "model", "data", "tokenizer", "train"});
-      throw Error::config("unknown section [{}]{}", key, near.empty() ? "" : fmt::format(" (did you mean [{}]?)", near));
-    }
-  }
-  {
-    ConfigTable t(section(root, "run"), "run");
-    t.get("name", c.run.name);
-    t.get("root", c.run.root);
-    t.get("seed", c.run.seed);
-    t.get("device", c.run.device);
-    t.get("threads", c.run.threads);
-    bool tensorboard = false;  // read by RunDir::write_config from the resolved config (docs/experiments.md)
-    t.get("tensorboard", tensorboard);
-    t.require(c.run.threads >= 0, "threads", "must be >= 0");
-    t.finish();
-    c.resolved.insert("run", t.resolved());
-  }
-  {
-    ConfigTable t(section(root, "model"), "model");
-    c.model = ModelArgs::parse(t);
-    c.resolved.insert("model", t.resolved());
-  }
-  {
-    ConfigTable t(section(root, "data"), "data");
-    t.get_choice("source", c.data.source, {"brown", "arithmetic"});
-    t.get("brown_dir", c.data.brown_dir);
-    t.get("val_fraction", c.data.val_fraction);
-    t.get("arithmetic_examples", c.data.arithmetic_examples);
-    t.get("arithmetic_max_digits", c.data.arithmetic_max_digits);
-    t.require(c.data.val_fraction > 0 && c.data.val_fraction < 1, "val_fraction", "must be in (0, 1)");
-    t.require(c.data.arithmetic_examples > 0, "arithmetic_examples", "must be > 0");
-    t.require(c.data.arithmetic_max_digits >= 1 && c.data.arithmetic_max_digits <= 9, "arithmetic_max_digits",
-              "must be in [1, 9]");
-    t.finish();
-    c.resolved.insert("data", t.resolved());
-  }
-  {
-    ConfigTable t(section(root, "tokenizer"), "tokenizer");
-    t.get("vocab_size", c.tokenizer.vocab_size);
-    t.get("character_coverage", c.tokenizer.character_coverage);
-    t.get("max_sentences", c.tokenizer.max_sentences);
-    t.get("num_threads", c.tokenizer.num_threads);
-    t.require(c.tokenizer.vocab_size >= 8, "vocab_size", "must be >= 8");
-    t.require(c.tokenizer.character_coverage > 0 && c.tokenizer.character_coverage <= 1, "character_coverage",
-              "must be in (0, 1]");
-    t.require(c.tokenizer.max_sentences > 0, "max_sentences", "must be > 0");
-    t.require(c.tokenizer.num_threads > 0, "num_threads", "must be > 0");
-    t.finish();
-    c.resolved.insert("tokenizer", t.resolved());
-  }
-  {
-    auto& o = c.train;
-    ConfigTable t(section(root, "train"), "train");
-    t.get("steps", o.steps);
-    t.get("stop_at", o.stop_at);
-    t.get("batch_size", o.batch_size);
-    t.get("seq_len", o.seq_len);
-    t.get_choice("schedule", o.schedule, {"cosine", "constant_decay"});
-    t.get("lr", o.lr);
-    t.get("min_lr", o.min_lr);
-    t.get("warmup_steps", o.warmup_steps);
-    t.get("decay_start", o.decay_start);
-    t.get("decay_end", o.decay_end);
-    t.get("weight_decay", o.weight_decay);
-    t.get("beta1", o.beta1);
-    t.get("beta2", o.beta2);
-    t.get("grad_clip", o.grad_clip);
-    t.get("eval_every", o.eval_every);
-    t.get("eval_batches", o.eval_batches);
-    t.get("checkpoint_every", o.checkpoint_every);
-    t.get_choice("dtype", o.dtype, {"auto", "float32", "bfloat16"});
-    t.get("peak_tflops", o.peak_tflops);
-    t.require(o.steps > 0, "steps", "must be > 0");
-    t.require(o.stop_at >= 0 && o.stop_at <= o.steps, "stop_at", "must be in [0, steps]");
-    t.require(o.batch_size > 0, "batch_size", "must be > 0");
-    t.require(o.seq_len >= 2, "seq_len", "must be >= 2");
-    t.require(o.lr > 0, "lr", "must be > 0");
-    t.require(o.min_lr >= 0 && o.min_lr <= o.lr, "min_lr", "must be in [0, lr]");
-    t.require(o.warmup_steps >= 0, "warmup_steps", "must be >= 0");
-    t.require(o.decay_start >= 0 && o.decay_start <= o.decay_end && o.decay_end <= 1, "decay_start",
-              "needs 0 <= decay_start <= decay_end <= 1");
-    t.require(o.weight_decay >= 0, "weight_decay", "must be >= 0");
-    t.require(o.beta1 >= 0 && o.beta1 < 1, "beta1", "must be in [0, 1)");
-    t.require(o.beta2 >= 0 && o.beta2 < 1, "beta2", "must be in [0, 1)");
-    t.require(o.grad_clip >= 0, "grad_clip", "must be >= 0 (0 = no clipping)");
-    t.require(o.eval_every > 0, "eval_every", "must be > 0");
-    t.require(o.eval_batches > 0, "eval_batches", "must be > 0");
-    t.require(o.checkpoint_every > 0, "checkpoint_every", "must be > 0");
-    t.require(o.peak_tflops > 0, "peak_tflops", "must be > 0");
-    t.finish();
-    c.resolved.insert("train", t.resolved());
-  }
-  if (c.train.seq_len > c.model.max_seq_len)
-    throw Error::config("[train] seq_len = {} exceeds model.max_seq_len = {} (raise max_seq_len)", c.train.seq_len,
-                        c.model.max_seq_len);
-  return c;
-}
 
 std::vector<std::string> document_lines(const std::vector<Document>& docs) {
   std::vector<std::string> lines;
@@ -182,6 +70,8 @@ void load_corpus(const PretrainConfig& cfg, std::vector<Document>& train, std::v
     docs = arithmetic_corpus(cfg.data.arithmetic_examples, static_cast<int>(cfg.data.arithmetic_max_digits),
                              static_cast<uint64_t>(cfg.run.seed));
   }
+  append_task_documents(docs, cfg.data.tasks, cfg.data.task_examples, cfg.data.task_trace_fraction,
+                        static_cast<uint64_t>(cfg.run.seed));
   split_documents(docs, cfg.data.val_fraction, static_cast<uint64_t>(cfg.run.seed), train, val);
 }
 
@@ -271,7 +161,7 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
   const auto seed = static_cast<uint64_t>(cfg.run.seed);
   if (cfg.run.threads > 0) torch::set_num_threads(static_cast<int>(cfg.run.threads));
   torch::Device dev = resolve_device(cfg.run.device);
-  RunDir run(cfg.run.root, cfg.run.name, resume);  // locked until this function returns
+  RunDir run(cfg.run.out_dir, cfg.run.name, resume);  // locked until this function returns
 
   // Data and tokenizer (trained once per run and saved with it).
   std::vector<Document> train_docs, val_docs;

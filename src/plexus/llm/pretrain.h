@@ -14,19 +14,16 @@
 #include <vector>
 
 #include "plexus/core/run_lifecycle.h"
+#include "plexus/core/run_options.h"
 #include "plexus/llm/config.h"
 #include "plexus/llm/corpus.h"
+#include "plexus/llm/tasks/task.h"
 #include "plexus/llm/tokenizer.h"
 
 namespace plexus::llm {
 
-struct RunOptions {
-  std::string name = "dsv3-small";  ///< directory under root
-  std::string root = "runs";
-  int64_t seed = 0;                 ///< every random stream derives from it
-  std::string device = "cpu";       ///< "cpu", "cuda", "cuda:N"
-  int64_t threads = 0;              ///< CPU intra-op threads; 0 = LibTorch default
-};
+/// [run]: the table every family shares (core/run_options.h); `threads` = LibTorch intra-op CPU threads.
+using RunOptions = plexus::RunOptions;
 
 struct DataOptions {
   std::string source = "brown";        ///< "brown" or "arithmetic"
@@ -34,6 +31,12 @@ struct DataOptions {
   double val_fraction = 0.05;          ///< fraction of documents held out for validation
   int64_t arithmetic_examples = 20000; ///< lines of synthetic arithmetic (source = "arithmetic")
   int64_t arithmetic_max_digits = 3;
+  /// R1 base-model text: [data.tasks.<name>] tables (TaskOptions keys) add task_examples documents per task,
+  /// each line the task prompt followed by a completion, so the base model knows the format (pass@G > 0).
+  std::vector<TaskOptions> tasks;
+  int64_t task_examples = 0;           ///< lines per task (0 with no [data.tasks.*] tables)
+  double task_trace_fraction = 0.5;    ///< share of lines with the step-by-step trace; the rest answer directly
+  static const OptionSchema<DataOptions>& schema();
 };
 
 struct TrainOptions {
@@ -56,6 +59,7 @@ struct TrainOptions {
   int64_t checkpoint_every = 100;
   std::string dtype = "auto";     ///< "auto" (bf16 on CUDA, f32 on CPU), "float32", "bfloat16"
   double peak_tflops = 989.0;     ///< accelerator's dense bf16 peak for MFU (H100/H200 SXM: 989)
+  static const OptionSchema<TrainOptions>& schema();
 };
 
 struct PretrainConfig {
@@ -69,6 +73,9 @@ struct PretrainConfig {
   /// Throws: Error(Config) on unknown keys, wrong types or out-of-range values.
   static PretrainConfig parse(const toml::table& root);
 };
+
+/// The key tables of every LLM section, for docs/config.md (`plexus config docs`).
+std::vector<SectionDoc> config_docs();
 
 /// Token streams: documents encoded and packed, each followed by EOS.
 struct TokenData {

@@ -36,7 +36,11 @@ const SpmApi& spm() {
     if (path.empty()) path = PLEXUS_SPM_SHIM_PATH;
 #endif
     if (path.empty()) path = "libplexus_spm.so";
-    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    // PLEXUS_SPM_DEEPBIND=0 loads without RTLD_DEEPBIND (for LibTorch builds whose protobuf is hidden, where
+    // DEEPBIND is not needed); default on.
+    const char* deep = std::getenv("PLEXUS_SPM_DEEPBIND");
+    const int flags = RTLD_NOW | RTLD_LOCAL | (deep && std::string(deep) == "0" ? 0 : RTLD_DEEPBIND);
+    void* h = dlopen(path.c_str(), flags);
     if (!h)
       throw Error::io("cannot load the SentencePiece shim '{}': {} (rebuild plexus or set PLEXUS_SPM_SHIM)", path,
                       dlerror());
@@ -75,6 +79,9 @@ Tokenizer Tokenizer::load(const fs::path& model) {
   void* sp = spm().load(model.string().c_str(), err, sizeof(err));
   if (sp) t.sp_ = std::shared_ptr<void>(sp, [](void* p) { spm().free_sp(p); });
   if (!t.sp_) throw Error::data("'{}' is not a SentencePiece model: {}", model.string(), err);
+  if (t.vocab_size() <= 0)
+    throw Error::data("SentencePiece loaded '{}' but reports {} pieces (a broken shim load; try PLEXUS_SPM_DEEPBIND=0)",
+                      model.string(), t.vocab_size());
   return t;
 }
 
@@ -93,6 +100,15 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& lines, const fs::path
       "--input_sentence_size={} --shuffle_input_sentence=false --num_threads={} --unk_id=0 --bos_id=1 "
       "--eos_id=2 --pad_id=-1 --hard_vocab_limit=false --max_sentence_length=16384",
       input.string(), prefix.string(), o.vocab_size, o.character_coverage, o.max_sentences, o.num_threads);
+  if (!o.user_defined_symbols.empty()) {
+    std::string syms;
+    for (auto& u : o.user_defined_symbols) {
+      if (u.find_first_of("',") != std::string::npos)
+        throw Error::config("[tokenizer] user_defined_symbols: '{}' may not contain a quote or comma", u);
+      syms += (syms.empty() ? "" : ",") + u;
+    }
+    args += fmt::format(" --user_defined_symbols='{}'", syms);
+  }
   // Training runs in the `spm_train` tool (Debian package sentencepiece) rather than in-process: the trainer
   // crashes inside a process that also holds LibTorch's libprotobuf, even through the DEEPBIND shim.
   const char* tool_env = std::getenv("PLEXUS_SPM_TRAIN");

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "plexus/core/options.h"
+
 namespace plexus::llm {
 
 struct TokenizerOptions {
@@ -18,6 +20,10 @@ struct TokenizerOptions {
   double character_coverage = 1.0;   ///< fraction of characters covered (1.0 for English)
   int64_t max_sentences = 200000;    ///< lines sampled for training (Brown has ~57k)
   int64_t num_threads = 2;
+  /// Pieces kept whole (e.g. the R1 tags "<think>", "</answer>" so a rollout can stop on one token id).
+  std::vector<std::string> user_defined_symbols;
+  /// The declared keys of [tokenizer] (core/options.h; defined in llm_options.cpp).
+  static const OptionSchema<TokenizerOptions>& schema();
 };
 
 class Tokenizer {

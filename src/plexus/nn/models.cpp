@@ -7,18 +7,21 @@
 
 namespace plexus::nn {
 
-ModelOptions ModelOptions::parse(plexus::ConfigTable& t) {
-  ModelOptions o;
-  t.get_choice("name", o.name, {"mlp", "cnn", "vgg11", "resnet18"});
-  t.get("hidden", o.hidden);
-  for (int64_t h : o.hidden) t.require(h > 0, "hidden", "every hidden size must be > 0");
-  t.get("groups", o.groups);
-  t.require(o.groups > 0, "groups", "must be > 0");
-  t.get("width", o.width);
-  t.require(o.width > 0, "width", "must be > 0");
-  t.finish();
-  return o;
+const plexus::OptionSchema<ModelOptions>& ModelOptions::schema() {
+  static const auto s =
+      plexus::OptionSchema<ModelOptions>("model")
+          .key("name", &ModelOptions::name,
+               "`mlp`, `cnn` (conv5×5-32, pool, conv5×5-64, pool, FC-512, output), `vgg11`, `resnet18` (GroupNorm)",
+               plexus::one_of({"mlp", "cnn", "vgg11", "resnet18"}))
+          .key("hidden", &ModelOptions::hidden, "MLP hidden sizes (empty = multinomial logistic regression)",
+               "[1, 65536]")
+          .key("groups", &ModelOptions::groups, "GroupNorm groups (vgg11, resnet18); must divide every channel count",
+               "[1, 4096]")
+          .key("width", &ModelOptions::width, "base width of vgg11/resnet18 (64 = the papers)", "[1, 4096]");
+  return s;
 }
+
+ModelOptions ModelOptions::parse(plexus::ConfigTable& t) { return schema().parse(t); }
 
 int64_t parameter_count(const torch::nn::Module& m) {
   int64_t n = 0;

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 
 namespace plexus::nn {
 
@@ -25,7 +25,7 @@ class Model : public torch::nn::Module {
   /// Shapes: x [B,C,H,W] f32 → logits [B,K] f32 (un-normalized; apply cross-entropy on top).
   virtual torch::Tensor forward(torch::Tensor x) = 0;
   /// Name prefix (as in named_parameters()) of the final linear layer: the default personal "head"
-  /// (`output_layer` for the MLP/CNN, `classifier` for VGG-11, `linear` for ResNet-18; spec §3).
+  /// (`output_layer` for the MLP/CNN, `classifier` for VGG-11, `linear` for ResNet-18; docs/models.md).
   virtual std::string head_prefix() const = 0;
 };
 
@@ -43,6 +43,8 @@ struct ModelOptions {
 
   /// Read the `[model]` table. Throws: Error(Config) on unknown keys, unknown names, non-positive sizes.
   static ModelOptions parse(plexus::ConfigTable& t);
+  /// The declared keys of [model] (core/options.h).
+  static const plexus::OptionSchema<ModelOptions>& schema();
 };
 
 /// Build a model for inputs [C,H,W] with `classes` outputs. Parameters are initialised from torch's global
@@ -50,7 +52,7 @@ struct ModelOptions {
 /// Shapes: input_shape = {C,H,W}; the model maps [B,C,H,W] → [B,classes].
 /// Throws: Error(Config) on an unknown name, classes < 1, non-positive input dims, an input too small for
 /// the architecture (e.g. < 12×12 for the CNN), or GroupNorm groups that do not divide a channel count.
-/// Source: DisPFL / DP-FedSAM / DFedPGP `fedml_api/model/cv/{cnn,vgg,resnet}.py` (spec §0).
+/// Source: DisPFL / DP-FedSAM / DFedPGP `fedml_api/model/cv/{cnn,vgg,resnet}.py` (docs/models.md).
 std::shared_ptr<Model> make_model(const ModelOptions& o, std::array<int64_t, 3> input_shape, int64_t classes);
 
 /// Number of scalar parameters of a model (Σ numel over parameters()).

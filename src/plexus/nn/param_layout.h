@@ -46,7 +46,7 @@ class ParamLayout {
 
   /// Make `module`'s parameters views of `row` [P] and their gradients views of `grad_row` [P] (both
   /// contiguous, same dtype/device as each other). Autograd then accumulates into `grad_row` in place.
-  /// Source: DESIGN.md "stacked federation state".
+  /// Source: docs/design.md "Stacked federation state".
   void bind(torch::nn::Module& module, const torch::Tensor& row, const torch::Tensor& grad_row) const;
 
   /// Column ranges of shared / personal parameters (adjacent entries merged) and of every tensor.

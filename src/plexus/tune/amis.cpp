@@ -5,12 +5,17 @@
 // samples, unlike Cornuet et al. 2012); two policies (Multi-Variance, Multi-Modal) and two updates
 // (Score-based Greedy Update "GU", Rank-based Peak Cluster Update "PCU"). Everything below — how
 // candidates are placed and scored, the softmax rates, the leader clustering, floors and re-seeding — is
-// our reconstruction from those names (spec §5 [D]).
+// our reconstruction from those names (docs/tune.md [D]).
 //
 // Iteration t with q_t(x) = Σ_k π_k N(x; μ_k, Σ_k):
+//   0. init = "production" (default): all K components at production θ0 with nested spreads
+//      spread^k σ (k = 0..K−1), so most traffic explores near θ0 where the recommendation will be judged
+//      while the widest component still reaches other modes; init = "uniform": one component at θ0, the
+//      others uniform in the box;
 //   1. serve N requests with θ_i ~ q_t, logging log q_t(θ_i) (full-mixture denominator);
-//   2. place `candidates` points in each component's trust region and score each by IS with target
-//      N(c, s² Σ_k) (s = target_scale), rejecting low-ESS and infeasible ones;
+//   2. place `candidates` points in each component's trust region and score every candidate by IS with
+//      one common kernel N(c, s² Σ̄_t), Σ̄_t = diag(Σ_k π_k Σ_k) (s = target_scale), so all candidates of
+//      an iteration estimate the KPI smoothed the same way; reject low-ESS and infeasible ones;
 //   3. GU:  μ_k ← best candidate of component k; Σ_k ← rank-weighted covariance of k's top candidates
 //           around μ_k (+ Σ_min); π ∝ softmax(best score_k / (τ · spread of scores)), mixed with uniform (ε);
 //      PCU: keep the top ρ of all ranked candidates with weights log(M+1) − log(rank); leader-cluster them
@@ -19,12 +24,13 @@
 //      Multi-Variance: every μ_k is the global best and Σ_k = spread^{2(k − (K−1)/2)} Σ_base; the updates
 //           move the shared mean, Σ_base and π (which scale is producing the best points);
 //   4. π_k ≥ π_min; Multi-Modal re-seeds a component uniformly in the box after `reseed_after` starved rounds.
+// The recommendation goes through the guarded final step (guard.h).
 #include <algorithm>
 #include <cmath>
 
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
-#include "plexus/tune/tuner.h"
+#include "plexus/tune/tuner_registry.h"
 
 namespace plexus::tune {
 
@@ -74,6 +80,47 @@ Mat scaled(const Mat& m, double s) {
   return r;
 }
 
+/// TOML section [amis].
+struct AmisOptions {
+  int64_t components = 3;               // mixture components K
+  std::string variant = "multi_modal";  // multi_modal | multi_variance
+  std::string update = "pcu";           // gu (score-based greedy) | pcu (rank-based peak cluster)
+  std::string init = "production";      // production (all components at θ0, spreads σ·spread^k) | uniform (multi_modal only)
+  std::string kernel = "common";        // common (one kernel per iteration) | component (each candidate its component's Σ_k, before issue 16)
+  double pi_min = 0.05;                 // floor on mixing rates
+  double epsilon = 0.3;                 // mix the updated rates with uniform at this rate
+  double temperature = 1.0;             // GU: softmax temperature in units of the score spread
+  double top_frac = 0.2;                // PCU: fraction of ranked candidates kept for clustering
+  double cluster_radius = 3.0;          // PCU: peak-cluster radius (Mahalanobis under Σ0)
+  double spread = 2.0;                  // nested scales spread^{k − (K−1)/2}
+  int64_t reseed_after = 2;             // multi_modal: re-seed a component starved for this many rounds
+  static AmisOptions parse(ConfigTable& t) {
+    AmisOptions o;
+    t.get("components", o.components);
+    t.get_choice("variant", o.variant, {"multi_modal", "multi_variance"});
+    t.get_choice("update", o.update, {"gu", "pcu"});
+    t.get_choice("init", o.init, {"production", "uniform"});
+    t.get_choice("kernel", o.kernel, {"common", "component"});
+    t.get("pi_min", o.pi_min);
+    t.get("epsilon", o.epsilon);
+    t.get("temperature", o.temperature);
+    t.get("top_frac", o.top_frac);
+    t.get("cluster_radius", o.cluster_radius);
+    t.get("spread", o.spread);
+    t.get("reseed_after", o.reseed_after);
+    t.require(o.components >= 1 && o.components <= 16, "components", "must be in [1, 16]");
+    t.require(o.pi_min >= 0 && o.pi_min * o.components < 1, "pi_min", "must be >= 0 with pi_min × components < 1");
+    t.require(o.epsilon >= 0 && o.epsilon <= 1, "epsilon", "must be in [0, 1]");
+    t.require(o.temperature > 0, "temperature", "must be > 0");
+    t.require(o.top_frac > 0 && o.top_frac <= 1, "top_frac", "must be in (0, 1]");
+    t.require(o.cluster_radius > 0, "cluster_radius", "must be > 0");
+    t.require(o.spread >= 1, "spread", "must be >= 1");
+    t.require(o.reseed_after >= 1, "reseed_after", "must be >= 1");
+    t.finish();
+    return o;
+  }
+};
+
 void normalize_rates(std::vector<Component>& comps, double pi_min) {
   double s = 0;
   for (auto& c : comps) s += c.pi;
@@ -82,17 +129,27 @@ void normalize_rates(std::vector<Component>& comps, double pi_min) {
   for (auto& c : comps) s += (c.pi = std::max(c.pi, pi_min));
   for (auto& c : comps) c.pi /= s;
 }
-}  // namespace
+class Amis : public Tuner {
+ public:
+  explicit Amis(AmisOptions o) : a_(std::move(o)) {}
+  TuneResult run(Problem& p, const TunerOptions& opt, const TuneContext& ctx) const override;
 
-TuneResult run_amis(Problem& p, const TunerOptions& o, uint64_t seed, const IterationCallback& cb) {
+ private:
+  AmisOptions a_;
+};
+
+TuneResult Amis::run(Problem& p, const TunerOptions& opt, const TuneContext& ctx) const {
   TuneResult res;
+  const AmisOptions& o = a_;
+  const uint64_t seed = ctx.seed;
   const int d = p.dim(), K = static_cast<int>(o.components);
   const bool multi_variance = o.variant == "multi_variance", pcu = o.update == "pcu";
   const auto wid = box_widths(p), lo = p.lower();
-  const Mat cov0 = diag_cov(wid, o.sigma), cov_min = diag_cov(wid, o.min_sigma),
-            cov_max = diag_cov(wid, std::min(1.0, 2 * o.sigma));
-  const IsOptions is = o.is_options(seed);
-  const int64_t budget = o.total_budget();
+  const Mat cov0 = diag_cov(wid, opt.sigma), cov_min = diag_cov(wid, opt.min_sigma),
+            cov_max = diag_cov(wid, std::min(1.0, 2 * opt.sigma));
+  const IsOptions is = opt.is_options(seed);
+  const int64_t budget = opt.total_budget();
+  res.kernel_ref = cov0;
   const Gaussian metric(std::vector<double>(d, 0.0), cov0);  // Σ0's Mahalanobis metric for clustering
   auto dist2 = [&](const std::vector<double>& a, const std::vector<double>& b) {
     std::vector<double> diff(d);
@@ -107,8 +164,9 @@ TuneResult run_amis(Problem& p, const TunerOptions& o, uint64_t seed, const Iter
     return x;
   };
 
-  // Initial mixture: Multi-Variance nests K scales around production; Multi-Modal starts one component at
-  // production and spreads the others uniformly over the box (exploration of other modes).
+  // Initial mixture: K nested scales around production (Multi-Variance always; Multi-Modal with init =
+  // "production", whose components then separate as peaks are found), or one component at production and
+  // the others uniform over the box (init = "uniform").
   std::vector<Component> comps(K);
   Mat base_cov = cov0;
   for (int k = 0; k < K; ++k) {
@@ -116,6 +174,11 @@ TuneResult run_amis(Problem& p, const TunerOptions& o, uint64_t seed, const Iter
     if (multi_variance) {
       comps[k].mean = p.production();
       comps[k].cov = scaled(base_cov, scale_of(k) * scale_of(k));
+    } else if (o.init == "production") {
+      // Nested spreads σ·spread^k, k = 0..K−1: the narrow ones keep traffic near production, the widest
+      // reaches across the box so other modes can still be found; the components separate as peaks appear.
+      comps[k].mean = p.production();
+      comps[k].cov = scaled(cov0, std::pow(o.spread, 2.0 * k));
     } else {
       comps[k].mean = k == 0 ? p.production() : uniform_point("amis/init", k, 0);
       comps[k].cov = cov0;
@@ -125,8 +188,8 @@ TuneResult run_amis(Problem& p, const TunerOptions& o, uint64_t seed, const Iter
   inc.best = p.production();
   int64_t replays = 0;
   res.stop_reason = "iterations";
-  for (int64_t t = 0; t < o.iterations; ++t) {
-    if (replays + o.traffic > budget) {
+  for (int64_t t = 0; t < opt.iterations; ++t) {
+    if (replays + opt.traffic > budget) {
       res.stop_reason = "budget";
       break;
     }
@@ -137,17 +200,33 @@ TuneResult run_amis(Problem& p, const TunerOptions& o, uint64_t seed, const Iter
       gs.emplace_back(c.mean, c.cov);
     }
     Mixture q(pis, gs);
-    Samples s = p.traffic(q, o.traffic, t);
-    replays += o.traffic;
+    Samples s = live_iteration(p, q, opt.traffic, t, ctx.holdout, res);
+    replays += opt.traffic;
 
+    // One kernel for every candidate of the iteration: s² diag(Σ_k π_k Σ_k).
+    Mat kernel(d * d, 0.0);
+    for (const auto& c : comps)
+      for (int i = 0; i < d; ++i) kernel[i * d + i] += c.pi * c.cov[i * d + i];
     std::vector<Candidate> cands;
+    std::vector<std::vector<double>> points;
     for (int k = 0; k < K; ++k)
-      for (auto& x : trust_region_candidates(p, gs[k], o.candidates, o.trust_radius, seed, static_cast<uint64_t>(k), t))
-        cands.push_back({x, k, score_is(s, p, x, comps[k].cov, o.target_scale, is)});
+      for (auto& x : trust_region_candidates(p, gs[k], opt.candidates, opt.trust_radius, seed, static_cast<uint64_t>(k), t)) {
+        cands.push_back({x, k, {}});
+        points.push_back(x);
+      }
+    std::vector<CandidateScore> scores;
     std::vector<int> order;
-    for (std::size_t i = 0; i < cands.size(); ++i)
-      if (std::isfinite(cands[i].score.score)) order.push_back(static_cast<int>(i));
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return cands[a].score.score > cands[b].score.score; });
+    if (o.kernel == "common") {
+      order = rank_candidates(s, p.objective(), points, kernel, opt.target_scale, is, scores);
+    } else {  // each candidate smoothed by its own component's Σ_k: estimates of differently smoothed KPIs
+      for (std::size_t i = 0; i < cands.size(); ++i) {
+        scores.push_back(score_is(s, p.objective(), points[i], comps[cands[i].component].cov, opt.target_scale, is));
+        if (std::isfinite(scores.back().score)) order.push_back(static_cast<int>(i));
+      }
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a].score > scores[b].score; });
+    }
+    for (std::size_t i = 0; i < cands.size(); ++i) cands[i].score = scores[i];
+    archive_ranked(res, points, order);
 
     if (!order.empty()) {
       const Candidate& top = cands[order[0]];
@@ -291,7 +370,6 @@ TuneResult run_amis(Problem& p, const TunerOptions& o, uint64_t seed, const Iter
     IterationRecord rec = inc;
     rec.iteration = t + 1;
     rec.replays = replays;
-    rec.components = K;
     if (!order.empty()) {
       const Candidate& top = cands[order[0]];
       rec.best = top.x;
@@ -304,10 +382,25 @@ TuneResult run_amis(Problem& p, const TunerOptions& o, uint64_t seed, const Iter
     } else {
       rec.ess = cands.empty() ? 0 : cands[0].score.ess;
     }
-    finish_record(p, rec, res, cb);
+    finish_record(p, rec, res, ctx.cb);
   }
-  if (res.history.empty()) throw Error::config("[tuner] budget = {} is below one iteration of traffic = {}", budget, o.traffic);
+  if (res.history.empty()) throw Error::config("[tuner] budget = {} is below one iteration of traffic = {}", budget, opt.traffic);
   return res;
 }
+
+const TunerRegistrar kAmis({
+    .name = "amis",
+    .summary = "Adaptive mixture IS: a Gaussian mixture adapted each iteration, Multi-Modal/Multi-Variance x GU/PCU (Jia et al.)",
+    .importance_sampling = true,
+    .uses_simulator = false,
+    .variants = {{"amis", ""},
+                 {"amis_gu", "update = \"gu\""},
+                 {"amis_mv", "variant = \"multi_variance\""},
+                 {"amis_mv_gu", "variant = \"multi_variance\"\nupdate = \"gu\""},
+                 {"amis_uniform", "init = \"uniform\""}},
+    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<Amis>(AmisOptions::parse(t)); },
+});
+
+}  // namespace
 
 }  // namespace plexus::tune

@@ -15,22 +15,26 @@ enum Col { kRequests = 0, kRevenue, kClicks, kImpressions, kQuality };
 const std::vector<std::string> kCols = {"requests", "revenue", "clicks", "impressions", "quality"};
 }  // namespace
 
+const OptionSchema<AuctionProblemOptions>& AuctionProblemOptions::schema() {
+  using A = AuctionProblemOptions;
+  static const auto s =
+      OptionSchema<A>("auction")
+          .key("params", &A::params, "tuned dimensions of θ (1..5 of the choices)",
+               one_of({"alpha", "beta", "reserve", "mainline_reserve", "quality_threshold"}))
+          .key("production", &A::production, "θ0, the production setting (unlisted dimensions keep their defaults)")
+          .key("lower", &A::lower, "tuning box lower bound per tuned dimension; empty = each parameter's default")
+          .key("upper", &A::upper, "tuning box upper bound per tuned dimension; empty = each parameter's default")
+          .key("sampled_clicks", &A::sampled_clicks, "live traffic draws Bernoulli clicks (else expected clicks)")
+          .key("oracle_grid", &A::oracle_grid, "grid points per dimension for the exact optimum (d ≤ 3)", "[3, 201]")
+          .key("oracle", &A::oracle, "compute the exact optimum (grid) for regret; off for pure logging");
+  return s;
+}
+
 AuctionProblemOptions AuctionProblemOptions::parse(ConfigTable& t) {
-  AuctionProblemOptions o;
-  t.get("params", o.params);
-  t.get("production", o.production);
-  t.get("lower", o.lower);
-  t.get("upper", o.upper);
-  t.get("sampled_clicks", o.sampled_clicks);
-  t.get("oracle_grid", o.oracle_grid);
-  t.get("threads", o.threads);
-  t.get("oracle", o.oracle);
+  AuctionProblemOptions o = schema().parse(t);
   t.require(!o.params.empty() && o.params.size() <= 5, "params", "list 1..5 of alpha, beta, reserve, mainline_reserve, quality_threshold");
   t.require(o.lower.empty() || o.lower.size() == o.params.size(), "lower", "needs one value per tuned param");
   t.require(o.upper.empty() || o.upper.size() == o.params.size(), "upper", "needs one value per tuned param");
-  t.require(o.oracle_grid >= 3 && o.oracle_grid <= 201, "oracle_grid", "must be in [3, 201]");
-  t.require(o.threads >= 1 && o.threads <= 256, "threads", "must be in [1, 256]");
-  t.finish();
   return o;
 }
 
@@ -199,6 +203,45 @@ Samples AuctionProblem::evaluate(const std::vector<double>& x, int64_t n, int64_
     std::copy(x.begin(), x.end(), th);
     return 0.0;
   }, false);
+}
+
+Samples AuctionProblem::simulate_traffic(const Mixture& q, int64_t n, int64_t iteration) {
+  return serve(n, "auction/simtraffic", static_cast<uint64_t>(iteration), [&](Rng& rng, double* th) {
+    q.sample(rng, th);
+    return q.log_pdf(th);
+  }, true);
+}
+
+std::vector<double> AuctionProblem::simulator_optimum() {
+  if (!simulator_optimum_x_.empty() || dim() > 3) return simulator_optimum_x_;
+  ReplayOptions r;
+  r.threads = opt_.threads;
+  r.click_model = ClickModel::Predicted;
+  const Kpis k0 = replay(*log_, params_of(x0_.data()), r);
+  auto value = [&](const Kpis& k) {
+    if (obj_.constrained && (k.clicks < (1 - obj_.max_click_drop) * k0.clicks || k.quality < (1 - obj_.max_quality_drop) * k0.quality))
+      return objective_of(k0);
+    return objective_of(k);
+  };
+  const int d = dim();
+  const int64_t g = opt_.oracle_grid;
+  int64_t total = 1;
+  for (int i = 0; i < d; ++i) total *= g;
+  double best = -INFINITY;
+  std::vector<double> x(d);
+  for (int64_t t = 0; t < total; ++t) {
+    int64_t rr = t;
+    for (int i = 0; i < d; ++i) {
+      x[i] = lo_[i] + (hi_[i] - lo_[i]) * static_cast<double>(rr % g) / (g - 1);
+      rr /= g;
+    }
+    double v = value(replay(*log_, params_of(x.data()), r));
+    if (v > best) {
+      best = v;
+      simulator_optimum_x_ = x;
+    }
+  }
+  return simulator_optimum_x_;
 }
 
 Samples AuctionProblem::simulate(const std::vector<double>& x, int64_t n) {

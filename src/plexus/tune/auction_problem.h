@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/tune/gsp_auction.h"
 #include "plexus/tune/marketplace.h"
 #include "plexus/tune/problem.h"
@@ -22,9 +22,11 @@ struct AuctionProblemOptions {
   std::vector<double> upper = {};
   bool sampled_clicks = true;      // live traffic draws Bernoulli clicks (else expected clicks)
   int64_t oracle_grid = 21;        // grid points per dimension for the exact optimum (d ≤ 3)
-  int threads = 2;                 // replay threads
+  int threads = 2;                 // replay threads (from run.threads; not a key of [auction])
   bool oracle = true;              // compute the exact optimum (grid) for regret; off for pure logging
   static AuctionProblemOptions parse(ConfigTable& t);
+  /// The declared keys of [auction] (core/options.h).
+  static const OptionSchema<AuctionProblemOptions>& schema();
 };
 
 /// Default tuning range of a parameter (narrower than its hard bounds): alpha, beta ∈ [0, 2],
@@ -55,6 +57,10 @@ class AuctionProblem : public Problem {
   Samples traffic(const Mixture& q, int64_t n, int64_t iteration) override;
   Samples evaluate(const std::vector<double>& theta, int64_t n, int64_t iteration, int64_t id) override;
   Samples simulate(const std::vector<double>& theta, int64_t n) override;
+  Samples simulate_traffic(const Mixture& q, int64_t n, int64_t iteration) override;
+  /// Grid optimum (oracle_grid^d, d ≤ 3) of the objective replayed over the whole log with the pCTR click
+  /// model, constraints relative to production replayed the same way. Computed on first call.
+  std::vector<double> simulator_optimum() override;
   const ObjectiveSpec& objective() const override { return spec_; }
   double true_value(const std::vector<double>& theta) override;
   double optimum_value() override { return optimum_value_; }
@@ -75,6 +81,7 @@ class AuctionProblem : public Problem {
   std::vector<double> lo_, hi_, x0_, optimum_x_;
   Kpis production_kpis_;
   double optimum_value_ = 0;
+  std::vector<double> simulator_optimum_x_;
   ObjectiveSpec spec_;
 };
 

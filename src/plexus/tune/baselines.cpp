@@ -1,4 +1,4 @@
-// Black-box baselines on equal replay budgets (spec §8): random search, grid search and the
+// Black-box baselines on equal replay budgets (docs/tune.md): random search, grid search and the
 // cross-entropy method (CEM; Rubinstein 1999). Each candidate is served live on `evals` requests at
 // exactly its θ and scored with unit weights by the same constrained objective as the IS tuners.
 #include <algorithm>
@@ -6,17 +6,30 @@
 
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
-#include "plexus/tune/tuner.h"
+#include "plexus/tune/tuner_registry.h"
 
 namespace plexus::tune {
 
 namespace {
+/// The black-box part shared by [random], [grid] and [cem].
+struct BlackBoxOptions {
+  int64_t evals = 200;      // requests per black-box evaluation of one candidate
+  int64_t population = 16;  // candidates per iteration (one metrics row each)
+  void parse(ConfigTable& t) {
+    t.get("evals", evals);
+    t.get("population", population);
+    t.require(evals >= 1, "evals", "must be >= 1");
+    t.require(population >= 2, "population", "must be >= 2");
+  }
+  int64_t planned_iterations(const TunerOptions& opt) const { return std::max<int64_t>(1, opt.total_budget() / (evals * population)); }
+};
+
 struct Evaluated {
   std::vector<double> x;
   CandidateScore score;
 };
 
-Evaluated evaluate_one(Problem& p, const std::vector<double>& x, const TunerOptions& o, const IsOptions& is, int64_t t, int64_t id) {
+Evaluated evaluate_one(Problem& p, const std::vector<double>& x, const BlackBoxOptions& o, const IsOptions& is, int64_t t, int64_t id) {
   Samples s = p.evaluate(x, o.evals, t, id);
   return {x, score_candidate(s, unit_weights(s), p.objective(), is)};
 }
@@ -31,11 +44,11 @@ void set_from(IterationRecord& rec, const Evaluated& e, double n) {
 }
 
 // Evaluate `points` in batches of `population`, keeping the best feasible one as the incumbent.
-TuneResult run_points(Problem& p, const std::vector<std::vector<double>>& points, const TunerOptions& o, uint64_t seed,
-                      const IterationCallback& cb) {
+TuneResult run_points(Problem& p, const std::vector<std::vector<double>>& points, const TunerOptions& opt, const BlackBoxOptions& o,
+                      uint64_t seed, const IterationCallback& cb) {
   TuneResult res;
-  const IsOptions is = o.is_options(seed);
-  const int64_t budget = o.total_budget();
+  const IsOptions is = opt.is_options(seed);
+  const int64_t budget = opt.total_budget();
   int64_t replays = 0, id = 0;
   IterationRecord inc;
   inc.best = p.production();
@@ -62,12 +75,22 @@ TuneResult run_points(Problem& p, const std::vector<std::vector<double>>& points
   if (res.history.empty()) throw Error::config("[tuner] budget = {} is below one evaluation of evals = {} requests", budget, o.evals);
   return res;
 }
-}  // namespace
+/// Random search: uniform points in the box.
+class RandomSearch : public Tuner {
+ public:
+  explicit RandomSearch(BlackBoxOptions o) : o_(o) {}
+  TuneResult run(Problem& p, const TunerOptions& opt, const TuneContext& ctx) const override;
+  int64_t planned_iterations(const TunerOptions& opt) const override { return o_.planned_iterations(opt); }
 
-TuneResult run_random_search(Problem& p, const TunerOptions& o, uint64_t seed, const IterationCallback& cb) {
+ private:
+  BlackBoxOptions o_;
+};
+
+TuneResult RandomSearch::run(Problem& p, const TunerOptions& opt, const TuneContext& ctx) const {
+  const uint64_t seed = ctx.seed;
   const int d = p.dim();
   const auto lo = p.lower(), w = box_widths(p);
-  const int64_t n = o.total_budget() / o.evals;
+  const int64_t n = opt.total_budget() / o_.evals;
   std::vector<std::vector<double>> pts;
   for (int64_t i = 0; i < n; ++i) {
     Rng rng(seed, "random_search", static_cast<uint64_t>(i));
@@ -75,14 +98,26 @@ TuneResult run_random_search(Problem& p, const TunerOptions& o, uint64_t seed, c
     for (int j = 0; j < d; ++j) x[j] = lo[j] + w[j] * rng.uniform();
     pts.push_back(x);
   }
-  return run_points(p, pts, o, seed, cb);
+  return run_points(p, pts, opt, o_, seed, ctx.cb);
 }
 
-TuneResult run_grid_search(Problem& p, const TunerOptions& o, uint64_t seed, const IterationCallback& cb) {
-  // The finest full grid the budget pays for, visited in a random order so any prefix covers the box.
+/// Grid search: the finest full grid the budget pays for, visited in a random order so any prefix covers
+/// the box.
+class GridSearch : public Tuner {
+ public:
+  explicit GridSearch(BlackBoxOptions o) : o_(o) {}
+  TuneResult run(Problem& p, const TunerOptions& opt, const TuneContext& ctx) const override;
+  int64_t planned_iterations(const TunerOptions& opt) const override { return o_.planned_iterations(opt); }
+
+ private:
+  BlackBoxOptions o_;
+};
+
+TuneResult GridSearch::run(Problem& p, const TunerOptions& opt, const TuneContext& ctx) const {
+  const uint64_t seed = ctx.seed;
   const int d = p.dim();
   const auto lo = p.lower(), w = box_widths(p);
-  const int64_t n = std::max<int64_t>(1, o.total_budget() / o.evals);
+  const int64_t n = std::max<int64_t>(1, opt.total_budget() / o_.evals);
   int64_t g = std::max<int64_t>(2, static_cast<int64_t>(std::floor(std::pow(static_cast<double>(n), 1.0 / d) + 1e-9)));
   int64_t total = 1;
   for (int i = 0; i < d; ++i) total *= g;
@@ -98,19 +133,48 @@ TuneResult run_grid_search(Problem& p, const TunerOptions& o, uint64_t seed, con
   }
   Rng rng(seed, "grid_search/order");
   rng.shuffle(pts);
-  return run_points(p, pts, o, seed, cb);
+  return run_points(p, pts, opt, o_, seed, ctx.cb);
 }
+
+/// TOML section [cem].
+struct CemOptions {
+  BlackBoxOptions box;
+  double elite_frac = 0.25;  // elite fraction refit each round
+  double sigma = 0.3;        // initial sd (fraction of box width)
+  static CemOptions parse(ConfigTable& t) {
+    CemOptions o;
+    o.box.parse(t);
+    t.get("elite_frac", o.elite_frac);
+    t.get("sigma", o.sigma);
+    t.require(o.elite_frac > 0 && o.elite_frac < 1, "elite_frac", "must be in (0, 1)");
+    t.require(o.sigma > 0 && o.sigma <= 1, "sigma", "must be in (0, 1]");
+    t.finish();
+    return o;
+  }
+};
 
 /// CEM: x ~ N(m, diag s²) clamped to the box; refit m, s on the elite fraction (floored at min_sigma).
 /// The recommendation is the mean m, whose estimate is the elite's mean score.
-TuneResult run_cem(Problem& p, const TunerOptions& o, uint64_t seed, const IterationCallback& cb) {
+class Cem : public Tuner {
+ public:
+  explicit Cem(CemOptions c) : c_(c) {}
+  TuneResult run(Problem& p, const TunerOptions& opt, const TuneContext& ctx) const override;
+  int64_t planned_iterations(const TunerOptions& opt) const override { return c_.box.planned_iterations(opt); }
+
+ private:
+  CemOptions c_;
+};
+
+TuneResult Cem::run(Problem& p, const TunerOptions& opt, const TuneContext& ctx) const {
   TuneResult res;
+  const uint64_t seed = ctx.seed;
+  const BlackBoxOptions& o = c_.box;
   const int d = p.dim();
   const auto w = box_widths(p);
-  const IsOptions is = o.is_options(seed);
-  const int64_t budget = o.total_budget();
+  const IsOptions is = opt.is_options(seed);
+  const int64_t budget = opt.total_budget();
   std::vector<double> m = p.production(), sd(d);
-  for (int i = 0; i < d; ++i) sd[i] = o.cem_sigma * w[i];
+  for (int i = 0; i < d; ++i) sd[i] = c_.sigma * w[i];
   int64_t replays = 0, id = 0;
   res.stop_reason = "budget";
   for (int64_t t = 0; replays + o.population * o.evals <= budget; ++t) {
@@ -124,7 +188,7 @@ TuneResult run_cem(Problem& p, const TunerOptions& o, uint64_t seed, const Itera
       replays += o.evals;
     }
     std::stable_sort(pop.begin(), pop.end(), [](auto& a, auto& b) { return a.score.score > b.score.score; });
-    const std::size_t ne = std::max<std::size_t>(2, static_cast<std::size_t>(std::ceil(o.elite_frac * pop.size())));
+    const std::size_t ne = std::max<std::size_t>(2, static_cast<std::size_t>(std::ceil(c_.elite_frac * pop.size())));
     std::size_t feasible = 0;
     while (feasible < ne && std::isfinite(pop[feasible].score.score)) ++feasible;
     IterationRecord rec;
@@ -138,17 +202,53 @@ TuneResult run_cem(Problem& p, const TunerOptions& o, uint64_t seed, const Itera
         for (std::size_t e = 0; e < feasible; ++e) mu += pop[e].x[i] / feasible;
         for (std::size_t e = 0; e < feasible; ++e) var += (pop[e].x[i] - mu) * (pop[e].x[i] - mu) / feasible;
         m[i] = mu;
-        sd[i] = std::max(std::sqrt(var), o.min_sigma * w[i]);
+        sd[i] = std::max(std::sqrt(var), opt.min_sigma * w[i]);
       }
       for (std::size_t e = 0; e < feasible; ++e) est += pop[e].score.objective.value / feasible;
       rec.estimate = est;
       rec.feasible = true;
     }
     rec.best = m;
-    finish_record(p, rec, res, cb);
+    finish_record(p, rec, res, ctx.cb);
   }
   if (res.history.empty()) throw Error::config("[tuner] budget = {} is below one CEM population ({} × {} requests)", budget, o.population, o.evals);
   return res;
 }
+
+BlackBoxOptions parse_black_box(ConfigTable& t) {
+  BlackBoxOptions o;
+  o.parse(t);
+  t.finish();
+  return o;
+}
+
+const TunerRegistrar kRandom({
+    .name = "random",
+    .summary = "Random search: uniform points in the box, each served live on `evals` requests",
+    .importance_sampling = false,
+    .uses_simulator = false,
+    .variants = {{"random", ""}},
+    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<RandomSearch>(parse_black_box(t)); },
+});
+
+const TunerRegistrar kGrid({
+    .name = "grid",
+    .summary = "Grid search: the finest grid the budget pays for, in random order, each point served live on `evals` requests",
+    .importance_sampling = false,
+    .uses_simulator = false,
+    .variants = {{"grid", ""}},
+    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<GridSearch>(parse_black_box(t)); },
+});
+
+const TunerRegistrar kCem({
+    .name = "cem",
+    .summary = "Cross-entropy method: a diagonal Gaussian from production refit on its elite (Rubinstein 1999)",
+    .importance_sampling = false,
+    .uses_simulator = false,
+    .variants = {{"cem", ""}},
+    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<Cem>(CemOptions::parse(t)); },
+});
+
+}  // namespace
 
 }  // namespace plexus::tune

@@ -7,7 +7,7 @@
 // go to sidebar slots until K slots are filled. Next-price GSP (Varian): the ad at rank i pays per click
 // the least bid that keeps its rank, p_i = max(reserve, S_{i+1} / q_i [, mainline_reserve / q_i]) ≤ b_i.
 // Clicks follow the separable model P(click | ad j, slot k) = c_j × e_k, with c_j the true CTR (the "live"
-// world) or pCTR (the open-box simulator's own click model). All of this is [D] in spec §3/§9.
+// world) or pCTR (the open-box simulator's own click model). All of this is [D] in docs/tune.md.
 #pragma once
 
 #include <array>

@@ -25,6 +25,17 @@ void Samples::append(const Samples& o) {
   kpi.insert(kpi.end(), o.kpi.begin(), o.kpi.end());
 }
 
+Samples Samples::slice(int64_t b, int64_t e) const {
+  PLEXUS_CHECK(0 <= b && b <= e && e <= size(), "slice [{}, {}) of {} rows", b, e, size());
+  Samples o;
+  o.dim = dim;
+  o.kpi_names = kpi_names;
+  o.theta.assign(theta.begin() + b * dim, theta.begin() + e * dim);
+  o.log_q.assign(log_q.begin() + b, log_q.begin() + e);
+  o.kpi.assign(kpi.begin() + b * kpis(), kpi.begin() + e * kpis());
+  return o;
+}
+
 namespace {
 void summarize(Weights& w) {
   w.sum = w.sum_sq = 0;

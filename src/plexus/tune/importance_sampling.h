@@ -10,7 +10,7 @@
 //   Kish effective sample size:  ESS = (Σ w_i)² / Σ w_i²
 // With a mixture proposal q = Σ_k π_k q_k the logged log q(θ_i) is the full-mixture density (deterministic-
 // mixture weights, Owen & Zhou 2000). Confidence intervals: delta method (linearized ratio) or a
-// percentile bootstrap over requests. All choices beyond Eq. (1) are [D] (spec §2).
+// percentile bootstrap over requests. All choices beyond Eq. (1) are [D] (docs/tune.md).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +37,8 @@ struct Samples {
   int kpi_index(const std::string& name) const;
   /// Append all rows of `o` (same dim and KPI names).
   void append(const Samples& o);
+  /// Rows [b, e) as new samples.
+  Samples slice(int64_t b, int64_t e) const;
 };
 
 enum class IsMode { Plain, SelfNormalized };

@@ -13,25 +13,22 @@ constexpr double kRastriginA = 10.0;
 constexpr double kRastriginSpan = 4.0;  // z = 4 (x − x*): about four ripples across the box
 }  // namespace
 
-LandscapeOptions LandscapeOptions::parse(ConfigTable& t) {
-  LandscapeOptions o;
-  t.get_choice("kind", o.kind, {"bumps", "rastrigin"});
-  t.get("dim", o.dim);
-  t.get("modes", o.modes);
-  t.get("width", o.width);
-  t.get("noise", o.noise);
-  t.get("production", o.production);
-  int64_t seed = static_cast<int64_t>(o.seed);
-  t.get("seed", seed);
-  o.seed = static_cast<uint64_t>(seed);
-  t.require(o.dim >= 1 && o.dim <= 20, "dim", "must be in [1, 20]");
-  t.require(o.modes >= 1 && o.modes <= 32, "modes", "must be in [1, 32]");
-  t.require(o.width > 0 && o.width < 1, "width", "must be in (0, 1)");
-  t.require(o.noise >= 0, "noise", "must be >= 0");
-  t.require(o.production >= 0 && o.production <= 1, "production", "must be in [0, 1] (the unit box)");
-  t.finish();
-  return o;
+const OptionSchema<LandscapeOptions>& LandscapeOptions::schema() {
+  using L = LandscapeOptions;
+  static const auto s =
+      OptionSchema<L>("landscape")
+          .key("kind", &L::kind, "synthetic objective: `bumps` (Gaussian bumps) or `rastrigin`",
+               one_of({"bumps", "rastrigin"}))
+          .key("dim", &L::dim, "dimensions of θ", "[1, 20]")
+          .key("modes", &L::modes, "bumps: number of bumps (the first is the global mode, height 1)", "[1, 32]")
+          .key("width", &L::width, "bumps: kernel sd as a fraction of the box", "(0, 1)")
+          .key("noise", &L::noise, "per-request noise sd (the global peak is 1)", "[0, 1e6]")
+          .key("production", &L::production, "θ0 = (production, …, production) in the unit box", "[0, 1]")
+          .key("seed", &L::seed, "layout seed (mode positions); traffic noise uses run.seed");
+  return s;
 }
+
+LandscapeOptions LandscapeOptions::parse(ConfigTable& t) { return schema().parse(t); }
 
 LandscapeProblem::LandscapeProblem(const LandscapeOptions& o, uint64_t run_seed) : opt_(o), run_seed_(run_seed) {
   if (o.dim < 1 || o.modes < 1) throw Error::config("[landscape] dim and modes must be >= 1");
@@ -124,7 +121,11 @@ bool LandscapeProblem::in_global_mode(const std::vector<double>& x) {
   return value(x.data()) > second_peak_;
 }
 
-Samples LandscapeProblem::traffic(const Mixture& q, int64_t n, int64_t iteration) {
+Samples LandscapeProblem::simulate_traffic(const Mixture& q, int64_t n, int64_t iteration) {
+  return serve(q, n, iteration, "landscape/simtraffic");
+}
+
+Samples LandscapeProblem::serve(const Mixture& q, int64_t n, int64_t iteration, const char* purpose) const {
   Samples s;
   s.dim = static_cast<int>(opt_.dim);
   s.kpi_names = {"f"};
@@ -132,7 +133,7 @@ Samples LandscapeProblem::traffic(const Mixture& q, int64_t n, int64_t iteration
   s.log_q.resize(n);
   s.kpi.resize(n);
   for (int64_t i = 0; i < n; ++i) {
-    Rng rng(run_seed_, "landscape/traffic", static_cast<uint64_t>(i), static_cast<uint64_t>(iteration));
+    Rng rng(run_seed_, purpose, static_cast<uint64_t>(i), static_cast<uint64_t>(iteration));
     double* th = s.theta.data() + i * s.dim;
     q.sample(rng, th);
     s.log_q[i] = q.log_pdf(th);

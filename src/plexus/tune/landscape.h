@@ -1,4 +1,4 @@
-// Synthetic tuning landscapes with a known global optimum (spec §9 item 7, [D]): a mixture of Gaussian
+// Synthetic tuning landscapes with a known global optimum (docs/tune.md, [D]): a mixture of Gaussian
 // bumps and a rescaled Rastrigin function on the unit box [0, 1]^d, observed per request with additive
 // Gaussian noise. They let tests and benchmarks measure regret and the share of runs reaching the global
 // mode exactly.
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/tune/problem.h"
 
 namespace plexus::tune {
@@ -23,6 +23,8 @@ struct LandscapeOptions {
   double production = 0.2;      // θ0 = (production, ..., production)
   uint64_t seed = 1;            // layout seed (mode positions); traffic noise uses the run seed
   static LandscapeOptions parse(ConfigTable& t);
+  /// The declared keys of [landscape] (core/options.h).
+  static const OptionSchema<LandscapeOptions>& schema();
 };
 
 /// A synthetic landscape as a Problem with one KPI column "f" and no constraints.
@@ -40,15 +42,19 @@ class LandscapeProblem : public Problem {
   std::vector<double> lower() const override { return std::vector<double>(opt_.dim, 0.0); }
   std::vector<double> upper() const override { return std::vector<double>(opt_.dim, 1.0); }
   std::vector<double> production() const override { return std::vector<double>(opt_.dim, opt_.production); }
-  Samples traffic(const Mixture& q, int64_t n, int64_t iteration) override;
+  Samples traffic(const Mixture& q, int64_t n, int64_t iteration) override { return serve(q, n, iteration, "landscape/traffic"); }
   Samples evaluate(const std::vector<double>& theta, int64_t n, int64_t iteration, int64_t id) override;
   Samples simulate(const std::vector<double>& theta, int64_t n) override;
+  /// Like traffic() on its own noise stream: the synthetic simulator is unbiased.
+  Samples simulate_traffic(const Mixture& q, int64_t n, int64_t iteration) override;
+  std::vector<double> simulator_optimum() override { return centres_[0]; }
   const ObjectiveSpec& objective() const override { return spec_; }
   double true_value(const std::vector<double>& theta) override { return value(theta.data()); }
   double optimum_value() override { return optimum_; }
   bool in_global_mode(const std::vector<double>& theta) override;
 
  private:
+  Samples serve(const Mixture& q, int64_t n, int64_t iteration, const char* purpose) const;
   LandscapeOptions opt_;
   uint64_t run_seed_;
   std::vector<std::vector<double>> centres_;

@@ -8,43 +8,43 @@
 
 namespace plexus::tune {
 
+const OptionSchema<MarketOptions>& MarketOptions::schema() {
+  using M = MarketOptions;
+  static const auto s =
+      OptionSchema<M>("market")
+          .key("requests", &M::requests, "logged requests (search page views)", "[1, 100000000]")
+          .key("segments", &M::segments, "query segments, each with its own advertisers (≤ advertisers)", "[1, 100000]")
+          .key("advertisers", &M::advertisers, "advertiser pool; advertiser a belongs to segment a % segments",
+               "[1, 10000000]")
+          .key("ads_per_request", &M::ads_per_request, "Poisson mean of candidate ads per request", "(0, 1000]")
+          .key("max_ads", &M::max_ads, "at most this many candidates per request", "[1, 1000]")
+          .key("mainline_slots", &M::mainline_slots, "the first slots are mainline (≤ number of slots)", "[0, 64]")
+          .key("position_effects", &M::position_effects, "e_k, one per slot (1..64 slots)", "(0, 1]")
+          .key("bid_log_mean", &M::bid_log_mean, "advertiser bid ~ LogNormal(bid_log_mean, bid_log_sd), USD/click",
+               "[-20, 20]")
+          .key("bid_log_sd", &M::bid_log_sd, "log-sd of advertiser bids", "[0, 10]")
+          .key("bid_request_sd", &M::bid_request_sd, "per-request bid jitter (log scale)", "[0, 10]")
+          .key("ctr_log_mean", &M::ctr_log_mean, "true CTR ~ LogNormal(ctr_log_mean, ctr_log_sd), capped at 0.5",
+               "[-20, 0]")
+          .key("ctr_log_sd", &M::ctr_log_sd, "log-sd of true CTRs", "[0, 10]")
+          .key("pctr_bias", &M::pctr_bias, "pCTR = CTR · exp(pctr_bias + pctr_noise_sd · z): miscalibration",
+               "[-10, 10]")
+          .key("pctr_noise_sd", &M::pctr_noise_sd, "noise of the click model's pCTR", "[0, 10]")
+          .key("relevance_ctr_corr", &M::relevance_ctr_corr, "correlation of relevance (logit) with log CTR",
+               "[-1, 1]")
+          .key("segment_bid_sd", &M::segment_bid_sd, "per-segment bid level ~ LogNormal(0, segment_bid_sd)", "[0, 10]")
+          .key("seed", &M::seed, "generator seed of the log");
+  return s;
+}
+
 MarketOptions MarketOptions::parse(ConfigTable& t) {
-  MarketOptions o;
-  t.get("requests", o.requests);
-  t.get("segments", o.segments);
-  t.get("advertisers", o.advertisers);
-  t.get("ads_per_request", o.ads_per_request);
-  t.get("max_ads", o.max_ads);
-  t.get("mainline_slots", o.mainline_slots);
-  t.get("position_effects", o.position_effects);
-  t.get("bid_log_mean", o.bid_log_mean);
-  t.get("bid_log_sd", o.bid_log_sd);
-  t.get("bid_request_sd", o.bid_request_sd);
-  t.get("ctr_log_mean", o.ctr_log_mean);
-  t.get("ctr_log_sd", o.ctr_log_sd);
-  t.get("pctr_bias", o.pctr_bias);
-  t.get("pctr_noise_sd", o.pctr_noise_sd);
-  t.get("relevance_ctr_corr", o.relevance_ctr_corr);
-  t.get("segment_bid_sd", o.segment_bid_sd);
-  int64_t seed = static_cast<int64_t>(o.seed);
-  t.get("seed", seed);
-  o.seed = static_cast<uint64_t>(seed);
-  t.require(o.requests >= 1, "requests", "must be >= 1");
-  t.require(o.segments >= 1, "segments", "must be >= 1 (an empty segment list has no traffic)");
+  MarketOptions o = schema().parse(t);
   t.require(o.advertisers >= o.segments, "advertisers",
             "must be >= segments, otherwise some segment has no advertisers (empty segment)");
-  t.require(o.ads_per_request > 0, "ads_per_request", "must be > 0");
-  t.require(o.max_ads >= 1 && o.max_ads <= 1000, "max_ads", "must be in [1, 1000]");
   t.require(!o.position_effects.empty() && o.position_effects.size() <= 64, "position_effects",
             "must list 1..64 slot effects");
-  for (double e : o.position_effects)
-    t.require(e > 0 && e <= 1, "position_effects", "every effect must be in (0, 1]");
-  t.require(o.mainline_slots >= 0 && o.mainline_slots <= static_cast<int64_t>(o.position_effects.size()),
-            "mainline_slots", "must be in [0, number of slots]");
-  t.require(o.bid_log_sd >= 0 && o.ctr_log_sd >= 0 && o.pctr_noise_sd >= 0 && o.bid_request_sd >= 0,
-            "bid_log_sd", "standard deviations must be >= 0");
-  t.require(std::abs(o.relevance_ctr_corr) <= 1, "relevance_ctr_corr", "must be in [-1, 1]");
-  t.finish();
+  t.require(o.mainline_slots <= static_cast<int64_t>(o.position_effects.size()), "mainline_slots",
+            "must be in [0, number of slots]");
   return o;
 }
 

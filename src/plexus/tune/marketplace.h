@@ -3,7 +3,7 @@
 // A log is columnar: per request a query segment and a range of candidate ads; per ad its bid (USD per
 // click), true click-through rate (CTR at the top slot), the click model's predicted CTR (pCTR, deliberately
 // miscalibrated) and a relevance score in (0, 1]. Position effects (one per slot, separable click model
-// P(click | ad, slot) = CTR_ad × e_slot) live in the log header. The model follows spec §9 (all [D]: our
+// P(click | ad, slot) = CTR_ad × e_slot) live in the log header. The model follows docs/tune.md (all [D]: our
 // design, not the papers'): log-normal advertiser bids, log-normal CTRs, pCTR = CTR × log-normal error.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 
 namespace plexus::tune {
 
@@ -37,6 +37,8 @@ struct MarketOptions {
 
   /// Parse [market]. Throws: Error(Config) on a bad key or value (e.g. segments > advertisers).
   static MarketOptions parse(ConfigTable& t);
+  /// The declared keys of [market] (core/options.h).
+  static const OptionSchema<MarketOptions>& schema();
 };
 
 /// Columnar auction log. Ads of request r occupy [offsets[r], offsets[r+1]) in the per-ad columns.

@@ -4,23 +4,25 @@
 
 namespace plexus::tune {
 
-ObjectiveOptions ObjectiveOptions::parse(ConfigTable& t) {
-  ObjectiveOptions o;
-  t.get_choice("metric", o.metric, {"rpm", "revenue", "clicks", "f"});
-  t.get("constrained", o.constrained);
-  t.get("max_click_drop", o.max_click_drop);
-  t.get("max_quality_drop", o.max_quality_drop);
-  t.get_choice("judge", o.judge, {"lower_bound", "estimate"});
-  t.get_choice("score", o.score, {"estimate", "lower_bound"});
-  t.get("ess_min", o.ess_min);
-  t.get("ess_frac", o.ess_frac);
-  t.require(o.max_click_drop >= 0 && o.max_click_drop < 1, "max_click_drop", "must be in [0, 1)");
-  t.require(o.max_quality_drop >= 0 && o.max_quality_drop < 1, "max_quality_drop", "must be in [0, 1)");
-  t.require(o.ess_min >= 1, "ess_min", "must be >= 1");
-  t.require(o.ess_frac >= 0 && o.ess_frac < 1, "ess_frac", "must be in [0, 1)");
-  t.finish();
-  return o;
+const OptionSchema<ObjectiveOptions>& ObjectiveOptions::schema() {
+  using O = ObjectiveOptions;
+  static const auto s =
+      OptionSchema<O>("objective")
+          .key("metric", &O::metric, "maximized KPI: `rpm`, `revenue`, `clicks` (auction) or `f` (landscapes)",
+               one_of({"rpm", "revenue", "clicks", "f"}))
+          .key("constrained", &O::constrained, "apply the clicks / quality constraints")
+          .key("max_click_drop", &O::max_click_drop, "x: clicks may fall at most this fraction below production",
+               "[0, 1)")
+          .key("max_quality_drop", &O::max_quality_drop, "y: quality may fall at most this fraction below production",
+               "[0, 1)")
+          .key("judge", &O::judge, "how constraints are judged", one_of({"lower_bound", "estimate"}))
+          .key("score", &O::score, "what ranks feasible candidates", one_of({"estimate", "lower_bound"}))
+          .key("ess_min", &O::ess_min, "reject candidates with ESS below max(ess_min, ess_frac · N)", "[1, 1e12]")
+          .key("ess_frac", &O::ess_frac, "see ess_min", "[0, 1)");
+  return s;
 }
+
+ObjectiveOptions ObjectiveOptions::parse(ConfigTable& t) { return schema().parse(t); }
 
 CandidateScore score_candidate(const Samples& s, const Weights& w, const ObjectiveSpec& spec, const IsOptions& opt) {
   CandidateScore c;

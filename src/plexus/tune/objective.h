@@ -5,14 +5,14 @@
 //             quality(θ) ≥ (1 − y) · quality(θ0)    (y = max_quality_drop)
 // A candidate counts as feasible only if each constraint holds at its lower confidence bound (or at its
 // point estimate with judge = "estimate"), and only if its weights keep ESS ≥ max(ess_min, ess_frac · N).
-// This form is our design [D] (spec §1): the papers' constraint handling could not be read.
+// This form is our design [D] (docs/tune.md): the papers' constraint handling could not be read.
 #pragma once
 
 #include <limits>
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/tune/importance_sampling.h"
 
 namespace plexus::tune {
@@ -28,6 +28,8 @@ struct ObjectiveOptions {
   double ess_min = 30;               // reject candidates with ESS below max(ess_min, ess_frac · N)
   double ess_frac = 0.05;
   static ObjectiveOptions parse(ConfigTable& t);
+  /// The declared keys of [objective] (core/options.h).
+  static const OptionSchema<ObjectiveOptions>& schema();
 };
 
 /// A KPI as a ratio of per-request sums: scale · Σ a / Σ b; den < 0 means per request (b ≡ 1).

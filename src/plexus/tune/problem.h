@@ -3,7 +3,7 @@
 //
 // Costs are counted in replays: one request served (live) or replayed (simulator) under one θ. A
 // randomized-traffic iteration of N requests costs N; a black-box evaluation of one candidate on n
-// requests costs n; an SGIS coarse point simulated on n_s requests costs n_s (spec §3: cost N·c·K).
+// requests costs n; an SGIS coarse point simulated on n_s requests costs n_s (docs/tune.md: cost N·c·K).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +34,12 @@ class Problem {
   virtual Samples evaluate(const std::vector<double>& theta, int64_t n, int64_t iteration, int64_t id) = 0;
   /// The open-box simulator on n requests at θ (may be biased: e.g. pCTR clicks).
   virtual Samples simulate(const std::vector<double>& theta, int64_t n) = 0;
+  /// Randomized simulator replays of iteration `iteration`: n logged requests, each replayed once with
+  /// its own θ_i ~ q (SGIS's offline mode, docs/tune.md step 3: cost n instead of n·K); log_q as in traffic().
+  virtual Samples simulate_traffic(const Mixture& q, int64_t n, int64_t iteration) = 0;
+  /// The simulator's own optimum of the constrained objective (its constraints judged against its own
+  /// view of production), for reporting the simulator's bias; empty if unknown. Uncharged, metrics only.
+  virtual std::vector<double> simulator_optimum() { return {}; }
 
   /// The objective resolved against this problem's KPI columns.
   virtual const ObjectiveSpec& objective() const = 0;

@@ -10,6 +10,7 @@
 #include "plexus/tune/auction_problem.h"
 #include "plexus/tune/landscape.h"
 #include "plexus/tune/replay.h"
+#include "plexus/tune/tuner_registry.h"
 
 namespace plexus::tune {
 
@@ -46,15 +47,36 @@ nlohmann::ordered_json bench_replay(const AuctionLog& log, const std::vector<int
 }
 
 namespace {
-TunerOptions method_options(const TunerOptions& base, const std::string& m) {
-  TunerOptions o = base;
-  if (m == "amis" || m == "amis_pcu") o.method = "amis", o.variant = "multi_modal", o.update = "pcu";
-  else if (m == "amis_gu") o.method = "amis", o.variant = "multi_modal", o.update = "gu";
-  else if (m == "amis_mv") o.method = "amis", o.variant = "multi_variance", o.update = "pcu";
-  else if (m == "amis_mv_gu") o.method = "amis", o.variant = "multi_variance", o.update = "gu";
-  else if (m == "gis" || m == "sgis" || m == "random" || m == "grid" || m == "cem") o.method = m;
-  else throw Error::config("bench: unknown method '{}' (gis, sgis, amis, amis_gu, amis_mv, amis_mv_gu, random, grid, cem)", m);
-  return o;
+// A run's config: [tuner] with the shared sizes, [<tuner>] with the variant's keys and the request counts
+// its section knows (evals, sim_requests), then the user's overrides; parsed like `plexus tune run` does.
+struct MethodSetup {
+  const TunerInfo* info;
+  TunerOptions tuner;
+  GuardOptions guard;
+  std::shared_ptr<const Tuner> method;
+};
+
+MethodSetup method_setup(const CompareOptions& opt, const std::string& label, int64_t scale) {
+  TunerVariant v = find_variant(label);
+  const std::string& name = v.info->name;
+  toml::table root;
+  toml::table tuner{{"method", name}, {"iterations", opt.iterations}, {"traffic", opt.traffic * scale}};
+  root.insert("tuner", tuner);
+  toml::table section = parse_toml(v.overrides, "bench variant " + label);
+  ConfigTable defaults(nullptr, name);
+  v.info->make(defaults);
+  for (const auto& [key, value] : std::vector<std::pair<const char*, int64_t>>{{"evals", opt.evals}, {"sim_requests", opt.sim_requests}})
+    if (defaults.resolved().contains(key) && !section.contains(key)) section.insert(key, value * scale);
+  root.insert(name, section);
+  for (const auto& o : opt.overrides) apply_override(root, o);
+  MethodSetup m{v.info, {}, {}, nullptr};
+  ConfigTable t(root["tuner"].as_table(), "tuner");
+  m.tuner = TunerOptions::parse(t);
+  ConfigTable g(root["guard"].as_table(), "guard");
+  m.guard = GuardOptions::parse(g);
+  ConfigTable s(root[name].as_table(), name);
+  m.method = v.info->make(s);
+  return m;
 }
 
 // Regret of the incumbent after at most `replays` replays (the regret before the first record is the
@@ -70,9 +92,13 @@ double regret_at(const TuneResult& r, int64_t replays, double production_regret)
 nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
   nlohmann::ordered_json out;
   out["seeds"] = opt.seeds;
-  out["budget_replays"] = opt.tuner.total_budget();
-  out["traffic_per_iteration"] = opt.tuner.traffic;
-  out["evals_per_candidate"] = opt.tuner.evals;
+  out["budget_replays"] = opt.iterations * opt.traffic;
+  out["traffic_per_iteration"] = opt.traffic;
+  out["evals_per_candidate"] = opt.evals;
+  out["overrides"] = opt.overrides;
+  std::vector<std::string> methods = opt.methods;
+  if (methods.empty())
+    for (const auto& v : tuner_variants()) methods.push_back(v.label);
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   std::shared_ptr<AuctionProblem> auction_proto;
   for (const auto& prob : opt.problems) {
@@ -88,13 +114,9 @@ nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
       throw Error::config("bench: unknown problem '{}' (bumps, rastrigin, auction)", prob);
     }
     for (double noise : noises) {
-      for (const auto& m : opt.methods) {
-        TunerOptions to = method_options(opt.tuner, m);
-        if (prob == "auction") {
-          to.traffic *= opt.auction_scale;
-          to.evals *= opt.auction_scale;
-          to.sim_requests *= opt.auction_scale;
-        }
+      for (const auto& m : methods) {
+        const MethodSetup ms = method_setup(opt, m, prob == "auction" ? opt.auction_scale : 1);
+        const TunerOptions& to = ms.tuner;
         std::vector<TuneResult> res(opt.seeds);
         std::vector<double> prod_regret(opt.seeds);
         auto t0 = std::chrono::steady_clock::now();
@@ -114,11 +136,11 @@ nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
             p = std::make_unique<LandscapeProblem>(l, seed);
           }
           prod_regret[s] = p->optimum_value() - p->true_value(p->production());
-          res[s] = run_tuner(*p, to, seed);
+          res[s] = run_tuner(*p, *ms.info, *ms.method, to, ms.guard, seed);
         });
         double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         std::vector<double> fin;
-        double found = 0, replays = 0, r25 = 0, r50 = 0, feas = 0;
+        double found = 0, replays = 0, r25 = 0, r50 = 0, feas = 0, worse = 0, shipped = 0;
         const int64_t B = to.total_budget();
         for (int s = 0; s < opt.seeds; ++s) {
           fin.push_back(res[s].history.back().regret);
@@ -127,6 +149,9 @@ nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
           r25 += regret_at(res[s], B / 4, prod_regret[s]);
           r50 += regret_at(res[s], B / 2, prod_regret[s]);
           feas += res[s].any_feasible;
+          shipped += res[s].guard.shipped;
+          // Worse than production: the recommendation's true value lies below production's (relative 1e-9).
+          worse += fin.back() > prod_regret[s] + 1e-9 * (1 + std::abs(prod_regret[s]));
         }
         std::vector<double> sorted = fin;
         std::sort(sorted.begin(), sorted.end());
@@ -144,6 +169,8 @@ nlohmann::ordered_json bench_compare(const CompareOptions& opt) {
         row["regret_at_25pct"] = r25 / opt.seeds;
         row["regret_at_50pct"] = r50 / opt.seeds;
         row["found_share"] = found / opt.seeds;
+        row["worse_than_production_share"] = worse / opt.seeds;
+        row["guard_shipped_share"] = ms.info->importance_sampling && ms.guard.enabled ? nlohmann::ordered_json(shipped / opt.seeds) : nlohmann::ordered_json(nullptr);
         row["feasible_share"] = feas / opt.seeds;
         row["mean_replays"] = replays / opt.seeds;
         row["production_regret"] = prod_regret[0];

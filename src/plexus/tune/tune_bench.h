@@ -18,17 +18,23 @@ nlohmann::ordered_json bench_replay(const AuctionLog& log, const std::vector<int
 struct CompareOptions {
   std::vector<std::string> problems = {"bumps", "rastrigin", "auction"};
   std::vector<double> noise = {0.0, 0.5, 1.0, 2.0};  // landscapes only
-  std::vector<std::string> methods = {"gis", "sgis", "amis", "amis_gu", "amis_mv", "amis_mv_gu", "random", "grid", "cem"};
+  std::vector<std::string> methods;  // bench variants of registered tuners (tuner_variants()); empty = all
   int seeds = 30;
   int threads = 2;
   int64_t landscape_dim = 2;
   int64_t auction_requests = 10000;
   int64_t auction_scale = 20;  // auction: traffic, evals and sim_requests × this (its KPIs are far noisier)
-  TunerOptions tuner;  // shared settings; method/variant/update are set per method name
+  int64_t iterations = 20;     // [tuner] iterations
+  int64_t traffic = 500;       // [tuner] traffic (budget = iterations × traffic)
+  int64_t evals = 100;         // `evals` of every tuner section that has one (black-box baselines)
+  int64_t sim_requests = 100;  // `sim_requests` of every tuner section that has one (SGIS)
+  std::vector<std::string> overrides;  // `section.key=value` applied to every run's config (e.g. guard.enabled=false)
 };
 
 /// Run every (problem, noise, method) over `seeds` seeds on equal replay budgets and summarize: mean and
-/// median final regret, regret at 25/50% of the budget, share of seeds in the global mode, replays spent.
+/// median final regret, regret at 25/50% of the budget, share of seeds in the global mode, share of seeds
+/// whose recommendation is worse than production, share where the guard shipped a candidate, replays spent.
+/// Throws: Error(Config) on an unknown problem or method, or a bad override.
 nlohmann::ordered_json bench_compare(const CompareOptions& opt);
 
 }  // namespace plexus::tune

@@ -1,15 +1,17 @@
 #include "plexus/tune/tuner.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
+#include "plexus/tune/tuner_registry.h"
 
 namespace plexus::tune {
 
 TunerOptions TunerOptions::parse(ConfigTable& t) {
   TunerOptions o;
-  t.get_choice("method", o.method, {"gis", "sgis", "amis", "random", "grid", "cem"});
+  t.get_choice("method", o.method, tuner_names());
   t.get("iterations", o.iterations);
   t.get("traffic", o.traffic);
   t.get("budget", o.budget);
@@ -18,57 +20,23 @@ TunerOptions TunerOptions::parse(ConfigTable& t) {
   t.get("candidates", o.candidates);
   t.get("trust_radius", o.trust_radius);
   t.get("target_scale", o.target_scale);
-  t.get("shrink", o.shrink);
   t.get_choice("is_mode", o.is_mode, {"plain", "self_normalized"});
   t.get("clip", o.clip);
   t.get_choice("ci", o.ci, {"delta", "bootstrap"});
   t.get("bootstrap", o.bootstrap);
-  t.get("grid_points", o.grid_points);
-  t.get("sim_requests", o.sim_requests);
-  t.get("top_m", o.top_m);
-  t.get("sgis_shrink", o.sgis_shrink);
-  t.get("components", o.components);
-  t.get_choice("variant", o.variant, {"multi_modal", "multi_variance"});
-  t.get_choice("update", o.update, {"gu", "pcu"});
-  t.get("pi_min", o.pi_min);
-  t.get("epsilon", o.epsilon);
-  t.get("temperature", o.temperature);
-  t.get("top_frac", o.top_frac);
-  t.get("cluster_radius", o.cluster_radius);
-  t.get("spread", o.spread);
-  t.get("reseed_after", o.reseed_after);
-  t.get("evals", o.evals);
-  t.get("population", o.population);
-  t.get("elite_frac", o.elite_frac);
-  t.get("cem_sigma", o.cem_sigma);
   t.require(o.iterations >= 1, "iterations", "must be >= 1");
   t.require(o.traffic >= 10, "traffic", "must be >= 10 requests per iteration");
   t.require(o.budget >= 0, "budget", "must be >= 0 (0 = iterations × traffic)");
   t.require(o.sigma > 0 && o.sigma <= 1, "sigma", "must be in (0, 1] (a fraction of the box width; 0 makes Σ singular)");
   t.require(o.min_sigma > 0 && o.min_sigma <= o.sigma, "min_sigma", "must be in (0, sigma]");
-  t.require(o.candidates >= 1, "candidates", "must be >= 1");
+  // Every candidate is scored over the whole iteration's traffic (and held in memory): 1e5 × traffic is
+  // already hours, 1e9 exhausts memory before the first iteration.
+  t.require(o.candidates >= 1 && o.candidates <= 100000, "candidates", "must be in [1, 100000]");
   t.require(o.trust_radius > 0, "trust_radius", "must be > 0");
   t.require(o.target_scale > 0 && o.target_scale < std::sqrt(2.0), "target_scale",
             "must be in (0, √2): a target wider than √2 σ gives IS weights infinite variance");
-  t.require(o.shrink > 0 && o.shrink <= 1, "shrink", "must be in (0, 1]");
   t.require(o.clip >= 0, "clip", "must be >= 0 (0 = no clipping)");
   t.require(o.bootstrap >= 10, "bootstrap", "must be >= 10");
-  t.require(o.grid_points >= 2 && o.grid_points <= 100, "grid_points", "must be in [2, 100]");
-  t.require(o.sim_requests >= 1, "sim_requests", "must be >= 1");
-  t.require(o.top_m >= 1, "top_m", "must be >= 1");
-  t.require(o.sgis_shrink > 0 && o.sgis_shrink <= 1, "sgis_shrink", "must be in (0, 1]");
-  t.require(o.components >= 1 && o.components <= 16, "components", "must be in [1, 16]");
-  t.require(o.pi_min >= 0 && o.pi_min * o.components < 1, "pi_min", "must be >= 0 with pi_min × components < 1");
-  t.require(o.epsilon >= 0 && o.epsilon <= 1, "epsilon", "must be in [0, 1]");
-  t.require(o.temperature > 0, "temperature", "must be > 0");
-  t.require(o.top_frac > 0 && o.top_frac <= 1, "top_frac", "must be in (0, 1]");
-  t.require(o.cluster_radius > 0, "cluster_radius", "must be > 0");
-  t.require(o.spread >= 1, "spread", "must be >= 1");
-  t.require(o.reseed_after >= 1, "reseed_after", "must be >= 1");
-  t.require(o.evals >= 1, "evals", "must be >= 1");
-  t.require(o.population >= 2, "population", "must be >= 2");
-  t.require(o.elite_frac > 0 && o.elite_frac < 1, "elite_frac", "must be in (0, 1)");
-  t.require(o.cem_sigma > 0 && o.cem_sigma <= 1, "cem_sigma", "must be in (0, 1]");
   t.finish();
   return o;
 }
@@ -83,16 +51,6 @@ IsOptions TunerOptions::is_options(uint64_t seed) const {
   return o;
 }
 
-TuneResult run_tuner(Problem& p, const TunerOptions& opt, uint64_t seed, const IterationCallback& cb) {
-  if (opt.method == "gis") return run_gis(p, opt, seed, cb);
-  if (opt.method == "sgis") return run_sgis(p, opt, seed, cb);
-  if (opt.method == "amis") return run_amis(p, opt, seed, cb);
-  if (opt.method == "random") return run_random_search(p, opt, seed, cb);
-  if (opt.method == "grid") return run_grid_search(p, opt, seed, cb);
-  if (opt.method == "cem") return run_cem(p, opt, seed, cb);
-  throw Error::config("[tuner] method = '{}' is unknown (gis, sgis, amis, random, grid, cem)", opt.method);
-}
-
 std::vector<double> box_widths(const Problem& p) {
   auto lo = p.lower(), hi = p.upper();
   std::vector<double> w(lo.size());
@@ -103,6 +61,14 @@ std::vector<double> box_widths(const Problem& p) {
 void clamp_to_box(const Problem& p, std::vector<double>& x) {
   auto lo = p.lower(), hi = p.upper();
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::clamp(x[i], lo[i], hi[i]);
+}
+
+std::vector<double> box_cov(const Problem& p, double frac) {
+  auto w = box_widths(p);
+  const std::size_t d = w.size();
+  std::vector<double> c(d * d, 0.0);
+  for (std::size_t i = 0; i < d; ++i) c[i * d + i] = (frac * w[i]) * (frac * w[i]);
+  return c;
 }
 
 Gaussian box_gaussian(const Problem& p, const std::vector<double>& mean, double frac) {
@@ -135,13 +101,45 @@ std::vector<std::vector<double>> trust_region_candidates(const Problem& p, const
   return out;
 }
 
-CandidateScore score_is(const Samples& s, const Problem& p, const std::vector<double>& x, const std::vector<double>& cov_ref,
+CandidateScore score_is(const Samples& s, const ObjectiveSpec& spec, const std::vector<double>& x, const std::vector<double>& cov_ref,
                         double target_scale, const IsOptions& is) {
   std::vector<double> cov = cov_ref;
   for (double& v : cov) v *= target_scale * target_scale;
   Gaussian target(x, cov);
   Weights w = importance_weights(s, target, is.clip);
-  return score_candidate(s, w, p.objective(), is);
+  return score_candidate(s, w, spec, is);
+}
+
+std::vector<int> rank_candidates(const Samples& s, const ObjectiveSpec& spec, const std::vector<std::vector<double>>& cands,
+                                 const std::vector<double>& cov_ref, double target_scale, const IsOptions& is,
+                                 std::vector<CandidateScore>& scores) {
+  scores.clear();
+  std::vector<int> order;
+  for (std::size_t i = 0; i < cands.size(); ++i) {
+    scores.push_back(score_is(s, spec, cands[i], cov_ref, target_scale, is));
+    if (std::isfinite(scores.back().score)) order.push_back(static_cast<int>(i));
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[a].score > scores[b].score; });
+  return order;
+}
+
+Samples live_iteration(Problem& p, const Mixture& q, int64_t n, int64_t iteration, double holdout, TuneResult& res) {
+  Samples all = p.traffic(q, n, iteration);
+  const int64_t h = static_cast<int64_t>(std::floor(holdout * static_cast<double>(n)));
+  IterationArchive a;
+  a.q = q;
+  // Requests are i.i.d. draws from q, so the last h rows are as random a slice as any.
+  a.used = all.slice(0, n - h);
+  a.holdout = all.slice(n - h, n);
+  res.archive.push_back(std::move(a));
+  return res.archive.back().used;
+}
+
+void archive_ranked(TuneResult& res, const std::vector<std::vector<double>>& cands, const std::vector<int>& order) {
+  PLEXUS_CHECK(!res.archive.empty(), "archive_ranked before any archived iteration");
+  auto& r = res.archive.back().ranked;
+  r.clear();
+  for (std::size_t k = 0; k < std::min<std::size_t>(order.size(), 16); ++k) r.push_back(cands[order[k]]);
 }
 
 void finish_record(Problem& p, IterationRecord& rec, TuneResult& res, const IterationCallback& cb) {

@@ -1,5 +1,8 @@
-// Shared pieces of the tuners (GIS, SGIS, AMIS and the black-box baselines): options, per-iteration
-// records, the replay budget, candidate placement inside a trust region and IS scoring of candidates.
+// Shared pieces of the tuners (GIS, SGIS, AMIS and the black-box baselines): the options every tuner
+// shares ([tuner]), per-iteration records, the archive of live exploration traffic kept for the guarded
+// final step, the Tuner interface, candidate placement inside a trust region and IS scoring of candidates.
+// Each tuner lives in its own file with its own options struct and section, and registers itself
+// (tuner_registry.h).
 #pragma once
 
 #include <cstdint>
@@ -13,9 +16,9 @@
 
 namespace plexus::tune {
 
-/// TOML section [tuner]. Fractions refer to each dimension's box width.
+/// TOML section [tuner]: what every tuner shares. Sizes like `sigma` are fractions of each box width.
 struct TunerOptions {
-  std::string method = "amis";       // gis | sgis | amis | random | grid | cem
+  std::string method;                // required: a registered tuner (`plexus tune methods` lists them)
   int64_t iterations = 20;           // iteration cap
   int64_t traffic = 1000;            // randomized requests per IS iteration (N)
   int64_t budget = 0;                // total replays; 0 = iterations × traffic
@@ -23,78 +26,103 @@ struct TunerOptions {
   double min_sigma = 0.01;           // floor on proposal sd (fraction of box width)
   int64_t candidates = 64;           // IS candidates per proposal component per iteration
   double trust_radius = 1.5;         // candidates lie within this Mahalanobis radius of their centre
-  double target_scale = 0.7;         // target kernel S = target_scale² Σ_component; must be < √2
-  double shrink = 1.0;               // GIS: Σ ← shrink² Σ after each iteration (1 = fixed Σ0)
+  double target_scale = 0.7;         // smoothing kernel S = target_scale² Σ_ref; must be < √2
   std::string is_mode = "self_normalized";  // plain | self_normalized
   double clip = 0;                   // weight cap (0 = none)
   std::string ci = "delta";          // delta | bootstrap
   int64_t bootstrap = 100;           // bootstrap resamples when ci = bootstrap
-  // SGIS
-  int64_t grid_points = 5;           // coarse grid points per dimension (capped at 4096 points; Sobol-free random if more)
-  int64_t sim_requests = 500;        // simulator requests per coarse point (the subsample n_s)
-  int64_t top_m = 3;                 // coarse points kept; the best seeds the IS stage
-  double sgis_shrink = 0.7;          // Σ ← γ Σ after each accepted move (γ in spec §4)
-  // AMIS
-  int64_t components = 3;            // mixture components K
-  std::string variant = "multi_modal";  // multi_modal | multi_variance
-  std::string update = "pcu";        // gu (score-based greedy) | pcu (rank-based peak cluster)
-  double pi_min = 0.05;              // floor on mixing rates
-  double epsilon = 0.3;              // mix the updated rates with uniform at this rate
-  double temperature = 1.0;          // GU: softmax temperature in units of the score spread
-  double top_frac = 0.2;             // PCU: fraction of ranked candidates kept for clustering
-  double cluster_radius = 3.0;       // PCU: peak-cluster radius (Mahalanobis under Σ0)
-  double spread = 2.0;               // multi_variance: scales spread^{k − (K−1)/2}
-  int64_t reseed_after = 2;          // multi_modal: re-seed a component starved for this many rounds
-  // Baselines
-  int64_t evals = 200;               // requests per black-box evaluation of one candidate
-  int64_t population = 16;           // candidates per baseline iteration (random, grid, CEM)
-  double elite_frac = 0.25;          // CEM elite fraction
-  double cem_sigma = 0.3;            // CEM initial sd (fraction of box width)
 
-  /// Parse [tuner]. Throws: Error(Config) on a bad key or value.
+  /// Parse [tuner]; `method` must name a registered tuner. Throws: Error(Config) on a bad key or value.
   static TunerOptions parse(ConfigTable& t);
   int64_t total_budget() const { return budget > 0 ? budget : iterations * traffic; }
   IsOptions is_options(uint64_t seed) const;
 };
 
-/// One iteration of a tuner, as written to metrics.csv.
+/// One iteration of a tuner, as written to metrics.csv. `stage` is "iterate" for the tuner's own
+/// iterations (best = its current pick, not yet guarded) and "final" for the guarded recommendation.
 struct IterationRecord {
   int64_t iteration = 0;
+  std::string stage = "iterate";
   int64_t replays = 0;                 // cumulative replays spent
-  std::vector<double> best;            // the incumbent recommendation θ̂
+  std::vector<double> best;            // the pick θ̂
   double estimate = std::numeric_limits<double>::quiet_NaN();  // its estimated objective
   double estimate_lo = std::numeric_limits<double>::quiet_NaN(), estimate_hi = std::numeric_limits<double>::quiet_NaN();
-  double ess = 0;                      // ESS of the incumbent's weights (N for direct evaluations)
-  bool feasible = false;               // whether the incumbent passed the constraints at its bounds
+  double ess = 0;                      // ESS of the pick's weights (N for direct evaluations)
+  bool feasible = false;               // whether the pick passed the constraints at its bounds
   double true_value = 0, regret = 0;   // exact objective and F* − F(θ̂)
   bool found = false;                  // θ̂ in the global mode's basin
-  int components = 1;                  // proposal components (AMIS)
+};
+
+/// Live exploration traffic of one IS iteration, kept for the guarded final step: the proposal q_t it
+/// was drawn from, the part the tuner adapted on, the held-out part (never seen by the tuner), and the
+/// iteration's feasible candidates, best first.
+struct IterationArchive {
+  Mixture q;
+  Samples used, holdout;
+  std::vector<std::vector<double>> ranked;
+};
+
+/// One KPI of a candidate against production on the same weighted traffic (guard.h).
+struct KpiComparison {
+  std::string name;
+  double candidate = 0, production = 0;          // each KPI alone
+  double gain = 0, gain_lo = 0, gain_hi = 0;     // candidate − production, paired CI
+  double ratio = 1, ratio_lo = 1, ratio_hi = 1;  // candidate / production, paired CI
+};
+
+/// What the guarded final step decided and why.
+struct GuardReport {
+  bool ran = false;
+  bool shipped = false;             // the recommendation is a candidate (false: production)
+  std::string data;                 // pooled | fresh: where the confirmation traffic came from
+  std::string reason;               // why production was kept (empty if shipped)
+  std::vector<double> candidate;    // the finalist chosen on the selection traffic (empty if none)
+  std::vector<KpiComparison> kpis;  // objective first, then each constraint, on the confirmation traffic
+  std::vector<double> margins;      // per constraint: lower bound of the ratio − its floor (≥ 0 passes)
+  int64_t finalists = 0;            // candidates re-scored (besides production)
+  int64_t selection_requests = 0, confirmation_requests = 0;
+  double confirmation_ess = 0;      // ESS of the chosen finalist's confirmation weights
+  int64_t replays = 0;              // fresh replays the guard itself spent
+  double confidence = 0.95;         // one-sided level of every lower bound it judged
 };
 
 struct TuneResult {
   std::vector<IterationRecord> history;
-  std::vector<double> best;
+  std::vector<double> best;         // the recommendation
   double estimate = std::numeric_limits<double>::quiet_NaN();
   bool any_feasible = false;
   int64_t replays = 0;
   std::string stop_reason;
-  // SGIS final check: simulator objective of the recommendation and of production (NaN if not run).
+  // SGIS final check: simulator objective of its pick and of production (NaN if not run).
   double verify_simulated = std::numeric_limits<double>::quiet_NaN();
   double verify_production = std::numeric_limits<double>::quiet_NaN();
+  // For the guarded final step (IS tuners only).
+  std::vector<IterationArchive> archive;  // per IS iteration
+  std::vector<double> kernel_ref;         // Σ_ref (d×d): the final kernel is target_scale² Σ_ref
+  GuardReport guard;
 };
 
 using IterationCallback = std::function<void(const IterationRecord&)>;
 
-/// Run the tuner named by opt.method. Randomness from streams keyed by `seed`.
-/// Throws: Error(Config) on an unknown method or options inconsistent with the problem.
-TuneResult run_tuner(Problem& p, const TunerOptions& opt, uint64_t seed, const IterationCallback& cb = {});
+/// What a tuner run needs besides the problem and options.
+struct TuneContext {
+  uint64_t seed = 0;       // traffic, candidate and bootstrap streams
+  double holdout = 0;      // share of each IS iteration's live traffic withheld for the guard's confirmation
+  IterationCallback cb;    // called after every record
+};
 
-TuneResult run_gis(Problem& p, const TunerOptions& opt, uint64_t seed, const IterationCallback& cb);
-TuneResult run_sgis(Problem& p, const TunerOptions& opt, uint64_t seed, const IterationCallback& cb);
-TuneResult run_amis(Problem& p, const TunerOptions& opt, uint64_t seed, const IterationCallback& cb);
-TuneResult run_random_search(Problem& p, const TunerOptions& opt, uint64_t seed, const IterationCallback& cb);
-TuneResult run_grid_search(Problem& p, const TunerOptions& opt, uint64_t seed, const IterationCallback& cb);
-TuneResult run_cem(Problem& p, const TunerOptions& opt, uint64_t seed, const IterationCallback& cb);
+/// A tuner: built from its own config section by its registration (tuner_registry.h).
+class Tuner {
+ public:
+  virtual ~Tuner() = default;
+  /// Run on `p` within opt.total_budget() replays. Throws: Error(Config) on options inconsistent with
+  /// the problem or a budget below one iteration.
+  virtual TuneResult run(Problem& p, const TunerOptions& opt, const TuneContext& ctx) const = 0;
+  /// Whether the run archives live exploration traffic (false: the guard must draw fresh traffic).
+  virtual bool archives_live_traffic() const { return true; }
+  /// Iterations a run will report at most (for progress lines).
+  virtual int64_t planned_iterations(const TunerOptions& opt) const { return opt.iterations; }
+};
 
 // ---- helpers shared by the tuner implementations ----
 
@@ -111,13 +139,27 @@ std::vector<double> box_widths(const Problem& p);
 void clamp_to_box(const Problem& p, std::vector<double>& x);
 /// Diagonal Gaussian centred at `mean` with sd = frac × width per dimension.
 Gaussian box_gaussian(const Problem& p, const std::vector<double>& mean, double frac);
+/// Diagonal covariance diag((frac × width)²), row-major d×d.
+std::vector<double> box_cov(const Problem& p, double frac);
 /// n points uniform in the Mahalanobis ball {(x−μ)ᵀΣ⁻¹(x−μ) ≤ r²} of g (clamped to the box), the first
 /// being μ itself. Draws from Rng(seed, "tune/candidates", stream, iteration).
 std::vector<std::vector<double>> trust_region_candidates(const Problem& p, const Gaussian& g, int64_t n, double r,
                                                          uint64_t seed, uint64_t stream, int64_t iteration);
-/// IS score of a candidate x with target N(x, scale² Σ_ref).
-CandidateScore score_is(const Samples& s, const Problem& p, const std::vector<double>& x, const std::vector<double>& cov_ref,
+/// IS score of a candidate x with target N(x, scale² Σ_ref). Every candidate of an iteration uses the
+/// same Σ_ref, so all estimate the KPIs smoothed by one common kernel.
+CandidateScore score_is(const Samples& s, const ObjectiveSpec& spec, const std::vector<double>& x, const std::vector<double>& cov_ref,
                         double target_scale, const IsOptions& is);
+/// Score every candidate with score_is (one kernel) into `scores`; returns the indices of those passing
+/// ESS and constraints, best first (stable: ties keep candidate order).
+std::vector<int> rank_candidates(const Samples& s, const ObjectiveSpec& spec, const std::vector<std::vector<double>>& cands,
+                                 const std::vector<double>& cov_ref, double target_scale, const IsOptions& is,
+                                 std::vector<CandidateScore>& scores);
+/// Serve one IS iteration of live traffic from q: n requests, the last ⌊holdout·n⌋ of which are archived
+/// for the guard and not returned. Archives q and both parts in res.archive; returns the tuner's part.
+Samples live_iteration(Problem& p, const Mixture& q, int64_t n, int64_t iteration, double holdout, TuneResult& res);
+/// Record the iteration's feasible candidates cands[order[0]], cands[order[1]], … (at most 16) in the
+/// last archive entry.
+void archive_ranked(TuneResult& res, const std::vector<std::vector<double>>& cands, const std::vector<int>& order);
 /// Fill true value, regret and found for the record's `best`, append it and call cb.
 void finish_record(Problem& p, IterationRecord& rec, TuneResult& res, const IterationCallback& cb);
 

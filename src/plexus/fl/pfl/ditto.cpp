@@ -56,8 +56,8 @@ class DittoRule : public StepRule {
       int64_t b = std::min(o.batch_size, n - cursor);
       auto bidx = torch::from_blob(order.data() + cursor, {b}, torch::kInt64).to(v.device());
       cursor += b;
-      double loss = trainer.loss_and_grad(v, s_.data.train.x.index_select(0, bidx),
-                                          s_.data.train.y.index_select(0, bidx));
+      auto inputs = data::augment_batch(s_.data.train.x.index_select(0, bidx), s_.data.train.augment, rng);
+      double loss = trainer.loss_and_grad(v, inputs, s_.data.train.y.index_select(0, bidx));
       if (!std::isfinite(loss)) {
         throw Error::infeasible("Ditto personal training diverged (loss = {}); lower train.lr", loss);
       }

@@ -2,25 +2,30 @@
 
 namespace plexus::fl {
 
+const OptionSchema<PersonalizationOptions>& PersonalizationOptions::schema() {
+  using P = PersonalizationOptions;
+  static const auto s =
+      OptionSchema<P>("personalization")
+          .key("head", &P::head,
+               "parameter-name prefixes of the personal head; empty = the model's final linear layer")
+          .key("head_epochs", &P::head_epochs, "K_v: head epochs per round (body frozen); also fine-tuning epochs",
+               "[0, 10000]")
+          .key("body_epochs", &P::body_epochs, "K_u: body epochs per round (head frozen)", "[0, 10000]")
+          .key("lr_head", &P::lr_head, "η_v at round 0 (decays with train.lr_decay)", "(0, 100]")
+          .key("lr_body", &P::lr_body, "η_u at round 0 (decays with train.lr_decay)", "(0, 100]")
+          .key("push_sum", &P::push_sum,
+               "DFedPGP communication: `push_sum` (SGP with de-biasing; the paper) or `uniform_pull` (the authors' code)",
+               one_of({"push_sum", "uniform_pull"}))
+          .key("steps_min_fraction", &P::steps_min_fraction,
+               "client i runs ⌈s_i·K⌉ of each step budget K, s_i ~ U[f, 1] (1 = every client runs all)", "(0, 1]")
+          .key("ditto_lambda", &P::ditto_lambda, "Ditto's proximal weight λ: min F_i(v) + (λ/2)‖v − w‖²", "[0, 1e6]");
+  return s;
+}
+
 PersonalizationOptions PersonalizationOptions::parse(ConfigTable& t) {
-  PersonalizationOptions o;
-  t.get("head", o.head);
-  t.get("head_epochs", o.head_epochs);
-  t.get("body_epochs", o.body_epochs);
-  t.get("lr_head", o.lr_head);
-  t.get("lr_body", o.lr_body);
-  t.get_choice("push_sum", o.push_sum, {"push_sum", "uniform_pull"});
-  t.get("steps_min_fraction", o.steps_min_fraction);
-  t.get("ditto_lambda", o.ditto_lambda);
-  t.require(o.ditto_lambda >= 0, "ditto_lambda", "must be >= 0");
-  t.require(o.head_epochs >= 0, "head_epochs", "must be >= 0");
-  t.require(o.body_epochs >= 0, "body_epochs", "must be >= 0");
+  PersonalizationOptions o = schema().parse(t);
   t.require(o.head_epochs + o.body_epochs >= 1, "body_epochs", "head_epochs + body_epochs must be >= 1");
-  t.require(o.lr_head > 0, "lr_head", "must be > 0");
-  t.require(o.lr_body > 0, "lr_body", "must be > 0");
-  t.require(o.steps_min_fraction > 0 && o.steps_min_fraction <= 1, "steps_min_fraction", "must be in (0, 1]");
   for (const auto& h : o.head) t.require(!h.empty(), "head", "prefixes must be non-empty parameter-name prefixes");
-  t.finish();
   return o;
 }
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "plexus/core/config.h"
+#include "plexus/core/options.h"
 
 namespace plexus::fl {
 
@@ -29,6 +29,8 @@ struct PersonalizationOptions {
 
   /// Read [personalization]. Throws: Error(Config) on unknown keys, epochs < 0 (both 0), lr <= 0, f ∉ (0, 1].
   static PersonalizationOptions parse(ConfigTable& t);
+  /// The declared keys of [personalization] (core/options.h).
+  static const OptionSchema<PersonalizationOptions>& schema();
 };
 
 }  // namespace plexus::fl

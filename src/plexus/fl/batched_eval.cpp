@@ -1,0 +1,65 @@
+#include "plexus/fl/batched_eval.h"
+
+#include "plexus/fl/worker_pool.h"
+
+namespace plexus::fl {
+
+EvalStats PerExample::of(const std::vector<int64_t>& idx) const {
+  EvalStats s;
+  if (idx.empty()) return s;
+  auto c = correct.accessor<int64_t, 1>();
+  auto l = loss.accessor<double, 1>();
+  for (int64_t j : idx) s.correct += c[j], s.loss_sum += l[j];
+  s.count = static_cast<int64_t>(idx.size());
+  return s;
+}
+
+EvalStats PerExample::all() const {
+  EvalStats s;
+  s.count = correct.numel();
+  if (s.count == 0) return s;
+  s.correct = correct.sum().item<int64_t>();
+  s.loss_sum = loss.sum().item<double>();
+  return s;
+}
+
+PerExample evaluate_per_example(const torch::Tensor& x, const data::Dataset& data, std::vector<LocalTrainer>& trainers,
+                                int64_t workers, int64_t batch) {
+  const int64_t n = data.size();
+  PerExample out;
+  out.correct = torch::zeros({n}, torch::kInt64);
+  out.loss = torch::zeros({n}, torch::kFloat64);
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(workers, n));
+  auto xc = x.contiguous();
+  parallel_for(chunks, chunks, [&](int64_t w, int64_t c) {
+    const int64_t lo = n * c / chunks, hi = n * (c + 1) / chunks;
+    for (int64_t start = lo; start < hi; start += batch) {
+      const int64_t b = std::min(batch, hi - start);
+      auto r = trainers[w].evaluate_examples(xc, data, start, b);
+      out.correct.narrow(0, start, b).copy_(r.first);
+      out.loss.narrow(0, start, b).copy_(r.second);
+    }
+  });
+  return out;
+}
+
+EvalStats evaluate_model(const torch::Tensor& x, const data::Dataset& data, std::vector<LocalTrainer>& trainers,
+                         int64_t workers) {
+  return evaluate_per_example(x, data, trainers, workers).all();
+}
+
+std::vector<EvalStats> evaluate_rows(const torch::Tensor& X, const data::Dataset& data,
+                                     const std::vector<std::vector<int64_t>>& sets, std::vector<LocalTrainer>& trainers,
+                                     int64_t workers, const BatchedTrainer* batched) {
+  const int64_t n = X.size(0);
+  if (batched) {
+    std::vector<const std::vector<int64_t>*> idx;
+    for (const auto& s : sets) idx.push_back(&s);
+    return batched->evaluate(X, data, idx);
+  }
+  std::vector<EvalStats> out(static_cast<std::size_t>(n));
+  parallel_for(n, workers, [&](int64_t w, int64_t i) { out[i] = trainers[w].evaluate(X[i], data, sets[i]); });
+  return out;
+}
+
+}  // namespace plexus::fl

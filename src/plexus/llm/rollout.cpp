@@ -1,0 +1,122 @@
+// On-device rollouts with the latent KV cache. See rollout.h.
+#include "plexus/llm/rollout.h"
+
+#include <algorithm>
+
+#include "plexus/core/error.h"
+#include "plexus/core/rng.h"
+
+namespace plexus::llm {
+
+torch::Tensor sample_on_device(const torch::Tensor& logits, const torch::Tensor& u, double temperature,
+                               double top_p) {
+  auto l = logits.to(torch::kFloat32);
+  if (temperature == 0) return l.argmax(-1);
+  auto probs = torch::softmax(l / temperature, -1);                        // [R,V]
+  auto [sorted, idx] = probs.sort(-1, /*descending=*/true);
+  if (top_p < 1) {
+    auto before = sorted.cumsum(-1) - sorted;                              // mass ahead of each token
+    sorted = sorted.masked_fill(before >= top_p, 0.0);                     // the top token always stays
+  }
+  auto cdf = sorted.cumsum(-1);                                            // [R,V]
+  auto thresh = (u.to(cdf.scalar_type()) * cdf.select(1, -1)).unsqueeze(1); // u · kept mass
+  auto j = (cdf <= thresh).sum(-1, /*keepdim=*/true).clamp_max(probs.size(1) - 1);  // first index with cdf > t
+  return idx.gather(1, j).squeeze(1);
+}
+
+Rollout rollout(Transformer& model, const std::vector<std::vector<int64_t>>& prompts, const RolloutOptions& o) {
+  const auto& a = model->args();
+  const auto R = static_cast<int64_t>(prompts.size());
+  if (R == 0) throw Error::config("rollout: no prompts");
+  if (o.temperature < 0) throw Error::config("temperature = {} must be >= 0", o.temperature);
+  if (!(o.top_p > 0 && o.top_p <= 1)) throw Error::config("top_p = {} must be in (0, 1]", o.top_p);
+  if (o.max_new_tokens < 1) throw Error::config("max_completion_length = {} must be >= 1", o.max_new_tokens);
+  int64_t min_len = a.max_seq_len, max_len = 0;
+  std::vector<int64_t> plen_host;
+  for (auto& p : prompts) {
+    if (p.empty()) throw Error::config("a prompt encodes to no tokens");
+    min_len = std::min<int64_t>(min_len, static_cast<int64_t>(p.size()));
+    max_len = std::max<int64_t>(max_len, static_cast<int64_t>(p.size()));
+    plen_host.push_back(static_cast<int64_t>(p.size()));
+  }
+  const int64_t total = max_len + o.max_new_tokens;
+  if (total > a.max_seq_len)
+    throw Error::config("prompt ({} tokens) + max_completion_length ({}) = {} exceeds model.max_seq_len = {} (lower "
+                        "max_completion_length or use a shorter template)",
+                        max_len, o.max_new_tokens, total, a.max_seq_len);
+  torch::NoGradGuard ng;
+  model->eval();
+  auto dev = model->embed.device();
+  auto host = torch::full({R, total}, o.pad_id, torch::kInt64);
+  auto in_prompt_host = torch::zeros({R, total}, torch::kBool);
+  for (int64_t r = 0; r < R; ++r) {
+    auto& p = prompts[static_cast<size_t>(r)];
+    host[r].narrow(0, 0, plen_host[static_cast<size_t>(r)]).copy_(torch::tensor(p, torch::kInt64));
+    in_prompt_host[r].narrow(0, 0, plen_host[static_cast<size_t>(r)]).fill_(true);
+  }
+  // Uniforms for every (row, position): one draw on the host from the addressed stream, one copy.
+  std::vector<torch::Tensor> u_rows;
+  for (int64_t r = 0; r < R; ++r) {
+    uint64_t key = o.row_keys.empty() ? static_cast<uint64_t>(r) : o.row_keys.at(static_cast<size_t>(r));
+    auto gen = torch_generator(stream_key(o.seed, o.purpose, key, o.step));
+    u_rows.push_back(torch::rand({total}, gen, torch::kFloat32));
+  }
+  auto uniforms = torch::stack(u_rows, 1).to(dev);                          // [total, R]
+  auto tokens = host.to(dev);
+  auto in_prompt = in_prompt_host.to(dev);
+  auto plen = torch::tensor(plen_host, torch::kInt64).to(dev);
+  auto budget_end = plen + o.max_new_tokens;                               // [R]
+  auto end = budget_end.clone();
+  auto done = torch::zeros({R}, torch::TensorOptions().dtype(torch::kBool).device(dev));
+  auto stopped = done.clone();
+  auto caches = model->make_caches(R, total);
+  int64_t prev = 0, steps = 0;
+  for (int64_t cur = min_len; cur < total; ++cur) {
+    auto logits = model->forward_cached(tokens.narrow(1, prev, cur - prev), prev, caches);   // [R,T,V]
+    auto next = sample_on_device(logits.select(1, -1), uniforms[cur], o.temperature, o.top_p);  // [R]
+    auto prompt_here = in_prompt.select(1, cur);
+    auto past_budget = budget_end.le(cur);
+    auto finished = done.logical_or(past_budget);
+    next = torch::where(prompt_here, tokens.select(1, cur), next);
+    next = torch::where(finished.logical_and(prompt_here.logical_not()), torch::full_like(next, o.pad_id), next);
+    tokens.select(1, cur).copy_(next);
+    auto hit = next.eq(o.stop_id).logical_or(next.eq(o.eos_id));
+    auto newly = hit.logical_and(prompt_here.logical_not()).logical_and(finished.logical_not());
+    end = torch::where(newly, torch::full_like(end, cur + 1), end);
+    stopped = stopped.logical_or(newly);
+    done = done.logical_or(newly).logical_or(past_budget);
+    prev = cur;
+    if (++steps % o.check_every == 0 && done.all().item<bool>()) break;
+  }
+  Rollout out;
+  auto S = std::min<int64_t>(total, end.max().item<int64_t>());
+  out.tokens = tokens.narrow(1, 0, S).contiguous();
+  out.prompt_len = plen;
+  out.end = end;
+  out.stopped = stopped;
+  out.generated = (end - plen).sum().item<int64_t>();
+  return out;
+}
+
+torch::Tensor completion_mask(const Rollout& r) {
+  const int64_t S = r.tokens.size(1);
+  auto pos = torch::arange(1, S, torch::TensorOptions().dtype(torch::kInt64).device(r.tokens.device()));  // [S-1]
+  auto m = pos.unsqueeze(0).ge(r.prompt_len.unsqueeze(1)).logical_and(pos.unsqueeze(0).lt(r.end.unsqueeze(1)));
+  return m.to(torch::kFloat32);
+}
+
+std::vector<std::vector<int>> completions_on_host(const Rollout& r) {
+  auto t = r.tokens.to(torch::kCPU);
+  auto pl = r.prompt_len.to(torch::kCPU), en = r.end.to(torch::kCPU);
+  auto ta = t.accessor<int64_t, 2>();
+  auto pa = pl.accessor<int64_t, 1>(), ea = en.accessor<int64_t, 1>();
+  std::vector<std::vector<int>> out;
+  for (int64_t i = 0; i < t.size(0); ++i) {
+    std::vector<int> v;
+    for (int64_t p = pa[i]; p < std::min(ea[i], t.size(1)); ++p) v.push_back(static_cast<int>(ta[i][p]));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace plexus::llm
