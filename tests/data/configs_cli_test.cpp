@@ -36,6 +36,7 @@ void write_cifar(const fs::path& dir, bool c100) {
 }
 
 void write_emnist_letters(const fs::path& dir) {
+  fs::create_directories(dir);
   const std::vector<std::pair<const char*, int64_t>> parts = {{"train", 120}, {"test", 26}};
   for (auto [part, n] : parts) {
     std::vector<uint8_t> im(static_cast<size_t>(n * 784)), lb;
@@ -47,7 +48,7 @@ void write_emnist_letters(const fs::path& dir) {
   }
 }
 
-// 4 writers with 14×14 images (196 features) and labels 0..3.
+// 4 writers with 28×28 images (784 features, as FEMNIST) and labels 0..3.
 void write_leaf(const fs::path& dir) {
   const std::vector<std::pair<const char*, int>> parts = {{"train", 10}, {"test", 3}};
   for (auto [part, n] : parts) {
@@ -57,8 +58,8 @@ void write_leaf(const fs::path& dir) {
       j["users"].push_back(id);
       j["num_samples"].push_back(n);
       for (int k = 0; k < n; ++k) {
-        std::vector<double> x(196);
-        for (int f = 0; f < 196; ++f) x[static_cast<size_t>(f)] = ((f * 7 + k + u) % 10) / 10.0;
+        std::vector<double> x(784);
+        for (int f = 0; f < 784; ++f) x[static_cast<size_t>(f)] = ((f * 7 + k + u) % 10) / 10.0;
         j["user_data"][id]["x"].push_back(x);
         j["user_data"][id]["y"].push_back((u + k) % 4);
       }

@@ -109,7 +109,7 @@ TEST(SweepCli, RunsEveryCellOnceAndSkipsFinishedCellsOnRerun) {
     // The cell's resolved config carries its grid value and seed.
     std::ifstream cfg(run / "config.toml");
     std::string text((std::istreambuf_iterator<char>(cfg)), {});
-    EXPECT_NE(text.find(i % 2 ? "algorithm = 'dfedavg'" : "algorithm = 'fedavg'"), std::string::npos) << text;
+    EXPECT_NE(text.find(i % 2 ? "algorithm = \"dfedavg\"" : "algorithm = \"fedavg\""), std::string::npos) << text;
     EXPECT_NE(text.find(fmt::format("seed = {}", i / 2)), std::string::npos) << text;
   }
   EXPECT_NE(r.out.find("[4/4 done, 0 running, 0 failed, 0 pending"), std::string::npos) << r.out;

@@ -143,7 +143,9 @@ TEST(Models, ErrorsOnBadInput) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
   };
-  expect_config([] { make_model(opts("cnn"), {1, 8, 8}, 10); }, "12x12");
+  expect_config([] { make_model(opts("cnn"), {1, 8, 8}, 10); }, "16x16");
+  // 14x14 (LEAF-size crops): (14−4)/2 = 5, (5−4)/2 = 0 leaves no map, which once reached the init as fan_in 0.
+  expect_config([] { make_model(opts("cnn"), {1, 14, 14}, 10); }, "16x16");
   expect_config([] { make_model(opts("vgg11", 8, 32), {3, 32, 32}, 10); }, "groups");
   expect_config([] { make_model(opts("lenet"), {3, 32, 32}, 10); }, "lenet");
   expect_config([] { make_model(opts("cnn"), {3, 32, 32}, 0); }, "classes");

@@ -153,7 +153,7 @@ TEST(TuneCli, BadValuesAreErrorsNotIgnored) {
   auto cfg = dir() / "twice.toml";
   std::ofstream(cfg) << "[run]\nname = \"twice\"\nout_dir = \"" << (dir() / "runs").string()
                      << "\"\nproblem = \"landscape\"\nprogress = false\n[landscape]\n[tuner]\nmethod = \"random\"\n"
-                        "iterations = 2\ntraffic = 100\n[random]\nevals = 10\npopulation = 4\n[objective]\nmetric = \"f\"\n";
+                        "iterations = 2\ntraffic = 100\n[random]\nevals = 40\npopulation = 4\n[objective]\nmetric = \"f\"\n";
   ASSERT_EQ(run("tune run -c " + cfg.string(), &out, &err), 0) << err;
   EXPECT_EQ(run("tune run -c " + cfg.string(), nullptr, &err), 2);
   EXPECT_NE(err.find("already holds results; choose another name (--name NAME"), std::string::npos) << err;

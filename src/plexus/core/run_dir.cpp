@@ -42,7 +42,7 @@ MetricsWriter::MetricsWriter(fs::path dir) : dir_(std::move(dir)) {
   }
 }
 
-void MetricsWriter::check_history(const std::string& key, int64_t done) const {
+void MetricsWriter::check_history(const std::string& key, int64_t done, int64_t first) const {
   const fs::path file = dir_ / "metrics.jsonl";
   const std::string fix = "restore the file from a copy, or start a new run (run.name); plexus does not rewrite "
                           "a history it cannot read";
@@ -54,21 +54,22 @@ void MetricsWriter::check_history(const std::string& key, int64_t done) const {
   }
   for (std::size_t i = 0; i < rows_.size(); ++i) {
     const auto& r = rows_[i];
-    const int64_t want = static_cast<int64_t>(i) + 1;
+    const int64_t want = static_cast<int64_t>(i) + first;
     if (!r.contains(key) || !r[key].is_number_integer() || r[key].get<int64_t>() != want) {
       throw Error::data("'{}' line {} should be the row of {} {} but holds {}; {}", file.string(), i + 1, key, want,
                         r.contains(key) ? r[key].dump() : "no '" + key + "'", fix);
     }
   }
-  if (static_cast<int64_t>(rows_.size()) < done) {
-    throw Error::data("'{}' ends at {} {}, but the checkpoint holds {} {}s; {}", file.string(), key, rows_.size(), done,
+  const int64_t last_row = static_cast<int64_t>(rows_.size()) + first - 1;
+  if (last_row < done) {
+    throw Error::data("'{}' ends at {} {}, but the checkpoint holds {} {}s; {}", file.string(), key, last_row, done,
                       key, fix);
   }
 }
 
-void MetricsWriter::truncate_after(const std::string& key, int64_t last) {
-  check_history(key, last);
-  rows_.resize(static_cast<std::size_t>(last));  // rows are 1..n in order (checked)
+void MetricsWriter::truncate_after(const std::string& key, int64_t last, int64_t first) {
+  check_history(key, last, first);
+  rows_.resize(static_cast<std::size_t>(last - first + 1));  // rows are first..n in order (checked)
   rewrite();
   exists_ = true;
   resumed_after_ = last;

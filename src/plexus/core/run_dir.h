@@ -29,12 +29,13 @@ class MetricsWriter {
   /// is dropped with a warning; any other unreadable line is remembered and reported by check_history.
   explicit MetricsWriter(std::filesystem::path dir);
 
-  /// Check that the history holds rows `key` = 1, 2, ..., at least up to `done` (the checkpoint's round or
-  /// step), every line a JSON object. Throws: Error(Data) naming the file and line, without touching it.
-  void check_history(const std::string& key, int64_t done) const;
-  /// check_history(key, last), then keep only rows whose `key` is <= `last` and rewrite both files; used on
-  /// resume so the metrics continue exactly where the checkpoint was taken. Throws: Error(Data|Io).
-  void truncate_after(const std::string& key, int64_t last);
+  /// Check that the history holds rows `key` = first, first + 1, ..., at least up to `done` (the checkpoint's
+  /// round or step), every line a JSON object. `first` is 0 for runs that log the starting model as row 0
+  /// (GRPO's base-model evaluation). Throws: Error(Data) naming the file and line, without touching it.
+  void check_history(const std::string& key, int64_t done, int64_t first = 1) const;
+  /// check_history(key, last, first), then keep only rows whose `key` is <= `last` and rewrite both files;
+  /// used on resume so the metrics continue exactly where the checkpoint was taken. Throws: Error(Data|Io).
+  void truncate_after(const std::string& key, int64_t last, int64_t first = 1);
   /// Append one row to both files. Throws: Error(Io) (a partial row is removed again).
   void append(const nlohmann::ordered_json& row);
   /// Flush both files to the disk (fsync). Called before a checkpoint is written, so a checkpoint never

@@ -9,6 +9,7 @@
 #include "plexus/core/config.h"
 #include "plexus/core/error.h"
 #include "plexus/core/log.h"
+#include "plexus/core/options.h"
 
 namespace plexus {
 
@@ -69,6 +70,7 @@ bool listed(const std::vector<std::string>& keys, const std::string& key) {
 
 std::string node_text(const toml::node* n) {
   if (!n) return "<absent>";
+  if (auto f = n->as_floating_point()) return toml_literal(f->get());  // 0.9, not 0.90000000000000002
   std::stringstream ss;
   n->visit([&](auto&& v) { ss << v; });
   return ss.str();
@@ -127,7 +129,8 @@ void check_data(const RunDir& dir, const DataFingerprint& now) {
   } catch (const nlohmann::json::exception& e) {
     throw Error::data("'{}' is unreadable ({}); restore it or start a new run.name", file.string(), e.what());
   }
-  if (was.digest != now.digest || was.sizes != now.sizes) {
+  // Sizes are compared as unordered objects: data.json is read back with its keys sorted.
+  if (was.digest != now.digest || nlohmann::json(was.sizes) != nlohmann::json(now.sizes)) {
     throw Error::data("--resume: the data differ from the run's: now {} (sizes {}, {}) but the run was trained on {} "
                       "(sizes {}, {}); point the data path ({}) back at the original data or start a new run.name",
                       now.source, now.sizes.dump(), now.digest, was.source, was.sizes.dump(), was.digest,

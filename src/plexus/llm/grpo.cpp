@@ -180,7 +180,7 @@ GrpoResult grpo_train(const GrpoConfig& cfg_in, bool resume) {
     ref = Transformer(policy.args);
     clone_weights(policy.model, ref);
     ref->to(dev);
-    ref->set_compute_dtype(policy.model->compute_dtype());
+    ref->set_compute_dtype(bf16 ? torch::kBFloat16 : torch::kFloat32);
     ref->eval();
   }
 
@@ -207,7 +207,7 @@ GrpoResult grpo_train(const GrpoConfig& cfg_in, bool resume) {
     opt.load_state(s);
     if (ref) load_module_state(*ref, prefixed(s, "ref.", "model."));
     start = ck.meta.at("step").get<int64_t>();
-    run.metrics().truncate_after("step", start);
+    run.metrics().truncate_after("step", start, /*first=*/0);  // row 0: the base model
     log_info("grpo: resumed from {} at step {}", path.string(), start);
   }
 

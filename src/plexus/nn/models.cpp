@@ -80,9 +80,9 @@ std::shared_ptr<Model> make_model(const ModelOptions& o, std::array<int64_t, 3> 
     return std::make_shared<Mlp>(s, o.hidden, classes);
   }
   if (o.name == "cnn") {
-    // Two (conv5, pool2) stages need H, W >= 12 to leave at least a 1×1 map.
-    if (s[1] < 12 || s[2] < 12)
-      throw Error::config("[model] name = \"cnn\" needs images of at least 12x12, got {}x{} (use name = \"mlp\")",
+    // Two (conv5, pool2) stages need H, W >= 16 to leave at least a 1×1 map: (16−4)/2 = 6, (6−4)/2 = 1.
+    if (conv5_pool2(conv5_pool2(s[1])) < 1 || conv5_pool2(conv5_pool2(s[2])) < 1)
+      throw Error::config("[model] name = \"cnn\" needs images of at least 16x16, got {}x{} (use name = \"mlp\")",
                           s[1], s[2]);
     return std::make_shared<Cnn>(s, classes);
   }

@@ -82,41 +82,43 @@ Mat scaled(const Mat& m, double s) {
 
 /// TOML section [amis].
 struct AmisOptions {
-  int64_t components = 3;               // mixture components K
-  std::string variant = "multi_modal";  // multi_modal | multi_variance
-  std::string update = "pcu";           // gu (score-based greedy) | pcu (rank-based peak cluster)
-  std::string init = "production";      // production (all components at θ0, spreads σ·spread^k) | uniform (multi_modal only)
-  std::string kernel = "common";        // common (one kernel per iteration) | component (each candidate its component's Σ_k, before issue 16)
-  double pi_min = 0.05;                 // floor on mixing rates
-  double epsilon = 0.3;                 // mix the updated rates with uniform at this rate
-  double temperature = 1.0;             // GU: softmax temperature in units of the score spread
-  double top_frac = 0.2;                // PCU: fraction of ranked candidates kept for clustering
-  double cluster_radius = 3.0;          // PCU: peak-cluster radius (Mahalanobis under Σ0)
-  double spread = 2.0;                  // nested scales spread^{k − (K−1)/2}
-  int64_t reseed_after = 2;             // multi_modal: re-seed a component starved for this many rounds
+  int64_t components = 3;
+  std::string variant = "multi_modal";
+  std::string update = "pcu";
+  std::string init = "production";
+  std::string kernel = "common";
+  double pi_min = 0.05;
+  double epsilon = 0.3;
+  double temperature = 1.0;
+  double top_frac = 0.2;
+  double cluster_radius = 3.0;
+  double spread = 2.0;
+  int64_t reseed_after = 2;
+  /// Declarations; pi_min × components < 1 relates two keys and is checked in parse.
+  static const OptionSchema<AmisOptions>& schema() {
+    using A = AmisOptions;
+    static const auto s =
+        OptionSchema<A>("amis")
+            .key("components", &A::components, "mixture components K", "[1, 16]")
+            .key("variant", &A::variant, "Multi-Modal (components move) or Multi-Variance (nested scales at one centre)",
+                 one_of({"multi_modal", "multi_variance"}))
+            .key("update", &A::update, "score-based greedy (gu) or rank-based peak-cluster (pcu) update", one_of({"gu", "pcu"}))
+            .key("init", &A::init, "components start at θ0 with spreads σ·spread^k (production) or uniform in the box (multi_modal only)",
+                 one_of({"production", "uniform"}))
+            .key("kernel", &A::kernel, "one smoothing kernel per iteration (common) or each candidate its component's Σ_k",
+                 one_of({"common", "component"}))
+            .key("pi_min", &A::pi_min, "floor on mixing rates (pi_min × components < 1)", "[0, 1)")
+            .key("epsilon", &A::epsilon, "mix the updated rates with uniform at this rate", "[0, 1]")
+            .key("temperature", &A::temperature, "GU: softmax temperature in units of the score spread", "> 0")
+            .key("top_frac", &A::top_frac, "PCU: fraction of ranked candidates kept for clustering", "(0, 1]")
+            .key("cluster_radius", &A::cluster_radius, "PCU: peak-cluster radius (Mahalanobis under Σ0)", "> 0")
+            .key("spread", &A::spread, "nested scales spread^(k − (K−1)/2)", ">= 1")
+            .key("reseed_after", &A::reseed_after, "multi_modal: re-seed a component starved for this many rounds", ">= 1");
+    return s;
+  }
   static AmisOptions parse(ConfigTable& t) {
-    AmisOptions o;
-    t.get("components", o.components);
-    t.get_choice("variant", o.variant, {"multi_modal", "multi_variance"});
-    t.get_choice("update", o.update, {"gu", "pcu"});
-    t.get_choice("init", o.init, {"production", "uniform"});
-    t.get_choice("kernel", o.kernel, {"common", "component"});
-    t.get("pi_min", o.pi_min);
-    t.get("epsilon", o.epsilon);
-    t.get("temperature", o.temperature);
-    t.get("top_frac", o.top_frac);
-    t.get("cluster_radius", o.cluster_radius);
-    t.get("spread", o.spread);
-    t.get("reseed_after", o.reseed_after);
-    t.require(o.components >= 1 && o.components <= 16, "components", "must be in [1, 16]");
-    t.require(o.pi_min >= 0 && o.pi_min * o.components < 1, "pi_min", "must be >= 0 with pi_min × components < 1");
-    t.require(o.epsilon >= 0 && o.epsilon <= 1, "epsilon", "must be in [0, 1]");
-    t.require(o.temperature > 0, "temperature", "must be > 0");
-    t.require(o.top_frac > 0 && o.top_frac <= 1, "top_frac", "must be in (0, 1]");
-    t.require(o.cluster_radius > 0, "cluster_radius", "must be > 0");
-    t.require(o.spread >= 1, "spread", "must be >= 1");
-    t.require(o.reseed_after >= 1, "reseed_after", "must be >= 1");
-    t.finish();
+    AmisOptions o = schema().parse(t);
+    t.require(o.pi_min * o.components < 1, "pi_min", "must satisfy pi_min × components < 1");
     return o;
   }
 };
@@ -399,6 +401,7 @@ const TunerRegistrar kAmis({
                  {"amis_mv_gu", "variant = \"multi_variance\"\nupdate = \"gu\""},
                  {"amis_uniform", "init = \"uniform\""}},
     .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<Amis>(AmisOptions::parse(t)); },
+    .doc = [] { return section_doc("tune", AmisOptions::schema()); },
 });
 
 }  // namespace

@@ -13,13 +13,14 @@ namespace plexus::tune {
 namespace {
 /// The black-box part shared by [random], [grid] and [cem].
 struct BlackBoxOptions {
-  int64_t evals = 200;      // requests per black-box evaluation of one candidate
-  int64_t population = 16;  // candidates per iteration (one metrics row each)
-  void parse(ConfigTable& t) {
-    t.get("evals", evals);
-    t.get("population", population);
-    t.require(evals >= 1, "evals", "must be >= 1");
-    t.require(population >= 2, "population", "must be >= 2");
+  int64_t evals = 200;
+  int64_t population = 16;
+  /// Its keys, included by each section below.
+  static const OptionSchema<BlackBoxOptions>& keys() {
+    static const auto s = OptionSchema<BlackBoxOptions>("black-box")
+                              .key("evals", &BlackBoxOptions::evals, "requests per black-box evaluation of one candidate", ">= 1")
+                              .key("population", &BlackBoxOptions::population, "candidates per iteration (one metrics row each)", ">= 2");
+    return s;
   }
   int64_t planned_iterations(const TunerOptions& opt) const { return std::max<int64_t>(1, opt.total_budget() / (evals * population)); }
 };
@@ -136,20 +137,28 @@ TuneResult GridSearch::run(Problem& p, const TunerOptions& opt, const TuneContex
   return run_points(p, pts, opt, o_, seed, ctx.cb);
 }
 
+/// TOML sections [random] and [grid]: the black-box keys alone.
+template <const char* Section>
+struct SearchOptions : BlackBoxOptions {
+  static const OptionSchema<SearchOptions>& schema() {
+    static const auto s = OptionSchema<SearchOptions>(Section).include_base(BlackBoxOptions::keys());
+    return s;
+  }
+};
+constexpr char kRandomName[] = "random";
+constexpr char kGridName[] = "grid";
+
 /// TOML section [cem].
 struct CemOptions {
   BlackBoxOptions box;
-  double elite_frac = 0.25;  // elite fraction refit each round
-  double sigma = 0.3;        // initial sd (fraction of box width)
-  static CemOptions parse(ConfigTable& t) {
-    CemOptions o;
-    o.box.parse(t);
-    t.get("elite_frac", o.elite_frac);
-    t.get("sigma", o.sigma);
-    t.require(o.elite_frac > 0 && o.elite_frac < 1, "elite_frac", "must be in (0, 1)");
-    t.require(o.sigma > 0 && o.sigma <= 1, "sigma", "must be in (0, 1]");
-    t.finish();
-    return o;
+  double elite_frac = 0.25;
+  double sigma = 0.3;
+  static const OptionSchema<CemOptions>& schema() {
+    static const auto s = OptionSchema<CemOptions>("cem")
+                              .include(&CemOptions::box, BlackBoxOptions::keys())
+                              .key("elite_frac", &CemOptions::elite_frac, "elite fraction refit each round", "(0, 1)")
+                              .key("sigma", &CemOptions::sigma, "initial sd (fraction of box width)", "(0, 1]");
+    return s;
   }
 };
 
@@ -215,20 +224,14 @@ TuneResult Cem::run(Problem& p, const TunerOptions& opt, const TuneContext& ctx)
   return res;
 }
 
-BlackBoxOptions parse_black_box(ConfigTable& t) {
-  BlackBoxOptions o;
-  o.parse(t);
-  t.finish();
-  return o;
-}
-
 const TunerRegistrar kRandom({
     .name = "random",
     .summary = "Random search: uniform points in the box, each served live on `evals` requests",
     .importance_sampling = false,
     .uses_simulator = false,
     .variants = {{"random", ""}},
-    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<RandomSearch>(parse_black_box(t)); },
+    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<RandomSearch>(SearchOptions<kRandomName>::schema().parse(t)); },
+    .doc = [] { return section_doc("tune", SearchOptions<kRandomName>::schema()); },
 });
 
 const TunerRegistrar kGrid({
@@ -237,7 +240,8 @@ const TunerRegistrar kGrid({
     .importance_sampling = false,
     .uses_simulator = false,
     .variants = {{"grid", ""}},
-    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<GridSearch>(parse_black_box(t)); },
+    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<GridSearch>(SearchOptions<kGridName>::schema().parse(t)); },
+    .doc = [] { return section_doc("tune", SearchOptions<kGridName>::schema()); },
 });
 
 const TunerRegistrar kCem({
@@ -246,7 +250,8 @@ const TunerRegistrar kCem({
     .importance_sampling = false,
     .uses_simulator = false,
     .variants = {{"cem", ""}},
-    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<Cem>(CemOptions::parse(t)); },
+    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<Cem>(CemOptions::schema().parse(t)); },
+    .doc = [] { return section_doc("tune", CemOptions::schema()); },
 });
 
 }  // namespace

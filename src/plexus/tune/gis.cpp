@@ -17,13 +17,11 @@ namespace {
 
 /// TOML section [gis].
 struct GisOptions {
-  double shrink = 1.0;  // Σ ← shrink² Σ after each iteration (1 = fixed Σ0)
-  static GisOptions parse(ConfigTable& t) {
-    GisOptions o;
-    t.get("shrink", o.shrink);
-    t.require(o.shrink > 0 && o.shrink <= 1, "shrink", "must be in (0, 1]");
-    t.finish();
-    return o;
+  double shrink = 1.0;
+  static const OptionSchema<GisOptions>& schema() {
+    static const auto s = OptionSchema<GisOptions>("gis").key(
+        "shrink", &GisOptions::shrink, "Σ ← shrink² Σ after each iteration (1 = fixed Σ0)", "(0, 1]");
+    return s;
   }
 };
 
@@ -86,7 +84,8 @@ const TunerRegistrar kGis({
     .importance_sampling = true,
     .uses_simulator = false,
     .variants = {{"gis", ""}},
-    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<Gis>(GisOptions::parse(t)); },
+    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<Gis>(GisOptions::schema().parse(t)); },
+    .doc = [] { return section_doc("tune", GisOptions::schema()); },
 });
 
 }  // namespace

@@ -8,20 +8,18 @@
 
 namespace plexus::tune {
 
-GuardOptions GuardOptions::parse(ConfigTable& t) {
-  GuardOptions o;
-  t.get("enabled", o.enabled);
-  t.get("top_m", o.top_m);
-  t.get_choice("data", o.data, {"pooled", "fresh"});
-  t.get("holdout", o.holdout);
-  t.get("traffic", o.traffic);
-  t.get("confidence", o.confidence);
-  t.require(o.top_m >= 1, "top_m", "must be >= 1");
-  t.require(o.holdout >= 0 && o.holdout < 1, "holdout", "must be in [0, 1) (a share of each iteration's traffic)");
-  t.require(o.traffic >= 0, "traffic", "must be >= 0 (0 = what the tuner left of the budget)");
-  t.require(o.confidence >= 0.5 && o.confidence < 1, "confidence", "must be in [0.5, 1)");
-  t.finish();
-  return o;
+const OptionSchema<GuardOptions>& GuardOptions::schema() {
+  using G = GuardOptions;
+  static const auto s =
+      OptionSchema<G>("guard")
+          .key("enabled", &G::enabled, "run the guarded final step for IS tuners")
+          .key("top_m", &G::top_m, "finalists per iteration", ">= 1")
+          .key("data", &G::data, "traffic of the final re-scoring: pooled exploration traffic or fresh requests",
+               one_of({"pooled", "fresh"}))
+          .key("holdout", &G::holdout, "pooled: share of each IS iteration's traffic withheld for confirmation", "[0, 1)")
+          .key("traffic", &G::traffic, "fresh: requests (0 = what the tuner left of the budget, >= tuner.traffic)", ">= 0")
+          .key("confidence", &G::confidence, "one-sided level of the lower bounds that let a candidate ship", "[0.5, 1)");
+  return s;
 }
 
 double normal_quantile(double p) {

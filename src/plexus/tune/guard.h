@@ -25,19 +25,21 @@
 #include <string>
 
 #include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/tune/tuner.h"
 
 namespace plexus::tune {
 
 /// TOML section [guard].
 struct GuardOptions {
-  bool enabled = true;             // run the guarded final step for IS tuners
-  int64_t top_m = 3;               // finalists per iteration
-  std::string data = "pooled";     // pooled | fresh: traffic of the final re-scoring
-  double holdout = 0.25;           // pooled: share of each IS iteration's traffic withheld for confirmation
-  int64_t traffic = 0;             // fresh: requests (0 = what the tuner left of the budget, ≥ tuner.traffic)
-  double confidence = 0.95;        // one-sided level of the lower bounds that let a candidate ship
-  static GuardOptions parse(ConfigTable& t);
+  bool enabled = true;
+  int64_t top_m = 3;
+  std::string data = "pooled";
+  double holdout = 0.25;
+  int64_t traffic = 0;
+  double confidence = 0.95;
+  static const OptionSchema<GuardOptions>& schema();
+  static GuardOptions parse(ConfigTable& t) { return schema().parse(t); }
 };
 
 /// z with Φ(z) = p (the standard normal quantile), p in (0, 1).

@@ -25,21 +25,19 @@ namespace {
 
 /// TOML section [sgis].
 struct SgisOptions {
-  int64_t grid_points = 5;            // coarse grid points per dimension (capped at 4096 points; random points if more)
-  int64_t sim_requests = 500;         // simulator requests per coarse point (the subsample n_s)
-  double shrink = 0.7;                // Σ ← shrink · Σ after each accepted move (γ in docs/tune.md)
-  std::string refine = "simulator";   // simulator | live: where the IS refinement's randomized requests come from
-  static SgisOptions parse(ConfigTable& t) {
-    SgisOptions o;
-    t.get("grid_points", o.grid_points);
-    t.get("sim_requests", o.sim_requests);
-    t.get("shrink", o.shrink);
-    t.get_choice("refine", o.refine, {"simulator", "live"});
-    t.require(o.grid_points >= 2 && o.grid_points <= 100, "grid_points", "must be in [2, 100]");
-    t.require(o.sim_requests >= 1, "sim_requests", "must be >= 1");
-    t.require(o.shrink > 0 && o.shrink <= 1, "shrink", "must be in (0, 1]");
-    t.finish();
-    return o;
+  int64_t grid_points = 5;
+  int64_t sim_requests = 500;
+  double shrink = 0.7;
+  std::string refine = "simulator";
+  static const OptionSchema<SgisOptions>& schema() {
+    using S = SgisOptions;
+    static const auto s =
+        OptionSchema<S>("sgis")
+            .key("grid_points", &S::grid_points, "coarse grid points per dimension (capped at 4096 points; random points if more)", "[2, 100]")
+            .key("sim_requests", &S::sim_requests, "simulator requests per coarse point (the subsample n_s)", ">= 1")
+            .key("shrink", &S::shrink, "Σ ← shrink · Σ after each accepted move (γ in docs/tune.md)", "(0, 1]")
+            .key("refine", &S::refine, "where the IS refinement's randomized requests come from", one_of({"simulator", "live"}));
+    return s;
   }
 };
 
@@ -182,7 +180,8 @@ const TunerRegistrar kSgis({
     .importance_sampling = true,
     .uses_simulator = true,
     .variants = {{"sgis", ""}, {"sgis_live", "refine = \"live\""}},
-    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<Sgis>(SgisOptions::parse(t)); },
+    .make = [](ConfigTable& t) -> std::shared_ptr<const Tuner> { return std::make_shared<Sgis>(SgisOptions::schema().parse(t)); },
+    .doc = [] { return section_doc("tune", SgisOptions::schema()); },
 });
 
 }  // namespace

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -36,9 +35,13 @@ TuneRunOptions TuneRunOptions::parse(ConfigTable& t) {
 }
 
 std::vector<SectionDoc> config_docs() {
-  return {section_doc("tune", TuneRunOptions::schema()), section_doc("tune", MarketOptions::schema()),
+  std::vector<SectionDoc> out = {section_doc("tune", TuneRunOptions::schema()), section_doc("tune", MarketOptions::schema()),
           section_doc("tune", AuctionProblemOptions::schema()), section_doc("tune", LandscapeOptions::schema()),
           section_doc("tune", ObjectiveOptions::schema())};
+  out.push_back(section_doc("tune", TunerOptions::schema()));
+  out.push_back(section_doc("tune", GuardOptions::schema()));
+  for (const auto& info : tuner_registry()) out.push_back(info.doc());
+  return out;
 }
 
 TuneConfig parse_tune_config(const toml::table& root) {
@@ -55,6 +58,7 @@ TuneConfig parse_tune_config(const toml::table& root) {
   }
   {
     auto t = section("tuner");
+    if (!root["tuner"]["method"]) throw Error::config("[tuner] method is required (one of: {})", fmt::join(tuner_names(), ", "));
     c.tuner = TunerOptions::parse(t);
     keep("tuner", t);
   }

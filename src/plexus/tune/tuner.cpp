@@ -1,5 +1,7 @@
 #include "plexus/tune/tuner.h"
 
+#include <fmt/ranges.h>  // fmt::join
+
 #include <algorithm>
 #include <cmath>
 
@@ -9,35 +11,33 @@
 
 namespace plexus::tune {
 
+const OptionSchema<TunerOptions>& TunerOptions::schema() {
+  using T = TunerOptions;
+  static const auto s =
+      OptionSchema<T>("tuner")
+          .key("method", &T::method, "the tuner; its own section holds its keys", Allowed::choices(tuner_names, "a registered tuner (`plexus tune methods`)"))
+          .key("iterations", &T::iterations, "iteration cap", ">= 1")
+          .key("traffic", &T::traffic, "randomized requests per IS iteration (N)", ">= 10")
+          .key("budget", &T::budget, "total replays; 0 = iterations × traffic", ">= 0")
+          .key("sigma", &T::sigma, "initial proposal sd (fraction of box width; 0 makes Σ singular)", "(0, 1]")
+          .key("min_sigma", &T::min_sigma, "floor on proposal sd (fraction of box width, <= sigma)", "(0, 1]")
+          // Every candidate is scored over the whole iteration's traffic and held in memory: 1e5 × traffic is
+          // already hours, 1e9 exhausts memory before the first iteration.
+          .key("candidates", &T::candidates, "IS candidates per proposal component per iteration", "[1, 100000]")
+          .key("trust_radius", &T::trust_radius, "candidates lie within this Mahalanobis radius of their centre", "> 0")
+          // A target wider than √2 σ gives IS weights infinite variance.
+          .key("target_scale", &T::target_scale, "smoothing kernel S = target_scale² Σ_ref", "(0, 1.4142135]")
+          .key("is_mode", &T::is_mode, "IS estimator", one_of({"plain", "self_normalized"}))
+          .key("clip", &T::clip, "weight cap (0 = none)", ">= 0")
+          .key("ci", &T::ci, "confidence intervals by the delta method or the bootstrap", one_of({"delta", "bootstrap"}))
+          .key("bootstrap", &T::bootstrap, "bootstrap resamples when ci = \"bootstrap\"", ">= 10");
+  return s;
+}
+
 TunerOptions TunerOptions::parse(ConfigTable& t) {
-  TunerOptions o;
-  t.get_choice("method", o.method, tuner_names());
-  t.get("iterations", o.iterations);
-  t.get("traffic", o.traffic);
-  t.get("budget", o.budget);
-  t.get("sigma", o.sigma);
-  t.get("min_sigma", o.min_sigma);
-  t.get("candidates", o.candidates);
-  t.get("trust_radius", o.trust_radius);
-  t.get("target_scale", o.target_scale);
-  t.get_choice("is_mode", o.is_mode, {"plain", "self_normalized"});
-  t.get("clip", o.clip);
-  t.get_choice("ci", o.ci, {"delta", "bootstrap"});
-  t.get("bootstrap", o.bootstrap);
-  t.require(o.iterations >= 1, "iterations", "must be >= 1");
-  t.require(o.traffic >= 10, "traffic", "must be >= 10 requests per iteration");
-  t.require(o.budget >= 0, "budget", "must be >= 0 (0 = iterations × traffic)");
-  t.require(o.sigma > 0 && o.sigma <= 1, "sigma", "must be in (0, 1] (a fraction of the box width; 0 makes Σ singular)");
-  t.require(o.min_sigma > 0 && o.min_sigma <= o.sigma, "min_sigma", "must be in (0, sigma]");
-  // Every candidate is scored over the whole iteration's traffic (and held in memory): 1e5 × traffic is
-  // already hours, 1e9 exhausts memory before the first iteration.
-  t.require(o.candidates >= 1 && o.candidates <= 100000, "candidates", "must be in [1, 100000]");
-  t.require(o.trust_radius > 0, "trust_radius", "must be > 0");
-  t.require(o.target_scale > 0 && o.target_scale < std::sqrt(2.0), "target_scale",
-            "must be in (0, √2): a target wider than √2 σ gives IS weights infinite variance");
-  t.require(o.clip >= 0, "clip", "must be >= 0 (0 = no clipping)");
-  t.require(o.bootstrap >= 10, "bootstrap", "must be >= 10");
-  t.finish();
+  TunerOptions o = schema().parse(t);
+  t.require(o.min_sigma <= o.sigma, "min_sigma", "must be <= sigma");
+  t.require(o.target_scale < std::sqrt(2.0), "target_scale", "must be < √2: a target wider than √2 σ gives IS weights infinite variance");
   return o;
 }
 

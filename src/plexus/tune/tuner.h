@@ -12,26 +12,28 @@
 #include <vector>
 
 #include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/tune/problem.h"
 
 namespace plexus::tune {
 
 /// TOML section [tuner]: what every tuner shares. Sizes like `sigma` are fractions of each box width.
 struct TunerOptions {
-  std::string method;                // required: a registered tuner (`plexus tune methods` lists them)
-  int64_t iterations = 20;           // iteration cap
-  int64_t traffic = 1000;            // randomized requests per IS iteration (N)
-  int64_t budget = 0;                // total replays; 0 = iterations × traffic
-  double sigma = 0.1;                // initial proposal sd (fraction of box width)
-  double min_sigma = 0.01;           // floor on proposal sd (fraction of box width)
-  int64_t candidates = 64;           // IS candidates per proposal component per iteration
-  double trust_radius = 1.5;         // candidates lie within this Mahalanobis radius of their centre
-  double target_scale = 0.7;         // smoothing kernel S = target_scale² Σ_ref; must be < √2
-  std::string is_mode = "self_normalized";  // plain | self_normalized
-  double clip = 0;                   // weight cap (0 = none)
-  std::string ci = "delta";          // delta | bootstrap
-  int64_t bootstrap = 100;           // bootstrap resamples when ci = bootstrap
+  std::string method;
+  int64_t iterations = 20;
+  int64_t traffic = 1000;
+  int64_t budget = 0;
+  double sigma = 0.1;
+  double min_sigma = 0.01;
+  int64_t candidates = 64;
+  double trust_radius = 1.5;
+  double target_scale = 0.7;
+  std::string is_mode = "self_normalized";
+  double clip = 0;
+  std::string ci = "delta";
+  int64_t bootstrap = 100;
 
+  static const OptionSchema<TunerOptions>& schema();
   /// Parse [tuner]; `method` must name a registered tuner. Throws: Error(Config) on a bad key or value.
   static TunerOptions parse(ConfigTable& t);
   int64_t total_budget() const { return budget > 0 ? budget : iterations * traffic; }

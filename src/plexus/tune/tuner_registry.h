@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "plexus/core/config.h"
+#include "plexus/core/options.h"
 #include "plexus/tune/guard.h"
 #include "plexus/tune/tuner.h"
 
@@ -28,6 +29,8 @@ struct TunerInfo {
   std::vector<std::pair<std::string, std::string>> variants;
   /// Parse the tuner's section (t may wrap an absent table: all defaults) and build it.
   std::function<std::shared_ptr<const Tuner>(ConfigTable& t)> make;
+  /// The key table of the tuner's section, from its options' declarations (docs/config.md).
+  std::function<SectionDoc()> doc;
 };
 
 /// All registered tuners, ordered by registration name (deterministic across link orders).
