@@ -57,3 +57,18 @@ TEST(Rng, SampleWithoutReplacementIsDistinctSorted) {
   ASSERT_EQ(s.size(), 10u);
   for (size_t i = 1; i < s.size(); ++i) EXPECT_LT(s[i - 1], s[i]);
 }
+
+// Issue 12 #10: Dir(α·1) tends to the uniform vector as α → ∞. With α ≈ 1e308 the gamma draws are finite
+// but their sum overflows, which once fell into the α → 0 branch (a one-hot vector).
+TEST(Rng, DirichletWithHugeAlphaIsNearlyUniform) {
+  for (double alpha : {1e6, 1e300, 1e307, 1e308}) {
+    Rng rng(5, "test/dirichlet", 0, 0);
+    auto p = rng.dirichlet(alpha, 20);
+    double sum = 0;
+    for (double v : p) {
+      EXPECT_NEAR(v, 0.05, 1e-3) << "alpha " << alpha;  // sd = sqrt(0.05·0.95/(20α+1)) < 1e-4
+      sum += v;
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-12);
+  }
+}

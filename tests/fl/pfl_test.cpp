@@ -9,6 +9,7 @@
 #include "plexus/core/log.h"
 #include "plexus/core/rng.h"
 #include "plexus/fl/algorithm.h"
+#include "plexus/fl/communicator.h"
 #include "plexus/fl/fl_config.h"
 #include "plexus/fl/gossip.h"
 #include "plexus/fl/pfl/alternating_rule.h"
@@ -134,6 +135,31 @@ TEST(PflComm, ServerAveragesSampledBodiesByHand) {
   communicate(comm, {0, 2}, 0);  // (1·1 + 3·4)/4 = 3.25
   for (int64_t i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(X[i][0].item<double>(), 3.25);
   EXPECT_DOUBLE_EQ(X[1][1].item<double>(), 20.0);
+}
+
+// Issue 12 #8: clients that hold no samples average with equal weights (not 0/0 = NaN), and a round with no
+// participant leaves the model as it was (averaging nothing would zero it), on the server path and the
+// personalized server path alike.
+TEST(ServerAverage, ZeroSampleClientsAverageEquallyAndAnEmptyRoundKeepsTheModel) {
+  EXPECT_EQ(averaging_weights({3, 1, 0}, {0, 1}), (std::vector<double>{0.75, 0.25}));
+  EXPECT_EQ(averaging_weights({0, 0, 0}, {0, 2}), (std::vector<double>{0.5, 0.5}));
+  auto cfg = comm_config("ring", 1, 3, 0);
+  auto X = torch::tensor({1.0, 10.0, 2.0, 20.0, 4.0, 40.0}, torch::kFloat64).reshape({3, 2});
+  auto s = comm_session(cfg, X, {0, 0, 0});
+  ServerAverage avg(s);
+  communicate(avg, {}, 0);
+  EXPECT_DOUBLE_EQ(X[0][0].item<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(X[2][1].item<double>(), 40.0);
+  communicate(avg, {0, 2}, 1);  // (1 + 4)/2, (10 + 40)/2 on every client
+  for (int64_t i = 0; i < 3; ++i) {
+    EXPECT_DOUBLE_EQ(X[i][0].item<double>(), 2.5);
+    EXPECT_DOUBLE_EQ(X[i][1].item<double>(), 25.0);
+  }
+  auto Y = torch::tensor({1.0, 10.0, 2.0, 20.0, 4.0, 40.0}, torch::kFloat64).reshape({3, 2});
+  auto s2 = comm_session(cfg, Y, {0, 0, 0});
+  ServerColumns cols(s2, {{0, 1}});
+  communicate(cols, {0, 2}, 0);
+  EXPECT_DOUBLE_EQ(Y[1][0].item<double>(), 2.5);
 }
 
 namespace {

@@ -237,6 +237,23 @@ TEST(LlmGate, GroupLimitedTopKWithNormalisedUnbiasedWeights) {
   EXPECT_NEAR(r.weights[0][1].item<double>(), 2.5 * s2 / (s7 + s2), 1e-6);
 }
 
+// Issue 12 #9: router logits below about −104 underflow every selected sigmoid affinity to 0 in f32; the
+// normalisation must give weights 0 (the token then gets only the shared expert), not 0/0 = NaN.
+TEST(LlmGate, UnderflowedSigmoidAffinitiesGiveZeroWeightsNotNaN) {
+  auto a = tiny();
+  Gate g(a);
+  torch::NoGradGuard ng;
+  g->weight.zero_();
+  for (int e = 0; e < 8; ++e) g->weight[e][0] = -200.0f;
+  auto x = torch::zeros({1, a.dim});
+  x[0][0] = 1;
+  auto r = g->forward(x);
+  EXPECT_TRUE(torch::equal(r.weights, torch::zeros_like(r.weights))) << r.weights;
+  EXPECT_EQ(r.scores.max().item<float>(), 0.0f);  // the premise: every affinity underflowed
+  auto loss = sequence_balance_loss(r.scores.unsqueeze(0), r.indices.unsqueeze(0), 8, 1e-4);
+  EXPECT_TRUE(std::isfinite(loss.item<double>()));
+}
+
 TEST(LlmBalance, TrainingStepBalanceReducesImbalanceAndNeverTouchesGateWeights) {
   // The path pretraining takes: a training-mode forward records each MoE layer's expert load, then
   // Transformer::end_step_balance(γ) moves every layer's bias by γ·sign(mean(load) − load) (V3 §2.1.2).

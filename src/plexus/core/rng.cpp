@@ -103,11 +103,17 @@ std::vector<double> Rng::dirichlet(double alpha, std::size_t k) {
   std::vector<double> g(k);
   double sum = 0;
   for (auto& x : g) sum += (x = gamma(alpha));
-  if (sum <= 0 || !std::isfinite(sum)) {
+  if (sum <= 0) {
     // Tiny alpha can underflow every gamma draw to 0: the Dirichlet limit is a one-hot vector.
     std::fill(g.begin(), g.end(), 0.0);
     g[below(k)] = 1.0;
     return g;
+  }
+  if (!std::isfinite(sum)) {
+    // Huge alpha (≈ 1e308): each draw is finite (≈ alpha) but their sum overflows. Normalise the draws
+    // scaled by 1/alpha instead (≈ 1 each): the near-uniform vector the α → ∞ limit calls for.
+    sum = 0;
+    for (auto& x : g) sum += (x /= alpha);
   }
   for (auto& x : g) x /= sum;
   return g;

@@ -18,12 +18,10 @@ std::vector<int64_t> ServerAverage::participants(int64_t round) const { return s
 void ServerAverage::communicate(const std::vector<int64_t>& who, int64_t round) {
   torch::NoGradGuard no_grad;
   participants_ = static_cast<int64_t>(who.size());
+  if (who.empty()) return;  // nobody took part: the model stays as it was (averaging nothing would zero it)
   auto& X = s_.fed.X;
   // Sample-size weights n_i / n_S (equal sizes give 1/m), as FedAvg and the reference code.
-  std::vector<double> w;
-  double total = 0;
-  for (int64_t i : who) total += static_cast<double>(s_.sizes[i]);
-  for (int64_t i : who) w.push_back(static_cast<double>(s_.sizes[i]) / total);
+  const std::vector<double> w = averaging_weights(s_.sizes, who);
   auto idx = torch::tensor(who, torch::kInt64).to(X.device());
   auto weights = torch::tensor(w, torch::kFloat64).to(X.device(), X.scalar_type());
   auto x = torch::matmul(weights.unsqueeze(0), X.index_select(0, idx));  // [1,P]

@@ -126,6 +126,14 @@ MeanStd mean_std(const std::vector<double>& v) {
   return r;
 }
 
+std::vector<double> averaging_weights(const std::vector<int64_t>& sizes, const std::vector<int64_t>& who) {
+  double total = 0;
+  for (int64_t i : who) total += static_cast<double>(sizes[i]);
+  std::vector<double> w;
+  for (int64_t i : who) w.push_back(total > 0 ? static_cast<double>(sizes[i]) / total : 1.0 / static_cast<double>(who.size()));
+  return w;
+}
+
 std::vector<int64_t> sample_clients(const FlConfig& cfg, int64_t round) {
   const int64_t n = cfg.fl.clients;
   int64_t m = std::max<int64_t>(1, std::llround(cfg.fl.client_fraction * static_cast<double>(n)));

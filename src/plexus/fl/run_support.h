@@ -73,6 +73,11 @@ MeanStd mean_std(const std::vector<double>& v);
 /// replacement from the (seed, "client_sampling", 0, round) stream; sorted ascending.
 std::vector<int64_t> sample_clients(const FlConfig& cfg, int64_t round);
 
+/// Server-averaging weights of the clients `who`: n_i / Σ_{j∈who} n_j (FedAvg, McMahan et al. 2017, eq. of
+/// Algorithm 1), or 1/|who| when those clients hold no samples at all (0/0 would make the model NaN).
+/// `who` must not be empty (an empty round is skipped by the caller).
+std::vector<double> averaging_weights(const std::vector<int64_t>& sizes, const std::vector<int64_t>& who);
+
 /// JSON has no NaN: rounds without evaluation carry null.
 nlohmann::ordered_json nan_to_null(nlohmann::ordered_json row);
 

@@ -30,7 +30,10 @@ Routing GateImpl::forward(const torch::Tensor& x) {
   }
   auto idx = std::get<1>(sel.topk(K, -1));                                          // [N,K]
   auto w = s.gather(1, idx);                                                        // unbiased affinities
-  if (a_.score_func == "sigmoid") w = w / w.sum(-1, true);
+  // Normalise the selected sigmoid affinities. When every one underflows to 0 in f32 (logits below about
+  // −104) the plain ratio is 0/0 = NaN; the 1e-20 floor (as HF transformers' DeepseekV3 gate) makes those
+  // weights 0 instead and leaves every other case unchanged (1e-20 is below f32 resolution of any sum ≥ 1e-12).
+  if (a_.score_func == "sigmoid") w = w / (w.sum(-1, true) + 1e-20);
   w = w * a_.route_scale;
   return {w, idx, s};
 }
@@ -50,7 +53,7 @@ torch::Tensor sequence_balance_loss(const torch::Tensor& scores, const torch::Te
   auto counts = torch::zeros({B, n_experts}, scores.options());
   counts.scatter_add_(1, indices.reshape({B, T * K}), torch::ones({B, T * K}, scores.options()));
   auto f = counts * (static_cast<double>(n_experts) / static_cast<double>(K * T));  // [B,E], no gradient
-  auto P = (scores / scores.sum(-1, true)).mean(1);                                  // [B,E]
+  auto P = (scores / (scores.sum(-1, true) + 1e-20)).mean(1);                       // [B,E]; 1e-20: see gate
   return alpha * (f * P).sum(-1).mean();
 }
 

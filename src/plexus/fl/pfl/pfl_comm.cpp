@@ -35,15 +35,11 @@ void ServerColumns::communicate(const std::vector<int64_t>& who, int64_t round) 
   if (who.empty()) return;
   torch::NoGradGuard no_grad;
   auto& X = s_.fed.X;
-  double total = 0;
-  for (int64_t i : who) total += static_cast<double>(s_.sizes[i]);
+  const std::vector<double> w = averaging_weights(s_.sizes, who);
   for (auto [b, e] : columns_) {
     auto cols = X.narrow(1, b, e - b);
     auto avg = torch::zeros({e - b}, X.options().dtype(torch::kFloat64));
-    for (int64_t i : who) {
-      double w = total > 0 ? s_.sizes[i] / total : 1.0 / static_cast<double>(who.size());
-      avg.add_(cols[i].to(torch::kFloat64), w);
-    }
+    for (std::size_t k = 0; k < who.size(); ++k) avg.add_(cols[who[k]].to(torch::kFloat64), w[k]);
     cols.copy_(avg.to(X.scalar_type()).unsqueeze(0).expand_as(cols));
   }
 }
