@@ -153,3 +153,25 @@ double false_ship_rate(const std::string& label, int seeds, const GuardOptions& 
 TEST(Guard, ReturnsProductionWhenAllCandidatesEqualProductionGis) { EXPECT_LE(false_ship_rate("gis", 200), 0.10); }
 TEST(Guard, ReturnsProductionWhenAllCandidatesEqualProductionAmis) { EXPECT_LE(false_ship_rate("amis", 200), 0.10); }
 TEST(Guard, ReturnsProductionWhenAllCandidatesEqualProductionSgisFresh) { EXPECT_LE(false_ship_rate("sgis", 200), 0.10); }
+
+// data = "fresh" with a live tuner (GIS): the finalist is selected on the tuner's pooled traffic and the
+// whole fresh reserve (tuner.traffic = 500 requests) confirms it against production, half at each; the run
+// still spends exactly its budget, and the false-ship rate stays at the guard's level.
+TEST(Guard, FreshConfirmationOfALiveTunerSpendsTheReserveOnOneComparison) {
+  GuardOptions g;
+  g.data = "fresh";
+  EXPECT_LE(false_ship_rate("gis", 200, g), 0.10);
+  TunerVariant v = find_variant("gis");
+  auto tuner = make_tuner("gis");
+  TunerOptions o;
+  o.method = "gis";
+  o.iterations = 4;
+  o.traffic = 500;
+  o.candidates = 32;
+  FlatProblem p(7);
+  TuneResult r = run_tuner(p, *v.info, *tuner, o, g, 7);
+  EXPECT_EQ(r.guard.data, "fresh");
+  if (r.guard.finalists > 0 && !r.guard.candidate.empty()) EXPECT_EQ(r.guard.confirmation_requests, 500);
+  EXPECT_EQ(r.guard.replays, 500);
+  EXPECT_EQ(r.replays, o.total_budget());
+}

@@ -36,11 +36,6 @@ double normal_quantile(double p) {
 namespace {
 constexpr int64_t kGuardIteration = 1 << 20;  // traffic stream key of the guard's fresh traffic
 
-struct Pools {
-  Samples select, confirm;
-  double ess_floor_select = 0, ess_floor_confirm = 0;
-};
-
 // ESS floor of the spec (max(ess_min, ess_frac · N)) with N the requests of one iteration's share of a pool.
 double ess_floor(const ObjectiveSpec& spec, int64_t rows, std::size_t parts) {
   return std::max(spec.ess_min, spec.ess_frac * static_cast<double>(rows) / static_cast<double>(std::max<std::size_t>(1, parts)));
@@ -78,6 +73,100 @@ std::string theta_text(const Problem& p, const std::vector<double>& x) {
 }
 }  // namespace
 
+namespace {
+
+// Step 1. Finalists: the top m feasible candidates of every iteration (θ0 is the incumbent, not a finalist).
+std::vector<std::vector<double>> finalists(const TuneResult& res, const GuardOptions& g, const std::vector<double>& x0) {
+  std::vector<std::vector<double>> fin;
+  for (const auto& a : res.archive)
+    for (std::size_t k = 0; k < std::min<std::size_t>(static_cast<std::size_t>(g.top_m), a.ranked.size()); ++k)
+      if (a.ranked[k] != x0 && std::find(fin.begin(), fin.end(), a.ranked[k]) == fin.end()) fin.push_back(a.ranked[k]);
+  return fin;
+}
+
+// The tuner's own traffic of every iteration (`held` = false) or the held-out part (`held` = true), pooled
+// with deterministic-mixture weights over all iterations' proposals.
+Samples pooled(const TuneResult& res, bool held) {
+  std::vector<const Samples*> parts;
+  std::vector<const Mixture*> qs;
+  for (const auto& a : res.archive) {
+    parts.push_back(held ? &a.holdout : &a.used);
+    qs.push_back(&a.q);
+  }
+  return pool_deterministic_mixture(parts, qs);
+}
+
+// n fresh requests, half at θ0 and half spread evenly over `targets`, so every target is covered by a
+// component of the same width `ref`. Charged to the run's replays.
+Samples fresh(Problem& p, const std::vector<double>& x0, const std::vector<std::vector<double>>& targets,
+              const std::vector<double>& ref, int64_t n, int64_t key, TuneResult& res, GuardReport& rep) {
+  std::vector<double> w = {0.5};
+  std::vector<Gaussian> comps = {Gaussian(x0, ref)};
+  for (const auto& c : targets) {
+    w.push_back(0.5 / static_cast<double>(targets.size()));
+    comps.emplace_back(c, ref);
+  }
+  res.replays += n;
+  rep.replays += n;
+  return p.traffic(Mixture(w, comps), n, key);
+}
+
+// Step 3. The finalist with the highest lower bound of its gain over θ0 among those with enough ESS whose
+// constraints pass at their estimates on the selection traffic; −1 if none.
+int select_finalist(const Samples& select, double ess_floor, const std::vector<std::vector<double>>& fin,
+                    const std::vector<double>& x0, const std::vector<double>& kernel, const ObjectiveSpec& spec,
+                    IsMode mode, double clip, double z) {
+  const Weights w0 = importance_weights(select, Gaussian(x0, kernel), clip);
+  int best = -1;
+  double best_lo = -INFINITY;
+  for (std::size_t j = 0; j < fin.size(); ++j) {
+    Scored s = score_pair(select, Gaussian(fin[j], kernel), w0, spec, mode, clip, z);
+    if (!s.objective.valid || s.ess < ess_floor) continue;
+    bool ok = true;
+    for (std::size_t c = 0; c < spec.constraints.size(); ++c) ok = ok && constraint_margin(spec.constraints[c], s.constraints[c], false) >= 0;
+    if (ok && s.objective.gain.lo > best_lo) {
+      best_lo = s.objective.gain.lo;
+      best = static_cast<int>(j);
+    }
+  }
+  return best;
+}
+
+// Step 4. Confirm `cand` against θ0 on the confirmation traffic: fill the report's KPIs and margins; returns
+// whether it may ship (ESS, gain lower bound > 0, every constraint at its bound), else sets rep.reason.
+bool confirm(const Problem& p, const Samples& conf, double ess_floor, const std::vector<double>& cand,
+             const std::vector<double>& x0, const std::vector<double>& kernel, const ObjectiveSpec& spec, IsMode mode,
+             double clip, double z, GuardReport& rep) {
+  const Weights c0 = importance_weights(conf, Gaussian(x0, kernel), clip);
+  Scored s = score_pair(conf, Gaussian(cand, kernel), c0, spec, mode, clip, z);
+  rep.confirmation_ess = s.ess;
+  auto compare = [&](const std::string& name, const PairedEstimate& e) {
+    return KpiComparison{name, e.candidate.value, e.baseline.value, e.gain.value, e.gain.lo, e.gain.hi, e.ratio, e.ratio_lo, e.ratio_hi};
+  };
+  rep.kpis.push_back(compare(spec.name, s.objective));
+  std::string failed;
+  for (std::size_t c = 0; c < spec.constraints.size(); ++c) {
+    rep.kpis.push_back(compare(spec.constraints[c].name, s.constraints[c]));
+    rep.margins.push_back(constraint_margin(spec.constraints[c], s.constraints[c], spec.judge_lower_bound));
+    if (rep.margins.back() < 0 && failed.empty())
+      failed = fmt::format("constraint {} is not shown: its ratio vs production{} is {:.4f}, below the floor {:.4f}", spec.constraints[c].name,
+                           spec.judge_lower_bound ? fmt::format(" ({:.0f}% lower bound)", 100 * rep.confidence) : "",
+                           spec.judge_lower_bound ? s.constraints[c].ratio_lo : s.constraints[c].ratio,
+                           spec.constraints[c].reference > 0 ? spec.constraints[c].floor / spec.constraints[c].reference : spec.constraints[c].floor);
+  }
+  const std::string who = theta_text(p, cand);
+  if (!s.objective.valid || s.ess < ess_floor)
+    rep.reason = fmt::format("best finalist ({}) has confirmation ESS {:.0f} < {:.0f}", who, s.ess, ess_floor);
+  else if (!(s.objective.gain.lo > 0))
+    rep.reason = fmt::format("best finalist ({}) is not shown to beat production: {} gain {:+.4g}, {:.0f}% lower bound {:+.4g} <= 0", who,
+                             spec.name, s.objective.gain.value, 100 * rep.confidence, s.objective.gain.lo);
+  else if (!failed.empty())
+    rep.reason = fmt::format("best finalist ({}): {}", who, failed);
+  return rep.reason.empty();
+}
+
+}  // namespace
+
 void apply_guard(Problem& p, TuneResult& res, const TunerOptions& opt, const GuardOptions& g, uint64_t seed,
                  const IterationCallback& cb) {
   GuardReport rep;
@@ -87,12 +176,7 @@ void apply_guard(Problem& p, TuneResult& res, const TunerOptions& opt, const Gua
   const ObjectiveSpec& spec = p.objective();
   const IsMode mode = opt.is_options(seed).mode;
   const std::vector<double> x0 = p.production();
-
-  // 1. Finalists: the top m feasible candidates of every iteration (θ0 is the incumbent, not a finalist).
-  std::vector<std::vector<double>> fin;
-  for (const auto& a : res.archive)
-    for (std::size_t k = 0; k < std::min<std::size_t>(static_cast<std::size_t>(g.top_m), a.ranked.size()); ++k)
-      if (a.ranked[k] != x0 && std::find(fin.begin(), fin.end(), a.ranked[k]) == fin.end()) fin.push_back(a.ranked[k]);
+  const auto fin = finalists(res, g, x0);
   rep.finalists = static_cast<int64_t>(fin.size());
 
   // 2. One kernel for θ0 and every finalist.
@@ -100,98 +184,38 @@ void apply_guard(Problem& p, TuneResult& res, const TunerOptions& opt, const Gua
   std::vector<double> kernel = ref;
   for (double& v : kernel) v *= opt.target_scale * opt.target_scale;
 
-  // 3. Selection and confirmation traffic.
-  Pools pools;
-  bool live = false;
-  for (const auto& a : res.archive) live = live || a.used.size() > 0;
-  if (!fin.empty()) {
-    if (g.data == "pooled" && live) {
-      rep.data = "pooled";
-      std::vector<const Samples*> used, held;
-      std::vector<const Mixture*> qs;
-      for (const auto& a : res.archive) {
-        used.push_back(&a.used);
-        held.push_back(&a.holdout);
-        qs.push_back(&a.q);
-      }
-      pools.select = pool_deterministic_mixture(used, qs);
-      Samples h = pool_deterministic_mixture(held, qs);
-      pools.confirm = h.size() > 0 ? std::move(h) : pools.select;
-      pools.ess_floor_select = ess_floor(spec, pools.select.size(), qs.size());
-      pools.ess_floor_confirm = ess_floor(spec, pools.confirm.size(), qs.size());
-    } else {
-      rep.data = "fresh";
-      const int64_t n = g.traffic > 0 ? g.traffic : std::max(opt.traffic, opt.total_budget() - res.replays);
-      // Half the traffic at θ0, half spread over the finalists: every target is covered by a component.
-      std::vector<double> w = {0.5};
-      std::vector<Gaussian> comps = {Gaussian(x0, ref)};
-      for (const auto& c : fin) {
-        w.push_back(0.5 / static_cast<double>(fin.size()));
-        comps.emplace_back(c, ref);
-      }
-      Samples all = p.traffic(Mixture(w, comps), n, kGuardIteration);
-      res.replays += n;
-      rep.replays = n;
-      // Rows are i.i.d. from one proposal: alternate them between selection and confirmation.
-      const int64_t half = n / 2;
-      pools.select = all.slice(0, half);
-      pools.confirm = all.slice(half, n);
-      pools.ess_floor_select = ess_floor(spec, pools.select.size(), 1);
-      pools.ess_floor_confirm = ess_floor(spec, pools.confirm.size(), 1);
-    }
-    rep.selection_requests = pools.select.size();
-    rep.confirmation_requests = pools.confirm.size();
-  }
-
-  // 4. Select on the selection traffic, confirm on the confirmation traffic.
   bool shipped = false;
   if (fin.empty()) {
     rep.reason = "no candidate passed the ESS and constraint checks during tuning";
   } else {
-    const Weights w0 = importance_weights(pools.select, Gaussian(x0, kernel), opt.clip);
-    int best = -1;
-    double best_lo = -INFINITY;
-    for (std::size_t j = 0; j < fin.size(); ++j) {
-      Scored s = score_pair(pools.select, Gaussian(fin[j], kernel), w0, spec, mode, opt.clip, z);
-      if (!s.objective.valid || s.ess < pools.ess_floor_select) continue;
-      bool ok = true;
-      for (std::size_t c = 0; c < spec.constraints.size(); ++c) ok = ok && constraint_margin(spec.constraints[c], s.constraints[c], false) >= 0;
-      if (ok && s.objective.gain.lo > best_lo) {
-        best_lo = s.objective.gain.lo;
-        best = static_cast<int>(j);
-      }
-    }
+    bool live = false;
+    for (const auto& a : res.archive) live = live || a.used.size() > 0;
+    const int64_t parts = static_cast<int64_t>(res.archive.size());
+    // 3. Selection traffic: the tuner's own live traffic, pooled (free), or without it half of the fresh
+    //    requests spread over θ0 and the finalists.
+    const bool pooled_confirmation = g.data == "pooled" && live;
+    rep.data = pooled_confirmation ? "pooled" : "fresh";
+    const int64_t n = g.traffic > 0 ? g.traffic : std::max(opt.traffic, opt.total_budget() - res.replays);
+    Samples select = live ? pooled(res, false) : fresh(p, x0, fin, ref, n / 2, kGuardIteration, res, rep);
+    const double select_floor = ess_floor(spec, select.size(), live ? res.archive.size() : 1);
+    rep.selection_requests = select.size();
+    const int best = select_finalist(select, select_floor, fin, x0, kernel, spec, mode, opt.clip, z);
     if (best < 0) {
       rep.reason = "no finalist passed the ESS and constraint checks on the selection traffic";
     } else {
       rep.candidate = fin[best];
-      const Weights c0 = importance_weights(pools.confirm, Gaussian(x0, kernel), opt.clip);
-      Scored s = score_pair(pools.confirm, Gaussian(fin[best], kernel), c0, spec, mode, opt.clip, z);
-      rep.confirmation_ess = s.ess;
-      auto compare = [&](const std::string& name, const PairedEstimate& e) {
-        return KpiComparison{name, e.candidate.value, e.baseline.value, e.gain.value, e.gain.lo, e.gain.hi, e.ratio, e.ratio_lo, e.ratio_hi};
-      };
-      rep.kpis.push_back(compare(spec.name, s.objective));
-      std::string failed;
-      for (std::size_t c = 0; c < spec.constraints.size(); ++c) {
-        rep.kpis.push_back(compare(spec.constraints[c].name, s.constraints[c]));
-        rep.margins.push_back(constraint_margin(spec.constraints[c], s.constraints[c], spec.judge_lower_bound));
-        if (rep.margins.back() < 0 && failed.empty())
-          failed = fmt::format("constraint {} is not shown: its ratio vs production{} is {:.4f}, below the floor {:.4f}", spec.constraints[c].name,
-                               spec.judge_lower_bound ? fmt::format(" ({:.0f}% lower bound)", 100 * g.confidence) : "",
-                               spec.judge_lower_bound ? s.constraints[c].ratio_lo : s.constraints[c].ratio,
-                               spec.constraints[c].reference > 0 ? spec.constraints[c].floor / spec.constraints[c].reference : spec.constraints[c].floor);
+      // 4. Confirmation traffic: the held-out part of the tuner's traffic (pooled), or fresh requests half at
+      //    θ0 and half at the chosen finalist, so that the one comparison that decides gets all of them.
+      Samples conf;
+      if (pooled_confirmation) {
+        conf = pooled(res, true);
+        if (conf.size() == 0) conf = select;
+      } else {
+        conf = fresh(p, x0, {fin[best]}, ref, live ? n : n - n / 2, kGuardIteration + 1, res, rep);
       }
-      const std::string who = theta_text(p, fin[best]);
-      if (!s.objective.valid || s.ess < pools.ess_floor_confirm)
-        rep.reason = fmt::format("best finalist ({}) has confirmation ESS {:.0f} < {:.0f}", who, s.ess, pools.ess_floor_confirm);
-      else if (!(s.objective.gain.lo > 0))
-        rep.reason = fmt::format("best finalist ({}) is not shown to beat production: {} gain {:+.4g}, {:.0f}% lower bound {:+.4g} <= 0", who,
-                                 spec.name, s.objective.gain.value, 100 * g.confidence, s.objective.gain.lo);
-      else if (!failed.empty())
-        rep.reason = fmt::format("best finalist ({}): {}", who, failed);
-      else
-        shipped = true;
+      rep.confirmation_requests = conf.size();
+      const double conf_floor = ess_floor(spec, conf.size(), pooled_confirmation ? static_cast<std::size_t>(parts) : 1);
+      shipped = confirm(p, conf, conf_floor, fin[best], x0, kernel, spec, mode, opt.clip, z, rep);
     }
   }
   rep.shipped = shipped;
