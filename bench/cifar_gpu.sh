@@ -3,13 +3,16 @@
 # bench/fl_gpu.sh), write a synthetic CIFAR-10 set in the binary layout (bench/make_synthetic_cifar.py; the GPU
 # machine has no copy of CIFAR-10), time its loading (bench/data_load_bench), then run the CIFAR DFedSAM config with
 # ResNet-18-GN, reduced clients and rounds, on run.device = cuda. Reports seconds per round from metrics.
-# Dependencies the GPU machine lacks are Debian packages unpacked under .deps/device/root (see bench/fl_gpu.sh);
-# image folders additionally need libstb-dev there (without it the build still succeeds, image_folder is disabled).
+# Dependencies the GPU machine lacks are Debian packages unpacked under $DEPS (default .deps/device/root; see
+# bench/fl_gpu.sh; bench/grpo_gpu.sh unpacks the same set under /tmp/grpo_deps/root and builds into the same
+# build-gpu, so `TARGETS="grpo_bench plexus_spm plexus data_load_bench" bash bench/grpo_gpu.sh build` followed by
+# `DEPS=/tmp/grpo_deps/root bash bench/cifar_gpu.sh` reuses that build); image folders additionally need libstb-dev
+# there (without it the build still succeeds, image_folder is disabled).
 #   bash bench/cifar_gpu.sh [rounds] [clients]      (writes ${OUT:-bench_out}/cifar_gpu.json)
 set -euo pipefail
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
 ROUNDS=${1:-3}; CLIENTS=${2:-10}
-DEPS=$PWD/.deps/device/root
+DEPS=${DEPS:-$PWD/.deps/device/root}
 B=build-gpu
 TORCH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
@@ -34,7 +37,8 @@ secs = [r.get("seconds", r.get("round_seconds")) for r in rows]
 load = json.load(open(f"{out}/cifar_load.json"))
 res = {"bench": "cifar10_dfedsam_resnet18_gn", "device": open(f"{out}/gpu.txt").read().strip(),
        "clients": clients, "rounds": rounds, "train_samples_per_client": 50000 // clients,
-       "seconds_per_round": secs, "load_seconds": load["seconds"], "load_peak_rss_mib": load["peak_rss_mib"]}
+       "seconds_per_round": secs, "seconds_train": [r.get("seconds_train") for r in rows],
+       "seconds_eval": [r.get("seconds_eval") for r in rows], "load_seconds": load["seconds"], "load_peak_rss_mib": load["peak_rss_mib"]}
 json.dump(res, open(f"{out}/cifar_gpu.json", "w"), indent=2)
 print(json.dumps(res, indent=2))
 PY

@@ -5,6 +5,12 @@
 // Debian's LibTorch loads the full libprotobuf.so.32. Linked into one executable, the two collide during
 // static initialization (segfault in protobuf::Message::FindInitializationErrors before main). Loading
 // SentencePiece through this shim with RTLD_DEEPBIND makes it bind its own protobuf copy first.
+//
+// That is not enough next to PyTorch 2.x's LibTorch (which exports its own protobuf): there Debian's shared
+// library loads an empty model ("[libprotobuf FATAL … repeated_field.h] CHECK failed") with or without DEEPBIND.
+// For such machines CMake's PLEXUS_SPM_STATIC_DIR links a static SentencePiece with its builtin protobuf-lite
+// (bench/spm_static.sh: -fPIC, hidden visibility) into this shim with --exclude-libs,ALL, so the shim exports
+// only the plexus_spm_* functions below and no protobuf symbol can be interposed (docs/grpo.md, GPU recipe).
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
