@@ -78,7 +78,7 @@ void setup(CLI::App& app) {
     for (const auto& k : exp::split_top_level(*group_by)) {
       if (!k.empty()) keys.push_back(k);
     }
-    auto files = exp::write_report(runs, dest, keys);
+    auto files = exp::write_report(runs, dest, keys, !*no_plots);
     if (!*no_plots && !files.plots.empty()) {
       const std::string py = python_with_matplotlib();
       int st = exp::run_to_end({py, report_script().string(), dest.string()});

@@ -90,8 +90,9 @@ void run(const SweepArgs& a) {
     std::string list;
     for (const auto& f : r.failures) list += (list.empty() ? "" : "; ") + f;
     throw Error(kind_of_status(r.first_failure_status),
-                fmt::format("sweep: {} of {} cells failed ({}); the others finished. Fix the cause and re-run the "
-                            "same command: finished cells are skipped", r.failed, r.cells, list));
+                fmt::format("sweep: {} of {} cells failed ({}){}. Fix the cause and re-run the same command: finished "
+                            "cells are skipped (a grid value that cannot work needs a new --out)",
+                            r.failed, r.cells, list, r.failed < r.cells ? "; the others finished" : ""));
   }
   fmt::print("sweep: next: plexus report {}\n", o.out.string());
 }

@@ -39,7 +39,11 @@ int main(int argc, char** argv) {
     for (auto& r : regs) r.setup(app);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A command-line mistake is a usage error like any other: one `error:` line and exit 2 (CLI11's own
+    // codes, 106 and up, are not the documented ones).
+    std::fprintf(stderr, "error: usage: %s (see plexus --help, or --help after the command)\n", e.what());
+    return 2;
   } catch (const plexus::Error& e) {
     std::fprintf(stderr, "error: %s\n", plexus::describe_exception(e).c_str());
     return plexus::exit_code(e.kind());

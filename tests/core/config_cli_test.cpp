@@ -268,3 +268,14 @@ TEST(ConfigCli, DataPartitionHonoursTheConfigsClientCount) {
   EXPECT_NE(f.out.find("\"clients\": 5"), std::string::npos);  // the flag wins over the file
   fs::remove_all(dir);
 }
+
+// A command-line mistake (a missing required option, an unknown flag) is a usage error like a config one:
+// one `error: usage:` line and exit 2, not the parser library's own codes (106, 109, ...).
+TEST(CommandLine, MissingOptionAndUnknownFlagAreOneUsageErrorLineWithExit2) {
+  for (const char* args : {"fl run", "fl run --config x.toml --no-such-flag", "report"}) {
+    auto r = run_plexus(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.rfind("error: usage: ", 0), 0u) << args << "\n" << r.out;
+  }
+  EXPECT_EQ(run_plexus("--help").code, 0);
+}

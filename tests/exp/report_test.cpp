@@ -108,6 +108,22 @@ TEST(Report, GroupsByDifferingKeys) {
   EXPECT_NEAR(acc.final.std, std::sqrt(0.005), 1e-12);  // (0.05² + 0.05²) / 1
 }
 
+// Keys that only some runs have (a tuner's own section) follow from a key all runs have (tuner.method): the
+// groups are named by the latter alone, unless runs that agree on it still differ in the former.
+TEST(Report, KeysOnlySomeRunsHaveDoNotNameGroupsWhenAKeyAllHaveDoes) {
+  auto run = [](std::map<std::string, std::string> c) {
+    RunRecord r;
+    r.config = std::move(c);
+    return r;
+  };
+  std::vector<RunRecord> runs = {run({{"tuner.method", "\"amis\""}, {"amis.epsilon", "0.3"}, {"run.seed", "0"}}),
+                                 run({{"tuner.method", "\"amis\""}, {"amis.epsilon", "0.3"}, {"run.seed", "1"}}),
+                                 run({{"tuner.method", "\"gis\""}, {"gis.shrink", "1.0"}, {"run.seed", "0"}})};
+  EXPECT_EQ(differing_keys(runs), (std::vector<std::string>{"tuner.method"}));
+  runs[1].config["amis.epsilon"] = "0.5";  // now two amis runs differ in a key the gis run lacks
+  EXPECT_EQ(differing_keys(runs), (std::vector<std::string>{"amis.epsilon", "gis.shrink", "tuner.method"}));
+}
+
 TEST(Report, MeanStdOfOneValueHasZeroStd) {
   auto s = mean_std({0.25});
   EXPECT_EQ(s.n, 1);
@@ -161,6 +177,21 @@ TEST(ReportCli, BadPathIsAnIoError) {
   auto r = test::run_plexus("report /nonexistent/plexus_report_dir --no-plots");
   EXPECT_EQ(r.code, 3) << r.out;
   EXPECT_NE(r.out.find("error: io:"), std::string::npos) << r.out;
+  auto file = temp_dir("plainfile") / "x.txt";
+  std::ofstream(file) << "not a run\n";
+  auto f = test::run_plexus("report " + file.string() + " --no-plots");
+  EXPECT_EQ(f.code, 3) << f.out;
+  EXPECT_NE(f.out.find("is not a directory"), std::string::npos) << f.out;
+}
+
+TEST(ReportCli, NoPlotsWritesNoPlotFolderAndLinksNoImage) {
+  auto root = three_runs("noplots");
+  auto r = test::run_plexus("report " + root.string() + " --no-plots");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_FALSE(fs::exists(root / "plots"));
+  EXPECT_EQ(slurp(root / "report.md").find("plots/"), std::string::npos);
+  EXPECT_EQ(slurp(root / "report.html").find("<img"), std::string::npos);
+  EXPECT_NE(slurp(root / "report.html").find("<li>all runs (seed 0)"), std::string::npos);  // the runs list
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 
 #include "plexus/core/config.h"
 #include "plexus/core/error.h"
+#include "plexus/core/log.h"
+#include "plexus/core/options.h"
 #include "plexus/core/run_dir.h"
 
 namespace plexus::exp {
@@ -24,6 +26,10 @@ void flatten(const toml::table& t, const std::string& prefix, std::map<std::stri
     std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     if (const auto* sub = v.as_table()) {
       flatten(*sub, key, out);
+      continue;
+    }
+    if (const auto* f = v.as_floating_point()) {
+      out[key] = toml_literal(f->get());  // 0.3 as written, not 0.29999999999999999
       continue;
     }
     std::stringstream ss;
@@ -81,6 +87,8 @@ std::vector<fs::path> find_runs(const std::vector<fs::path>& roots) {
       found.push_back(root);
       continue;
     }
+    if (!fs::is_directory(root))
+      throw Error::io("'{}' is not a directory (give run directories or sweep directories)", root.string());
     for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
       if (!it->is_directory()) continue;
       const auto name = it->path().filename().string();
@@ -106,12 +114,16 @@ RunRecord load_run(const fs::path& dir) {
   flatten(load_toml(dir / "config.toml"), "", r.config);
   std::ifstream in(dir / "metrics.jsonl");
   std::string line;
-  while (std::getline(in, line)) {
+  for (int64_t line_no = 1; std::getline(in, line); ++line_no) {
     if (line.empty()) continue;
     try {
       r.rows.push_back(json::parse(line));
     } catch (const json::exception&) {
-      break;  // a torn last line from a killed run
+      // A torn last line of a killed run, or damage: either way the rows after it cannot be trusted.
+      if (in.peek() != std::char_traits<char>::eof())
+        log_warn("'{}' line {} is unreadable; the report uses only the {} row(s) before it",
+                 (dir / "metrics.jsonl").string(), line_no, r.rows.size());
+      break;
     }
   }
   if (r.rows.empty()) throw Error::data("'{}' has no metric rows yet", (dir / "metrics.jsonl").string());
@@ -196,17 +208,38 @@ std::vector<std::string> differing_keys(const std::vector<RunRecord>& runs) {
   for (const auto& r : runs) {
     for (const auto& [k, v] : r.config) keys.insert(k);
   }
-  std::vector<std::string> out;
+  // A key that only some runs have (a tuner's own section, a privacy table) follows from a key that all
+  // runs have (tuner.method, fl.algorithm): when such a key differs, it alone names the groups.
+  std::vector<std::string> complete, partial;
   for (const auto& k : keys) {
     if (kExcluded.count(k)) continue;
     std::set<std::string> values;
+    bool absent = false;
     for (const auto& r : runs) {
       auto it = r.config.find(k);
+      absent = absent || it == r.config.end();
       values.insert(it == r.config.end() ? "<absent>" : it->second);
     }
-    if (values.size() > 1) out.push_back(k);
+    if (values.size() > 1) (absent ? partial : complete).push_back(k);
   }
-  return out;
+  auto value = [](const RunRecord& r, const std::string& k) {
+    auto it = r.config.find(k);
+    return it == r.config.end() ? std::string("<absent>") : it->second;
+  };
+  // Keep the partial keys unless the complete ones already tell every pair of runs that differs in them apart.
+  for (const auto& a : runs)
+    for (const auto& b : runs) {
+      bool same = true;
+      for (const auto& k : complete) same = same && value(a, k) == value(b, k);
+      if (!same) continue;
+      for (const auto& k : partial)
+        if (value(a, k) != value(b, k)) {
+          complete.insert(complete.end(), partial.begin(), partial.end());
+          std::sort(complete.begin(), complete.end());
+          return complete;
+        }
+    }
+  return complete.empty() ? partial : complete;
 }
 
 std::vector<Group> group_runs(const std::vector<RunRecord>& runs, const std::vector<std::string>& keys) {
@@ -286,8 +319,8 @@ std::string format_stat(const Stat& s) {
 }
 
 ReportFiles write_report(const std::vector<RunRecord>& runs, const fs::path& out,
-                         const std::vector<std::string>& group_by) {
-  fs::create_directories(out / "plots");
+                         const std::vector<std::string>& group_by, bool with_plots) {
+  fs::create_directories(with_plots ? out / "plots" : out);
   ReportFiles files{out / "report.md", out / "report.html", out / "report_data.json", {}};
   std::vector<std::string> indexes;
   for (const auto& r : runs) {
@@ -397,6 +430,7 @@ ReportFiles write_report(const std::vector<RunRecord>& runs, const fs::path& out
         plot["series"].push_back({{"label", g.label}, {"x", c.x}, {"mean", c.mean}, {"std", c.std}, {"n", c.n}});
       }
       data["plots"].push_back(plot);
+      if (!with_plots) continue;
       files.plots.push_back(out / "plots" / (p.name + ".png"));
       files.plots.push_back(out / "plots" / (p.name + ".svg"));
       md += fmt::format("![{}](plots/{}.png)\n\n", p.title, p.name);
@@ -404,10 +438,16 @@ ReportFiles write_report(const std::vector<RunRecord>& runs, const fs::path& out
                           html_escape(p.title));
     }
     md += "Runs:\n\n";
+    html += "<h3>Runs</h3>\n<ul>\n";
     for (const auto& g : groups) {
-      for (const auto* r : g.runs) md += fmt::format("- {} (seed {}): `{}`\n", g.label, r->seed, r->dir.string());
+      for (const auto* r : g.runs) {
+        md += fmt::format("- {} (seed {}): `{}`\n", g.label, r->seed, r->dir.string());
+        html += fmt::format("<li>{} (seed {}): <code>{}</code></li>\n", html_escape(g.label), html_escape(r->seed),
+                            html_escape(r->dir.string()));
+      }
     }
     md += "\n";
+    html += "</ul>\n";
   }
   html += "</body></html>\n";
   atomic_write(files.markdown, md);

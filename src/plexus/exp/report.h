@@ -97,9 +97,10 @@ struct ReportFiles {
 /// Write report.md, report.html and report_data.json (the curves the plot script draws) into `out`. Runs are
 /// grouped by differing_keys, or by `group_by` when it is not empty (shorter labels when some differing keys
 /// follow from others, e.g. settings that come with an algorithm's config file).
+/// With `with_plots` false no plots/ folder is made and the documents link no images (--no-plots).
 /// Throws: Error(Io|Data); Error(Config) if a differing key outside `group_by` varies inside a group.
 ReportFiles write_report(const std::vector<RunRecord>& runs, const std::filesystem::path& out,
-                         const std::vector<std::string>& group_by = {});
+                         const std::vector<std::string>& group_by = {}, bool with_plots = true);
 
 /// "0.7123 ± 0.0040" (4 significant decimals; large or tiny values in %g).
 std::string format_stat(const Stat& s);

@@ -17,8 +17,10 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 ResumeRules fl_resume_rules() {
   ResumeRules r;
   r.unit = "round";
-  r.harmless = {"run.threads", "run.tensorboard", "run.checkpoint_every", "run.keep_checkpoints", "run.out_dir", "run.root", "run.name"};
-  r.paths = {"data.path"};
+  // data.path may change: the data fingerprint (data.json: sizes and digest) decides whether the data are
+  // the same, wherever they are now and however the path is spelled (or left to $PLEXUS_<DATASET>).
+  r.harmless = {"run.threads", "run.tensorboard", "run.checkpoint_every", "run.keep_checkpoints", "run.out_dir", "run.name",
+                "data.path"};
   r.extendable = {"fl.rounds"};
   return r;
 }

@@ -135,9 +135,9 @@ ResumeRules llm_resume_rules() {
   ResumeRules r;
   r.unit = "step";
   // train.stop_at only says where this invocation stops; the schedule follows train.steps, which stays fixed.
-  r.harmless = {"run.threads", "run.tensorboard", "run.root", "run.out_dir", "run.name", "run.checkpoint_every", "run.keep_checkpoints",
-                "train.checkpoint_every", "train.stop_at", "tokenizer.num_threads"};
-  r.paths = {"data.brown_dir"};
+  // data.brown_dir may change: the data fingerprint decides whether the corpus is the same (see fl_resume_rules).
+  r.harmless = {"run.threads", "run.tensorboard", "run.out_dir", "run.name", "train.checkpoint_every", "train.stop_at",
+                "tokenizer.num_threads", "data.brown_dir"};
   return r;
 }
 

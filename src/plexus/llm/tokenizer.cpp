@@ -89,6 +89,12 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& lines, const fs::path
   if (o.vocab_size < 8) throw Error::config("[tokenizer] vocab_size = {} must be >= 8", o.vocab_size);
   if (!prefix.parent_path().empty()) fs::create_directories(prefix.parent_path());
   fs::path input = prefix.string() + ".train.txt";
+  // spm_train splits --input at commas, and run directories of sweeps have commas in their names
+  // ("lr=0.01,seed=0"): the tool runs in the prefix's directory and is given bare file names.
+  const std::string name = prefix.filename().string();
+  if (name.find_first_of(",'") != std::string::npos)
+    throw Error::config("tokenizer file name '{}' may not contain a comma or quote", name);
+  const fs::path dir = prefix.parent_path().empty() ? fs::path(".") : prefix.parent_path();
   {
     std::ofstream f(input);
     for (auto& l : lines)
@@ -99,7 +105,7 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& lines, const fs::path
       "--input='{}' --model_prefix='{}' --model_type=bpe --vocab_size={} --character_coverage={} "
       "--input_sentence_size={} --shuffle_input_sentence=false --num_threads={} --unk_id=0 --bos_id=1 "
       "--eos_id=2 --pad_id=-1 --hard_vocab_limit=false --max_sentence_length=16384",
-      input.string(), prefix.string(), o.vocab_size, o.character_coverage, o.max_sentences, o.num_threads);
+      input.filename().string(), name, o.vocab_size, o.character_coverage, o.max_sentences, o.num_threads);
   if (!o.user_defined_symbols.empty()) {
     std::string syms;
     for (auto& u : o.user_defined_symbols) {
@@ -113,7 +119,8 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& lines, const fs::path
   // crashes inside a process that also holds LibTorch's libprotobuf, even through the DEEPBIND shim.
   const char* tool_env = std::getenv("PLEXUS_SPM_TRAIN");
   std::string tool = tool_env && *tool_env ? tool_env : "spm_train";
-  auto cmd = fmt::format("{} {} > '{}.log' 2>&1", tool, args, prefix.string());
+  if (tool.find('/') != std::string::npos) tool = fs::absolute(tool).string();  // it runs in `dir`
+  auto cmd = fmt::format("cd '{}' && {} {} > '{}.log' 2>&1", dir.string(), tool, args, name);
   int rc = std::system(cmd.c_str());
   fs::remove(input);
   if (rc != 0)
