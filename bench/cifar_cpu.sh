@@ -7,13 +7,14 @@
 #                                                         ninja -C build data_load_bench)
 set -euo pipefail
 CLIENTS=${1:-4}; STEPS=${2:-2}
+NB=$(( CLIENTS - 1 < 5 ? CLIENTS - 1 : 5 ))  # the config's 5 gossip neighbours need at least 6 clients
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
 DATA=${CIFAR_DIR:-/tmp/plexus_cifar_synth}
 [[ -f $DATA/cifar-10-batches-bin/test_batch.bin ]] || python3 bench/make_synthetic_cifar.py "$DATA" >/dev/null
 ./build/bench/data_load_bench data.dataset=cifar10 data.path=\"$DATA\"
 /usr/bin/python3 bench/cifar_load_reference.py "$DATA" || echo '{"impl": "numpy", "error": "python3-numpy missing"}'
 ./build/plexus fl run --config configs/cifar10_dfedsam.toml --set data.path=\"$DATA\" --set model.name=\"resnet18\" \
-  --set fl.clients=$CLIENTS --set fl.rounds=2 --set fl.eval_every=1000 --set train.local_steps=$STEPS \
+  --set fl.clients=$CLIENTS --set topology.neighbors=$NB --set fl.rounds=2 --set fl.eval_every=1000 --set train.local_steps=$STEPS \
   --set run.out_dir=\"$OUT/runs\" --set run.name=\"cifar_dfedsam_cpu\" > "$OUT/cifar_cpu.log" 2>&1 \
   || { tail -20 "$OUT/cifar_cpu.log"; exit 1; }
 python3 - "$OUT" "$CLIENTS" "$STEPS" <<'PY'
