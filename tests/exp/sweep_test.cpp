@@ -189,6 +189,23 @@ TEST(SweepCli, ADifferentSweepInTheSameDirectoryIsRefused) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("holds a different sweep"), std::string::npos) << r.out;
   EXPECT_EQ(launches(f).size(), 4u);
+  // --dry-run checks the same, and launches nothing either.
+  auto d = test::run_plexus(fmt::format("sweep --config {} --binary {} --out {} --grid fl.algorithm=fedavg --seeds 0-1 --dry-run",
+                                        f.config.string(), f.wrapper.string(), (f.root / "sw").string()));
+  EXPECT_EQ(d.code, 2) << d.out;
+  EXPECT_EQ(launches(f).size(), 4u);
+}
+
+// --dry-run prints the commands a real run launches: the absolute config path and each cell's run.threads
+// (here --threads-per-job 1), and launches nothing.
+TEST(SweepCli, DryRunPrintsTheCommandsARealRunLaunches) {
+  auto f = make_fixture("dryrun");
+  auto r = test::run_plexus(sweep_cmd(f, "--jobs 2 --threads-per-job 1 --dry-run"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("--config " + fs::absolute(f.config).lexically_normal().string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--set run.threads=1  # fresh"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(f.launches));
+  EXPECT_FALSE(fs::exists(f.root / "sw" / "sweep.json"));
 }
 
 TEST(SweepCli, SweepThenReportGroupsByAlgorithm) {

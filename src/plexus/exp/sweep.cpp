@@ -114,6 +114,56 @@ json identity(const SweepOptions& o, const Family& f) {
           {"seeds", o.seeds}};
 }
 
+// The manifest of `o.out`: read and checked to describe this very sweep (a re-run must ask for exactly
+// what the first run asked for), or a fresh one listing every cell as pending when there is none yet.
+// Throws: Error(Data) for a file that is not a manifest; Error(Config) for a different sweep.
+json load_manifest(const SweepOptions& o, const Family& f, const std::vector<Cell>& cells) {
+  json want = identity(o, f);
+  const fs::path mpath = o.out / "sweep.json";
+  if (fs::exists(mpath)) {
+    json manifest;
+    try {
+      manifest = json::parse(read_file(mpath));
+    } catch (const json::exception& e) {
+      throw Error::data("'{}' is not a sweep manifest ({}); choose another --out", mpath.string(), e.what());
+    }
+    for (const auto& [k, v] : want.items()) {
+      if (manifest["sweep"][k] != v) {
+        throw Error::config("'{}' holds a different sweep ({} was {}, now {}); re-run the original command to "
+                            "continue it, or choose another --out", o.out.string(), k, manifest["sweep"][k].dump(),
+                            v.dump());
+      }
+    }
+    return manifest;
+  }
+  json manifest = {{"sweep", want}, {"created", utc_now()}, {"cells", json::array()}};
+  for (const auto& c : cells) {
+    json cell = {{"name", c.name}, {"seed", c.seed ? json(*c.seed) : json()}, {"overrides", json::array()},
+                 {"status", "pending"}, {"launches", json::array()}};
+    for (const auto& [k, v] : c.assign) cell["overrides"].push_back(k + "=" + v);
+    manifest["cells"].push_back(cell);
+  }
+  return manifest;
+}
+
+// Whether the user fixes run.threads (a --set or a grid axis); otherwise each cell gets default_threads.
+bool user_sets_threads(const SweepOptions& o) {
+  for (const auto& s : o.sets) {
+    if (s.rfind("run.threads=", 0) == 0) return true;
+  }
+  for (const auto& a : o.grid) {
+    if (a.key == "run.threads") return true;
+  }
+  return false;
+}
+
+// run.threads of a cell at its first launch: --threads-per-job, else the cores shared by --jobs.
+int default_threads(const SweepOptions& o) {
+  if (o.threads_per_job > 0) return static_cast<int>(o.threads_per_job);
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, hw / std::max(1, static_cast<int>(o.jobs)));
+}
+
 // Last line starting with "error:" in `log` after byte `from` (this launch's output).
 std::string error_line(const fs::path& log, std::uintmax_t from) {
   std::ifstream in(log, std::ios::binary);
@@ -146,7 +196,6 @@ class Scheduler {
   void launch(std::size_t i);
   void finish(pid_t pid, int status);
   std::string pick_device(std::size_t i, bool resume);
-  bool user_sets_threads() const;
   std::string eta() const;
   void status_line(const std::string& event);
 
@@ -160,16 +209,6 @@ class Scheduler {
   std::vector<double> fresh_seconds_, any_seconds_;
   bool stopping_ = false;
 };
-
-bool Scheduler::user_sets_threads() const {
-  for (const auto& s : o_.sets) {
-    if (s.rfind("run.threads=", 0) == 0) return true;
-  }
-  for (const auto& a : o_.grid) {
-    if (a.key == "run.threads") return true;
-  }
-  return false;
-}
 
 std::string Scheduler::pick_device(std::size_t i, bool resume) {
   if (!f_.has_device || o_.devices.empty()) return {};
@@ -210,12 +249,9 @@ void Scheduler::launch(std::size_t i) {
   json& e = entry(i);
   std::string device = pick_device(i, resume);
   if (!device.empty()) argv.push_back("--set"), argv.push_back("run.device=" + toml_quote(device)), e["device"] = device;
-  if (f_.has_threads && !user_sets_threads()) {
+  if (f_.has_threads && !user_sets_threads(o_)) {
     // Fixed per cell at its first launch: a resumed run must see the same resolved config.
-    if (!e["threads"].is_number()) {
-      int hw = std::max(1u, std::thread::hardware_concurrency());
-      e["threads"] = o_.threads_per_job > 0 ? o_.threads_per_job : std::max(1, hw / std::max(1, o_.jobs));
-    }
+    if (!e["threads"].is_number()) e["threads"] = default_threads(o_);
     argv.push_back("--set"), argv.push_back("run.threads=" + std::to_string(e["threads"].get<int>()));
   }
   if (resume) argv.push_back("--resume");
@@ -367,13 +403,20 @@ SweepOutcome run_sweep(const SweepOptions& o,
     }
   }
   if (o.dry_run) {
+    // The commands a real run would launch now (the same config path and per-cell threads), after the same
+    // check that the directory holds this sweep.
+    load_manifest(o, f, cells);
+    const int threads = default_threads(o);
     for (const auto& c : cells) {
       std::string line = o.binary;
       for (const auto& a : f.command) line += " " + a;
-      line += " --config " + o.config.string();
-      for (const auto& s : cell_overrides(o, f, c)) line += " --set '" + s + "'";
+      line += " --config " + fs::absolute(o.config).lexically_normal().string();
+      for (const auto& set : cell_overrides(o, f, c)) line += " --set '" + set + "'";
+      if (f.has_threads && !user_sets_threads(o)) line += fmt::format(" --set run.threads={}", threads);
+      const CellState st = inspect_cell(o.out / c.name, f);
+      if (st == CellState::Resumable) line += " --resume";
       const char* state[] = {"fresh", "finished", "resumable", "partial"};
-      fmt::print("{}  # {}\n", line, state[static_cast<int>(inspect_cell(o.out / c.name, f))]);
+      fmt::print("{}  # {}\n", line, state[static_cast<int>(st)]);
     }
     return {static_cast<int>(cells.size())};
   }
@@ -385,31 +428,7 @@ SweepOutcome run_sweep(const SweepOptions& o,
     throw Error::io("sweep directory '{}' is in use by another plexus sweep; wait for it or choose another --out",
                     o.out.string());
   }
-  json want = identity(o, f);
-  json manifest;
-  const fs::path mpath = o.out / "sweep.json";
-  if (fs::exists(mpath)) {
-    try {
-      manifest = json::parse(read_file(mpath));
-    } catch (const json::exception& e) {
-      throw Error::data("'{}' is not a sweep manifest ({}); choose another --out", mpath.string(), e.what());
-    }
-    for (const auto& [k, v] : want.items()) {
-      if (manifest["sweep"][k] != v) {
-        throw Error::config("'{}' holds a different sweep ({} was {}, now {}); re-run the original command to "
-                            "continue it, or choose another --out", o.out.string(), k, manifest["sweep"][k].dump(),
-                            v.dump());
-      }
-    }
-  } else {
-    manifest = {{"sweep", want}, {"created", utc_now()}, {"cells", json::array()}};
-    for (const auto& c : cells) {
-      json cell = {{"name", c.name}, {"seed", c.seed ? json(*c.seed) : json()}, {"overrides", json::array()},
-                   {"status", "pending"}, {"launches", json::array()}};
-      for (const auto& [k, v] : c.assign) cell["overrides"].push_back(k + "=" + v);
-      manifest["cells"].push_back(cell);
-    }
-  }
+  json manifest = load_manifest(o, f, cells);
   Scheduler s(o, f, std::move(cells), std::move(manifest));
   SweepOutcome r = s.run();
   ::close(lock);
