@@ -169,12 +169,9 @@ GrpoResult grpo_train(const GrpoConfig& cfg_in, bool resume) {
   // Everything that can be wrong is checked before the run directory is touched.
   auto task = make_task(cfg.task);
   auto test = task->test_set();
-  Policy policy = load_policy(cfg.base, dev, "base.run");
-  auto probe = test;  // lengths: the test split and the first training prompts
-  for (uint64_t i = 0; i < 256; ++i) probe.push_back(task->problem(0, i));
-  check_policy_for_task(policy, *task, probe, o.max_completion_length, "grpo.max_completion_length");
-  const bool bf16 = o.dtype == "bfloat16" || (o.dtype == "auto" && dev.is_cuda());
-  policy.model->set_compute_dtype(bf16 ? torch::kBFloat16 : torch::kFloat32);
+  bool bf16 = false;
+  Policy policy = load_tuning_policy(cfg.base, *task, test, dev, o.max_completion_length, "grpo.max_completion_length",
+                                     o.dtype, bf16);
   Transformer ref{nullptr};
   if (o.beta > 0) {  // β = 0 loads no reference model (TRL)
     ref = Transformer(policy.args);
@@ -189,26 +186,15 @@ GrpoResult grpo_train(const GrpoConfig& cfg_in, bool resume) {
   run.write_config(cfg.resolved);
   copy_tokenizer(policy, run.path());
 
-  std::vector<std::pair<std::string, torch::Tensor>> params;
-  for (auto& p : policy.model->named_parameters()) params.emplace_back(p.key(), p.value());
-  AdamW opt(params, {o.adam_beta1, o.adam_beta2, 1e-8, o.weight_decay});
-  ScheduleOptions sched{o.lr_scheduler_type == "cosine" ? "cosine" : "constant_decay", o.learning_rate,
-                        o.lr_scheduler_type == "cosine" ? 0.1 * o.learning_rate : o.learning_rate, o.warmup_steps,
-                        o.max_steps, 1.0, 1.0};
+  AdamW opt(named_parameters_of(policy.model), {o.adam_beta1, o.adam_beta2, 1e-8, o.weight_decay});
+  const ScheduleOptions sched = tuning_schedule(o.lr_scheduler_type, o.learning_rate, o.warmup_steps, o.max_steps);
 
   int64_t start = 0;
   if (resume) {
-    auto path = latest_checkpoint(run.checkpoints());
-    if (path.empty()) throw Error::config("--resume: run '{}' has no checkpoint yet", run.path().string());
-    auto ck = load_checkpoint(path);
     std::map<std::string, torch::Tensor> s;
-    for (auto& [k, v] : ck.tensors) s[k] = v.to(dev);
-    load_module_state(*policy.model, s);
-    opt.load_state(s);
+    start = resume_policy(run, policy.model, opt, dev, s);
     if (ref) load_module_state(*ref, prefixed(s, "ref.", "model."));
-    start = ck.meta.at("step").get<int64_t>();
     run.metrics().truncate_after("step", start, /*first=*/0);  // row 0: the base model
-    log_info("grpo: resumed from {} at step {}", path.string(), start);
   }
 
   const int64_t G = o.num_generations, B = o.prompts_per_step, R = B * G;

@@ -1,8 +1,10 @@
 // Shared pieces of the R1 pipeline. See rl_common.h.
 #include "plexus/llm/rl_common.h"
 
+#include "plexus/core/checkpoint.h"
 #include "plexus/core/config.h"
 #include "plexus/core/error.h"
+#include "plexus/core/log.h"
 #include "plexus/core/rng.h"
 
 namespace plexus::llm {
@@ -92,6 +94,41 @@ UpdateStats grpo_update(Transformer& policy, Transformer& ref, AdamW& opt, const
   const double u = static_cast<double>(std::max<int64_t>(updates, 1));
   st.loss /= u, st.kl /= u, st.clip_low /= u, st.clip_high /= u, st.entropy /= u, st.grad_norm /= u;
   return st;
+}
+
+Policy load_tuning_policy(const std::string& base, const Task& task, const std::vector<Problem>& test, torch::Device dev,
+                          int64_t max_completion_length, const std::string& length_key, const std::string& dtype,
+                          bool& bf16) {
+  Policy policy = load_policy(base, dev, "base.run");
+  auto probe = test;  // lengths: the test split and the first training prompts
+  for (uint64_t i = 0; i < 256; ++i) probe.push_back(task.problem(0, i));
+  check_policy_for_task(policy, task, probe, max_completion_length, length_key);
+  bf16 = dtype == "bfloat16" || (dtype == "auto" && dev.is_cuda());
+  policy.model->set_compute_dtype(bf16 ? torch::kBFloat16 : torch::kFloat32);
+  return policy;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> named_parameters_of(Transformer& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  for (auto& p : m->named_parameters()) params.emplace_back(p.key(), p.value());
+  return params;
+}
+
+ScheduleOptions tuning_schedule(const std::string& type, double lr, int64_t warmup_steps, int64_t max_steps) {
+  const bool cosine = type == "cosine";
+  return {cosine ? "cosine" : "constant_decay", lr, cosine ? 0.1 * lr : lr, warmup_steps, max_steps, 1.0, 1.0};
+}
+
+int64_t resume_policy(const RunDir& run, Transformer& model, AdamW& opt, torch::Device dev,
+                      std::map<std::string, torch::Tensor>& state) {
+  auto path = latest_checkpoint(run.checkpoints());
+  if (path.empty()) throw Error::config("--resume: run '{}' has no checkpoint yet", run.path().string());
+  auto ck = load_checkpoint(path);
+  for (auto& [k, v] : ck.tensors) state[k] = v.to(dev);
+  load_module_state(*model, state);
+  opt.load_state(state);
+  log_info("resumed from {} at step {}", path.string(), ck.meta.at("step").get<int64_t>());
+  return ck.meta.at("step").get<int64_t>();
 }
 
 }  // namespace plexus::llm

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "plexus/core/run_dir.h"
 #include "plexus/llm/grpo.h"
 #include "plexus/llm/optim.h"
 #include "plexus/llm/policy.h"
@@ -22,6 +23,27 @@ void parse_run_section(const toml::table& root, RunOptions& run, toml::table& re
 /// plus `max_new` fits the context. Throws: Error(Config) naming `length_key`.
 void check_policy_for_task(const Policy& p, const Task& task, const std::vector<Problem>& probe, int64_t max_new,
                            const std::string& length_key);
+
+/// The base policy that GRPO and SFT fine-tune on `task`: loaded from run directory `base` onto `dev`,
+/// checked against the test split `test` and the first 256 training prompts (check_policy_for_task), with
+/// matmuls in bf16 when `dtype` is "bfloat16", or "auto" on CUDA (`bf16` says which).
+/// Throws: Error(Config|Data) as load_policy and check_policy_for_task.
+Policy load_tuning_policy(const std::string& base, const Task& task, const std::vector<Problem>& test, torch::Device dev,
+                          int64_t max_completion_length, const std::string& length_key, const std::string& dtype,
+                          bool& bf16);
+
+/// (name, tensor) of every parameter of `m`, the form AdamW takes.
+std::vector<std::pair<std::string, torch::Tensor>> named_parameters_of(Transformer& m);
+
+/// The learning-rate schedule of GRPO and SFT (TRL's names): "cosine" decays to 0.1·lr over `max_steps`,
+/// anything else is constant after the linear warm-up.
+ScheduleOptions tuning_schedule(const std::string& type, double lr, int64_t warmup_steps, int64_t max_steps);
+
+/// Load the newest checkpoint of `run` into `model` and `opt`; returns its step and fills `state` (every
+/// tensor on `dev`, for callers that keep more, e.g. GRPO's reference model).
+/// Throws: Error(Config) when the run has no checkpoint yet.
+int64_t resume_policy(const RunDir& run, Transformer& model, AdamW& opt, torch::Device dev,
+                      std::map<std::string, torch::Tensor>& state);
 
 /// dst ← src, parameters and buffers (same architecture).
 void clone_weights(Transformer& src, Transformer& dst);

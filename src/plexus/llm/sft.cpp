@@ -135,12 +135,9 @@ SftResult sft_train(const SftConfig& cfg_in, bool resume) {
   torch::Device dev = resolve_device(cfg.run.device);
   auto task = make_task(cfg.task);
   auto test = task->test_set();
-  Policy policy = load_policy(cfg.base, dev, "base.run");
-  auto probe = test;  // lengths: the test split and the first training prompts
-  for (uint64_t i = 0; i < 256; ++i) probe.push_back(task->problem(0, i));
-  check_policy_for_task(policy, *task, probe, o.max_completion_length, "sft.max_completion_length");
-  const bool bf16 = o.dtype == "bfloat16" || (o.dtype == "auto" && dev.is_cuda());
-  policy.model->set_compute_dtype(bf16 ? torch::kBFloat16 : torch::kFloat32);
+  bool bf16 = false;
+  Policy policy = load_tuning_policy(cfg.base, *task, test, dev, o.max_completion_length, "sft.max_completion_length",
+                                     o.dtype, bf16);
 
   // Training pairs (prompt text, completion text).
   std::vector<std::pair<std::string, std::string>> pairs;
@@ -187,22 +184,12 @@ SftResult sft_train(const SftConfig& cfg_in, bool resume) {
   copy_tokenizer(policy, run.path());
   if (!teacher_samples.empty()) write_samples(run.path() / "teacher_samples.jsonl", teacher_samples, true);
 
-  std::vector<std::pair<std::string, torch::Tensor>> params;
-  for (auto& p : policy.model->named_parameters()) params.emplace_back(p.key(), p.value());
-  AdamW opt(params, {0.9, 0.95, 1e-8, o.weight_decay});
-  ScheduleOptions sched{o.lr_scheduler_type == "cosine" ? "cosine" : "constant_decay", o.learning_rate,
-                        o.lr_scheduler_type == "cosine" ? 0.1 * o.learning_rate : o.learning_rate, o.warmup_steps,
-                        o.max_steps, 1.0, 1.0};
+  AdamW opt(named_parameters_of(policy.model), {0.9, 0.95, 1e-8, o.weight_decay});
+  const ScheduleOptions sched = tuning_schedule(o.lr_scheduler_type, o.learning_rate, o.warmup_steps, o.max_steps);
   int64_t start = 0;
   if (resume) {
-    auto path = latest_checkpoint(run.checkpoints());
-    if (path.empty()) throw Error::config("--resume: run '{}' has no checkpoint yet", run.path().string());
-    auto ck = load_checkpoint(path);
     std::map<std::string, torch::Tensor> s;
-    for (auto& [k, v] : ck.tensors) s[k] = v.to(dev);
-    load_module_state(*policy.model, s);
-    opt.load_state(s);
-    start = ck.meta.at("step").get<int64_t>();
+    start = resume_policy(run, policy.model, opt, dev, s);
     run.metrics().truncate_after("step", start);
   }
   SftResult res;
