@@ -133,7 +133,7 @@ TEST(Npz, DirectoryLayoutsFloatImagesAndBadArrays) {
       {"label -3 is negative"});
   bad({{"x_train", x1}, {"y_train", encode_npy("<i8", {2}, raw(std::vector<int64_t>{0, 1}))}, {"x_test", x1},
        {"y_test", y1}},
-      {"1 images but y holds 2 labels"});
+      {"b.npz (train): x holds 1 images but y holds 2 labels", "one row per sample"});
   bad({{"x_train", encode_npy("<i4", {1, 1, 1}, {0, 0, 0, 0})}, {"y_train", y1}, {"x_test", x1}, {"y_test", y1}},
       {"dtype '<i4'", "uint8 (0..255) or float32"});
   bad({{"x_train", x1}, {"y_train", y1}, {"x_test", x1}}, {"no array 'y_test'", "x_test, x_train, y_train"});

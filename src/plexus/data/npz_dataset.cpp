@@ -43,28 +43,30 @@ const NpyArray& member(const std::map<std::string, NpyArray>& m, const std::stri
 
 }  // namespace
 
-Dataset dataset_from_arrays(const NpyArray& x, const NpyArray& y, int64_t num_classes, const std::string& name) {
+Dataset dataset_from_arrays(const NpyArray& x, const NpyArray& y, int64_t num_classes, const std::string& name,
+                            const std::string& where) {
   const std::string xt = x.descr.substr(1);
   if (xt != "u1" && xt != "f4") {
-    throw Error::data("{}: images x have dtype '{}'; use uint8 (0..255) or float32 (x.astype(numpy.float32))", name,
+    throw Error::data("{}: images x have dtype '{}'; use uint8 (0..255) or float32 (x.astype(numpy.float32))", where,
                       x.descr);
   }
   if (x.shape.size() != 3 && x.shape.size() != 4) {
-    throw Error::data("{}: images x have {} dimensions; expected [N,H,W] or [N,H,W,C]", name, x.shape.size());
+    throw Error::data("{}: images x have {} dimensions; expected [N,H,W] or [N,H,W,C]", where, x.shape.size());
   }
-  max_label(y, name);  // dtype, rank and sign checks
+  max_label(y, where);  // dtype, rank and sign checks
   const int64_t n = x.shape[0];
-  if (y.shape[0] != n) throw Error::data("{}: x holds {} images but y holds {} labels", name, n, y.shape[0]);
-  if (n == 0) throw Error::data("{}: the arrays are empty", name);
+  if (y.shape[0] != n) throw Error::data("{}: x holds {} images but y holds {} labels; save x and y with one row per sample", where, n,
+                      y.shape[0]);
+  if (n == 0) throw Error::data("{}: the arrays are empty", where);
   Dataset d;
   auto t = x.to_tensor();
   if (t.dim() == 3) t = t.unsqueeze(3);  // [N,H,W] → [N,H,W,1]
   d.x = t.permute({0, 3, 1, 2}).to(torch::kFloat).contiguous();  // NHWC → NCHW
   if (xt == "u1") d.x.div_(255.0);
-  if (!torch::isfinite(d.x).all().item<bool>()) throw Error::data("{}: images x contain NaN or infinite values", name);
+  if (!torch::isfinite(d.x).all().item<bool>()) throw Error::data("{}: images x contain NaN or infinite values", where);
   d.y = y.to_tensor().to(torch::kLong).contiguous();
   const int64_t hi = d.y.max().item<int64_t>();
-  if (hi >= num_classes) throw Error::data("{}: label {} is outside [0, {})", name, hi, num_classes);
+  if (hi >= num_classes) throw Error::data("{}: label {} is outside [0, {})", where, hi, num_classes);
   d.num_classes = num_classes;
   d.name = name;
   return d;
@@ -97,8 +99,8 @@ TrainTest load_npz_dataset(const std::string& configured) {
   }
   const int64_t classes = std::max(max_label(ytr, p.string() + " (train)"), max_label(yte, p.string() + " (test)")) + 1;
   TrainTest tt;
-  tt.train = dataset_from_arrays(xtr, ytr, classes, "npz/train");
-  tt.test = dataset_from_arrays(xte, yte, classes, "npz/test");
+  tt.train = dataset_from_arrays(xtr, ytr, classes, "npz/train", p.string() + " (train)");
+  tt.test = dataset_from_arrays(xte, yte, classes, "npz/test", p.string() + " (test)");
   if (tt.train.x.sizes().slice(1) != tt.test.x.sizes().slice(1)) {
     throw Error::data("{}: train images are {} but test images are {}; both need the same [H,W,C]", p.string(),
                       shape_text(tt.train.x), shape_text(tt.test.x));

@@ -21,9 +21,11 @@ constexpr const char* kNpzDefaultPath = "data/dataset.npz";
 
 /// Images and labels from two arrays, with labels checked against [0, num_classes).
 /// Shapes: x [N,H,W] → [N,1,H,W], x [N,H,W,C] → [N,C,H,W] f32 (uint8 divided by 255, float32 kept); y [N] → i64.
-/// Throws: Error(Data) naming `name` on a wrong rank, a non-uint8/float32 x, a non-integer y, N mismatch, an empty
-/// set, non-finite pixels or a label outside [0, num_classes).
-Dataset dataset_from_arrays(const NpyArray& x, const NpyArray& y, int64_t num_classes, const std::string& name);
+/// `name` becomes the dataset's name; `where` (the file and split) starts every error message.
+/// Throws: Error(Data) naming `where` on a wrong rank, a non-uint8/float32 x, a non-integer y, N mismatch, an
+/// empty set, non-finite pixels or a label outside [0, num_classes).
+Dataset dataset_from_arrays(const NpyArray& x, const NpyArray& y, int64_t num_classes, const std::string& name,
+                            const std::string& where);
 
 /// Load train and test from `path` (see the file comment). Throws: Error(Data) if no layout matches (listing them),
 /// if a member is missing, or as dataset_from_arrays; Error(Data) if train and test images differ in shape.
