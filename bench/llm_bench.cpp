@@ -21,7 +21,8 @@ using namespace plexus;
 using namespace plexus::llm;
 
 int main(int argc, char** argv) {
-  std::string model_cfg = "configs/dsv3_100m.toml", device = "cuda", dtype = "bf16", pretrain_cfg;
+  std::string model_cfg = "configs/dsv3_100m.toml", device = "cuda", dtype = "bf16", pretrain_cfg, attn,
+              dispatch = "auto";
   int64_t batch = 32, seq = 512, steps = 30, warmup = 5, vocab = 8192, mtp = 1, phases = 0;
   double peak = 989.0;
   std::vector<std::string> sets;
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
     else if (k == "--phases") phases = std::stoll(v);
     else if (k == "--peak-tflops") peak = std::stod(v);
     else if (k == "--pretrain") pretrain_cfg = v;
+    else if (k == "--attn") attn = v;              // model.attn_implementation: sdpa | sdpa_padded | eager
+    else if (k == "--moe-dispatch") dispatch = v;  // auto | grouped | per_expert (MoeImpl::dispatch)
     else if (k == "--set") sets.push_back(v);
     else {
       std::fprintf(stderr, "llm_bench: unknown option %s\n", k.c_str());
@@ -60,12 +63,18 @@ int main(int argc, char** argv) {
     a.vocab_size = vocab;
     a.n_mtp_modules = mtp;
     a.max_seq_len = std::max(a.max_seq_len, seq);
+    if (!attn.empty()) a.attn_implementation = attn;
+    a.validate();
     auto dev = resolve_device(device, "--device");
     Transformer m(a);
     m->init_weights(0);
     m->to(dev);
     m->set_compute_dtype(dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
     m->train();
+    for (auto& moe : m->moe_layers())
+      moe->dispatch = dispatch == "grouped"      ? MoeDispatch::Grouped
+                      : dispatch == "per_expert" ? MoeDispatch::PerExpert
+                                                 : MoeDispatch::Auto;
     std::vector<std::pair<std::string, torch::Tensor>> ps;
     for (auto& p : m->named_parameters()) ps.emplace_back(p.key(), p.value());
     AdamW opt(ps, {0.9, 0.95, 1e-8, 0.1});
@@ -109,12 +118,14 @@ int main(int argc, char** argv) {
     std::printf("{\"impl\": \"plexus\", \"model\": \"%s\", \"device\": \"%s\", \"dtype\": \"%s\", \"batch\": %lld, "
                 "\"seq\": %lld, \"steps\": %lld, \"params_total\": %lld, \"params_active\": %lld, "
                 "\"flops_per_token\": %.4e, \"step_ms\": %.2f, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
-                "\"loss_first\": %.4f, \"loss_last\": %.4f, \"phases_ms\": [%.2f, %.2f, %.2f, %.2f]}\n",
+                "\"loss_first\": %.4f, \"loss_last\": %.4f, \"phases_ms\": [%.2f, %.2f, %.2f, %.2f], "
+                "\"attn\": \"%s\", \"moe_dispatch\": \"%s\"}\n",
                 model_cfg.c_str(), device.c_str(), dtype.c_str(), static_cast<long long>(batch),
                 static_cast<long long>(seq), static_cast<long long>(steps), static_cast<long long>(pc.total),
                 static_cast<long long>(pc.active), fpt, 1000.0 * timed_s / static_cast<double>(steps), tok_s,
                 dev.is_cuda() ? fpt * tok_s / (peak * 1e12) : 0.0, first, last, 1000 * ph[0] / steps,
-                1000 * ph[1] / steps, 1000 * ph[2] / steps, 1000 * ph[3] / steps);
+                1000 * ph[1] / steps, 1000 * ph[2] / steps, 1000 * ph[3] / steps, a.attn_implementation.c_str(),
+                dispatch.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", describe_exception(e).c_str());
     return 1;

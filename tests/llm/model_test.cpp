@@ -89,6 +89,23 @@ TEST(LlmConfig, SmallConfigFileIsTheFormerSmallPreset) {
   auto g = load_model_args(std::string(PLEXUS_SOURCE_DIR) + "/configs/dsv3_100m.toml");
   EXPECT_EQ(g.dim, 768); EXPECT_EQ(g.n_layers, 8); EXPECT_EQ(g.q_lora_rank, 384); EXPECT_EQ(g.kv_lora_rank, 256);
   EXPECT_EQ(g.n_routed_experts, 16); EXPECT_EQ(g.n_expert_groups, 4); EXPECT_EQ(g.n_limited_groups, 2);
+  auto b = load_model_args(std::string(PLEXUS_SOURCE_DIR) + "/configs/dsv3_1b.toml");  // issue 19's ~1B preset
+  EXPECT_EQ(b.dim, 1024); EXPECT_EQ(b.n_layers, 16); EXPECT_EQ(b.n_routed_experts, 32);
+  EXPECT_EQ(b.n_activated_experts, 4); EXPECT_EQ(b.moe_inter_dim, 512);
+  // Routed experts alone: 15 MoE layers × 32 experts × 3·1024·512 = 754,974,720 of the ~0.9B.
+  EXPECT_GT(count_params(b).total, 754974720); EXPECT_LT(count_params(b).total, 1100000000);
+  EXPECT_EQ(b.attn_implementation, "sdpa");
+}
+
+TEST(LlmConfig, AttnImplementationIsOneOfTheKernels) {
+  for (const char* v : {"sdpa", "sdpa_padded", "eager"}) {
+    auto t = parse_toml(fmt::format("[model]\nattn_implementation = \"{}\"\n", v));
+    ConfigTable c(t["model"].as_table(), "model");
+    EXPECT_EQ(ModelArgs::parse(c).attn_implementation, v);
+  }
+  auto t = parse_toml("[model]\nattn_implementation = \"flash\"\n");
+  ConfigTable c(t["model"].as_table(), "model");
+  expect_config_error([&] { ModelArgs::parse(c); }, "attn_implementation");
 }
 
 TEST(LlmConfig, SoftmaxScaleUsesYarnMscaleOnlyWhenExtended) {

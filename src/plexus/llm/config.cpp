@@ -56,7 +56,12 @@ const OptionSchema<ModelArgs>& ModelArgs::schema() {
           .key("n_mtp_modules", &A::n_mtp_modules, "D, multi-token-prediction depth (0 = off)", "[0, 16]")
           .key("mtp_loss_weight", &A::mtp_loss_weight, "λ, weight of the MTP loss", "[0, 100]")
           .key("init_std", &A::init_std, "std of every weight's normal init (V3: 0.006)", "(0, 10]")
-          .key("norm_eps", &A::norm_eps, "RMSNorm ε", "(0, 1]");
+          .key("norm_eps", &A::norm_eps, "RMSNorm ε", "(0, 1]")
+          .key("attn_implementation", &A::attn_implementation,
+               "training attention kernel: `sdpa` (fused scaled-dot-product attention where LibTorch ≥ 2.1 has "
+               "it, else eager), `sdpa_padded` (v zero-padded to the q/k head dim so flash kernels qualify), "
+               "`eager` (matmul + mask + softmax)",
+               one_of({"sdpa", "sdpa_padded", "eager"}));
   return s;
 }
 

@@ -56,6 +56,8 @@ struct ModelArgs {
   double mtp_loss_weight = 0.3;     ///< λ
   double init_std = 0.02;           ///< std of every weight's normal init (V3 §4.2 uses 0.006)
   double norm_eps = 1e-6;           ///< RMSNorm ε
+  // kernels (not architecture): HF transformers' name for the attention implementation
+  std::string attn_implementation = "sdpa";  ///< "sdpa" | "sdpa_padded" | "eager" (mla.h, MlaImpl::attend)
 
   int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
 

@@ -5,6 +5,14 @@
 
 #include "plexus/llm/rope.h"
 
+// at::scaled_dot_product_attention with a `scale` argument: PyTorch ≥ 2.1. Debian's LibTorch 1.13 takes the
+// eager path (the same math: matmul, causal mask, f32 softmax, matmul).
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+#define PLEXUS_HAVE_SDPA 1
+#else
+#define PLEXUS_HAVE_SDPA 0
+#endif
+
 namespace plexus::llm {
 
 MlaCache MlaCache::allocate(const ModelArgs& a, int64_t batch, int64_t max_len, torch::Device dev,
@@ -63,11 +71,29 @@ torch::Tensor MlaImpl::forward(const torch::Tensor& x_in, const torch::Tensor& c
   auto q = torch::cat({q_nope, q_pe}, -1).transpose(1, 2);                  // [B,H,T,d_qk]
   auto k = torch::cat({k_nope, k_pe.unsqueeze(2).expand({B, T, H, a_.qk_rope_head_dim})}, -1)
                .transpose(1, 2);                                            // [B,H,T,d_qk]
-  auto scores = torch::matmul(q, k.transpose(-1, -2)).to(torch::kFloat32) * scale_;  // [B,H,T,T]
-  scores = scores + causal_mask(T, 0, x.device());
-  auto p = torch::softmax(scores, -1).to(v.scalar_type());
-  auto o = torch::matmul(p, v.transpose(1, 2));                             // [B,H,T,d_v]
+  auto o = attend(q, k, v.transpose(1, 2));                                 // [B,H,T,d_v]
   return project(o.transpose(1, 2).reshape({B, T, H * a_.v_head_dim}), wo);
+}
+
+bool have_sdpa() { return PLEXUS_HAVE_SDPA != 0; }
+
+torch::Tensor MlaImpl::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) const {
+#if PLEXUS_HAVE_SDPA
+  if (a_.attn_implementation != "eager") {
+    const auto dqk = q.size(-1), dv = v.size(-1);
+    if (a_.attn_implementation == "sdpa_padded" && dv < dqk) {
+      // Flash kernels need one head dim for q, k and v: zero columns of v give zero output columns.
+      auto vp = torch::constant_pad_nd(v, {0, dqk - dv});
+      return at::scaled_dot_product_attention(q, k, vp, {}, 0.0, /*is_causal=*/true, scale_).narrow(-1, 0, dv);
+    }
+    return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, scale_);
+  }
+#endif
+  const auto T = q.size(2);
+  auto scores = torch::matmul(q, k.transpose(-1, -2)).to(torch::kFloat32) * scale_;  // [B,H,T,T]
+  scores = scores + causal_mask(T, 0, q.device());
+  auto p = torch::softmax(scores, -1).to(v.scalar_type());
+  return torch::matmul(p, v);                                               // [B,H,T,d_v]
 }
 
 torch::Tensor MlaImpl::forward_absorbed(const torch::Tensor& x_in, int64_t start_pos, const torch::Tensor& cos,

@@ -46,6 +46,13 @@ class MlaImpl : public torch::nn::Module {
   torch::Tensor wq, wq_a, wq_b, wkv_a, wkv_b, wo;
   RMSNorm q_norm{nullptr}, kv_norm{nullptr};
 
+  /// Causal softmax(q kᵀ·scale) v over positions 0..T−1. With attn_implementation "sdpa"/"sdpa_padded" and a
+  /// LibTorch that has it, one fused scaled-dot-product-attention call (flash / memory-efficient / cuDNN,
+  /// chosen by LibTorch; "sdpa_padded" zero-pads v to the q/k head dim, which flash kernels require);
+  /// otherwise matmul + additive mask + f32 softmax + matmul.
+  /// Shapes: q, k [B,H,T,d_qk], v [B,H,T,d_v] → [B,H,T,d_v]. Source: V3 model.py MLA (naive path).
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) const;
+
  private:
   /// Queries split into q_nope [B,T,H,d_n] and RoPE'd q_pe [B,T,H,d_r].
   std::pair<torch::Tensor, torch::Tensor> queries(const torch::Tensor& x, const torch::Tensor& cos,
@@ -57,6 +64,9 @@ class MlaImpl : public torch::nn::Module {
   double scale_;
 };
 TORCH_MODULE(Mla);
+
+/// Whether this LibTorch has fused scaled-dot-product attention (PyTorch ≥ 2.1).
+bool have_sdpa();
 
 /// Additive causal mask for queries at positions start..start+T-1 over keys 0..start+T-1: 0 where the key
 /// is visible, -inf after the query. Shapes: → [T, start+T] f32.

@@ -3,6 +3,8 @@
 
 #include <limits>
 
+#include "plexus/llm/grouped_dispatch.h"
+
 namespace plexus::llm {
 
 GateImpl::GateImpl(const ModelArgs& a) : a_(a) {
@@ -64,31 +66,57 @@ torch::Tensor MoeImpl::forward(const torch::Tensor& x) {
   auto r = gate->forward(flat);
   // Dispatch: sort the N·K (token, expert) pairs by expert id; rows of one expert become contiguous.
   auto pair_expert = r.indices.reshape({-1});                                        // [N·K]
-  auto order = std::get<1>(pair_expert.sort(/*stable=*/true, 0, false));             // [N·K]
+  auto [sorted_expert, order] = pair_expert.sort(/*stable=*/true, 0, false);         // [N·K]
   auto token = order.div(K, "floor");                                                // source token of each row
-  auto counts = torch::bincount(pair_expert, {}, E).to(torch::kCPU);                 // [E]
+  auto counts = torch::bincount(pair_expert, {}, E);                                 // [E], on x's device
   auto xs = flat.to(matmul_dtype()).index_select(0, token);  // gather [N·K, C], cast once (not per expert)
   auto ws = r.weights.reshape({-1}).index_select(0, order).to(x.scalar_type()).unsqueeze(1);
-  std::vector<torch::Tensor> outs;
-  outs.reserve(static_cast<size_t>(E));
-  auto cnt = counts.accessor<int64_t, 1>();
-  int64_t off = 0;
-  for (int64_t e = 0; e < E; ++e) {
-    if (cnt[e] == 0) continue;
-    outs.push_back(experts[e]->as<Expert>()->forward(xs.narrow(0, off, cnt[e])));
-    off += cnt[e];
-  }
-  auto ys = torch::cat(outs, 0) * ws;                                                // [N·K, C]
-  auto y = torch::zeros_like(flat).index_add_(0, token, ys.to(flat.scalar_type()));                        // scatter back
+  auto ys = (use_grouped(x) ? routed_grouped(xs, sorted_expert, counts) : routed_per_expert(xs, counts)) * ws;
+  auto y = torch::zeros_like(flat).index_add_(0, token, ys.to(flat.scalar_type()));  // scatter back
   if (shared) y = y + shared->forward(flat);
   if (is_training()) {
-    load_ += counts.to(torch::kFloat64);
+    if (load_.device() != counts.device()) load_ = load_.to(counts.device());
+    load_ += counts.to(torch::kFloat64);  // stays on the device: read once per step by end_step_balance
     balance_loss_ = a_.aux_loss_alpha > 0
                         ? sequence_balance_loss(r.scores.view({B, T, E}), r.indices.view({B, T, K}), E,
                                                 a_.aux_loss_alpha)
                         : torch::zeros({}, x.options().dtype(torch::kFloat32));
   }
   return y.view({B, T, C});
+}
+
+bool MoeImpl::use_grouped(const torch::Tensor& x) const {
+  if (dispatch == MoeDispatch::Grouped) return true;
+  if (dispatch == MoeDispatch::PerExpert) return false;
+  // Auto: the grouped kernel exists only in CUDA LibTorch ≥ 2.8, for bf16 with 16-byte-aligned widths.
+  return x.is_cuda() && have_grouped_mm() && matmul_dtype() == torch::kBFloat16 && a_.dim % 8 == 0 &&
+         a_.moe_inter_dim % 8 == 0;
+}
+
+torch::Tensor MoeImpl::routed_per_expert(const torch::Tensor& xs, const torch::Tensor& counts) {
+  // One GEMM per expert on its contiguous rows; the row counts are read on the host (a device sync).
+  auto cpu = counts.to(torch::kCPU);
+  auto cnt = cpu.accessor<int64_t, 1>();
+  std::vector<torch::Tensor> outs;
+  int64_t off = 0;
+  for (int64_t e = 0; e < a_.n_routed_experts; ++e) {
+    if (cnt[e] == 0) continue;
+    outs.push_back(experts[e]->as<Expert>()->forward(xs.narrow(0, off, cnt[e])));
+    off += cnt[e];
+  }
+  return torch::cat(outs, 0);  // [N·K, C]
+}
+
+torch::Tensor MoeImpl::routed_grouped(const torch::Tensor& xs, const torch::Tensor& sorted_expert,
+                                      const torch::Tensor& counts) {
+  std::vector<torch::Tensor> w1, w2, w3;
+  for (auto& m : *experts) {
+    auto e = m->as<Expert>();
+    w1.push_back(e->w1), w2.push_back(e->w2), w3.push_back(e->w3);
+  }
+  const auto dt = xs.scalar_type();
+  auto layout = grouped_layout(sorted_expert, counts);
+  return grouped_swiglu(xs, layout, torch::stack(w1).to(dt), torch::stack(w2).to(dt), torch::stack(w3).to(dt));
 }
 
 torch::Tensor MoeImpl::forward_dense(const torch::Tensor& x) {
@@ -120,7 +148,7 @@ torch::Tensor MoeImpl::take_load() {
 
 torch::Tensor bias_update_step(const torch::Tensor& load, double gamma) {
   auto l = load.to(torch::kFloat64);
-  return torch::sign(l.mean() - l) * gamma;  // underloaded (+γ), overloaded (−γ)
+  return torch::sign(l.mean(-1, true) - l) * gamma;  // underloaded (+γ), overloaded (−γ); per row
 }
 
 }  // namespace plexus::llm

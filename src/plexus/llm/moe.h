@@ -44,6 +44,11 @@ class GateImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Gate);
 
+/// How MoeImpl::forward runs the routed experts: Auto = Grouped on CUDA where the grouped GEMM kernel exists
+/// (bf16, LibTorch ≥ 2.8; no host sync, grouped_dispatch.h), PerExpert otherwise (one GEMM per expert, row
+/// counts read on the host). Both give the same result up to the kernels' float summation order.
+enum class MoeDispatch { Auto, PerExpert, Grouped };
+
 class MoeImpl : public torch::nn::Module {
  public:
   explicit MoeImpl(const ModelArgs& a);
@@ -63,21 +68,28 @@ class MoeImpl : public torch::nn::Module {
   torch::Tensor balance_loss() const { return balance_loss_; }
 
   /// Tokens routed to each expert since the last call (summed over forwards in training mode), then reset.
-  /// Shapes: → [E] f64 on CPU.
+  /// Shapes: → [E] f64 on the device the model ran on (CPU before any forward).
   torch::Tensor take_load();
 
   Gate gate{nullptr};
   torch::nn::ModuleList experts;
   Mlp shared{nullptr};
+  MoeDispatch dispatch = MoeDispatch::Auto;  ///< tests force Grouped on the CPU (loop fallback of grouped_mm)
 
  private:
+  bool use_grouped(const torch::Tensor& x) const;
+  /// Routed experts on expert-sorted rows xs [N·K, C] → [N·K, C] (before the gate weights).
+  torch::Tensor routed_per_expert(const torch::Tensor& xs, const torch::Tensor& counts);
+  torch::Tensor routed_grouped(const torch::Tensor& xs, const torch::Tensor& sorted_expert,
+                               const torch::Tensor& counts);
   ModelArgs a_;
   torch::Tensor balance_loss_;
-  torch::Tensor load_;  // [E] f64 CPU accumulator
+  torch::Tensor load_;  // [E] f64 accumulator, on the device of the last forward
 };
 TORCH_MODULE(Moe);
 
-/// The bias change γ·sign(mean(load) − load) of one layer. Shapes: load [E] → [E] f64 (host).
+/// The bias change γ·sign(mean(load) − load) of each layer. Shapes: load [E] or [layers, E] (mean over the
+/// last dim) → same shape, f64, on load's device.
 /// Source: V3 report §2.1.2.
 torch::Tensor bias_update_step(const torch::Tensor& load, double gamma);
 

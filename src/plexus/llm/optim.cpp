@@ -48,6 +48,9 @@ void AdamW::step(double lr) {
     if (o_.weight_decay > 0 && p.dim() >= 2) decayed.push_back(p);
   }
   if (ps.empty()) return;
+#if PLEXUS_HAVE_FUSED_ADAMW
+  if (ps[0].is_cuda()) return fused_step(lr, ps, gs, ms, vs);
+#endif
   // Multi-tensor (foreach) kernels, as torch.optim.AdamW's default implementation on CUDA.
   at::_foreach_mul_(ms, o_.beta1);
   at::_foreach_add_(ms, gs, 1.0 - o_.beta1);                  // m ← β1 m + (1-β1) g
@@ -59,6 +62,30 @@ void AdamW::step(double lr) {
   at::_foreach_add_(denom, o_.eps);                           // sqrt(v̂) + ε
   at::_foreach_addcdiv_(ps, ms, denom, -lr / bc1);            // p ← p − lr m̂ / (sqrt(v̂) + ε)
 }
+
+#if PLEXUS_HAVE_FUSED_ADAMW
+void AdamW::fused_step(double lr, std::vector<torch::Tensor>& ps, std::vector<torch::Tensor>& gs,
+                       std::vector<torch::Tensor>& ms, std::vector<torch::Tensor>& vs) {
+  // torch.optim.AdamW(fused=True)'s kernel: one launch per group for the whole update, the same formulas as the
+  // foreach path below (decoupled decay p ← p(1 − lr·λ), bias-corrected moments). Decay applies to matrices
+  // only, so the parameters go in two groups. The kernel reads the step count from a device tensor per
+  // parameter; one shared scalar, filled from t_, serves all (a fill, not a host→device copy).
+  if (!step_t_.defined() || step_t_.device() != ps[0].device())
+    step_t_ = torch::zeros({}, ps[0].options().dtype(torch::kFloat32));
+  step_t_.fill_(static_cast<double>(t_));
+  std::vector<torch::Tensor> g[2][4];  // [decayed?][p, grad, m, v]
+  for (size_t i = 0; i < ps.size(); ++i) {
+    const int d = (o_.weight_decay > 0 && ps[i].dim() >= 2) ? 1 : 0;
+    g[d][0].push_back(ps[i]), g[d][1].push_back(gs[i]), g[d][2].push_back(ms[i]), g[d][3].push_back(vs[i]);
+  }
+  for (int d = 0; d < 2; ++d) {
+    if (g[d][0].empty()) continue;
+    std::vector<torch::Tensor> steps(g[d][0].size(), step_t_);
+    at::_fused_adamw_(g[d][0], g[d][1], g[d][2], g[d][3], /*max_exp_avg_sqs=*/{}, steps, lr, o_.beta1, o_.beta2,
+                      d == 1 ? o_.weight_decay : 0.0, o_.eps, /*amsgrad=*/false, /*maximize=*/false);
+  }
+}
+#endif
 
 std::map<std::string, torch::Tensor> AdamW::state() const {
   std::map<std::string, torch::Tensor> s;

@@ -20,6 +20,13 @@ struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
 };
 
+// at::_fused_adamw_ (torch.optim.AdamW's fused=True kernel): PyTorch ≥ 2.1 (CUDA). Debian's 1.13 lacks it.
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+#define PLEXUS_HAVE_FUSED_ADAMW 1
+#else
+#define PLEXUS_HAVE_FUSED_ADAMW 0
+#endif
+
 class AdamW {
  public:
   /// `params` are (name, tensor) pairs; names key the checkpointed moments.
@@ -37,6 +44,12 @@ class AdamW {
   int64_t steps() const { return t_; }
 
  private:
+#if PLEXUS_HAVE_FUSED_ADAMW
+  /// CUDA: the fused AdamW kernel (at::_fused_adamw_) instead of the foreach sequence; same formulas.
+  void fused_step(double lr, std::vector<torch::Tensor>& ps, std::vector<torch::Tensor>& gs,
+                  std::vector<torch::Tensor>& ms, std::vector<torch::Tensor>& vs);
+  torch::Tensor step_t_;  // the step count t as a device scalar for the fused kernel
+#endif
   std::vector<std::pair<std::string, torch::Tensor>> params_;
   std::vector<torch::Tensor> m_, v_;
   AdamWOptions o_;
