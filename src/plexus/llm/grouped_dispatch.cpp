@@ -18,7 +18,8 @@ bool have_grouped_mm() { return PLEXUS_HAVE_GROUPED_MM != 0; }
 torch::Tensor grouped_mm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& offs) {
   PLEXUS_CHECK(x.dim() == 2 && w.dim() == 3 && offs.dim() == 1 && offs.size(0) == w.size(0) &&
                    x.size(1) == w.size(1),
-               "grouped_mm: shapes x {}, w {}, offs {}", x.sizes(), w.sizes(), offs.sizes());
+               "grouped_mm: x must be [R,k], w [E,k,n] and offs [E] (got dims {}, {}, {})", x.dim(), w.dim(),
+               offs.dim());
 #if PLEXUS_HAVE_GROUPED_MM
   if (x.is_cuda() && x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
       x.size(1) % 8 == 0 && w.size(2) % 8 == 0) {
