@@ -140,6 +140,7 @@ Checkpoint load_checkpoint(const fs::path& path) {
     }
     torch::Tensor meta;
     ar.read("__meta", meta);
+    meta = meta.contiguous();  // numel() bytes are read from data_ptr(): a strided (e.g. expanded) tensor has fewer
     std::string text(reinterpret_cast<const char*>(meta.data_ptr<uint8_t>()), meta.numel());
     ck.meta = nlohmann::json::parse(text);
     for (const auto& key : ar.keys()) {
@@ -153,6 +154,13 @@ Checkpoint load_checkpoint(const fs::path& path) {
                       path.string(), std::string(e.what_without_backtrace()).substr(0, 120));
   } catch (const nlohmann::json::exception& e) {
     throw Error::data("checkpoint '{}' has corrupt metadata: {}", path.string(), e.what());
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // LibTorch's archive reader throws more than c10::Error: a damaged type string in the archive's pickle ends in
+    // torch::jit::ErrorReport from its TorchScript type parser (found by fuzz/checkpoint.cpp).
+    throw Error::data("checkpoint '{}' is corrupt or truncated ({}); delete it to resume from an earlier one",
+                      path.string(), std::string(e.what()).substr(0, 120));
   }
   return ck;
 }
