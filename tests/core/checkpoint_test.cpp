@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "plexus/core/checkpoint_store.h"
+#include "plexus/core/digest.h"
 #include "plexus/core/error.h"
 #include "plexus/core/file_io.h"
 
@@ -31,6 +32,18 @@ Checkpoint make(int64_t r, int64_t n = 4000, float offset = 0) {
   ck.tensors["X"] = torch::arange(n, torch::kFloat32).add(offset).reshape({4, -1});
   ck.meta = {{"round", r}};
   return ck;
+}
+
+// load_checkpoint(p) must refuse with one Error(Data) naming the file (and containing `also`).
+void expect_load_refused(const fs::path& p, const std::string& also = "") {
+  try {
+    load_checkpoint(p);
+    FAIL() << "a damaged checkpoint must not load";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_NE(std::string(e.what()).find(p.filename().string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(also), std::string::npos) << e.what();
+  }
 }
 
 void overwrite(const fs::path& p, std::size_t at, std::size_t n, char value) {
@@ -62,13 +75,26 @@ TEST(Checkpoint, ZeroedBytesInTheMiddleAreDetected) {
   save_checkpoint(p, make(1));
   overwrite(p, fs::file_size(p) / 2, 64, '\0');  // inside the float data: a bare archive would load silently
   EXPECT_NE(checkpoint_problem(p).find("damaged"), std::string::npos) << checkpoint_problem(p);
-  try {
-    load_checkpoint(p);
-    FAIL() << "a damaged checkpoint must not load";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::Data);
-    EXPECT_NE(std::string(e.what()).find("round_1.pt"), std::string::npos) << e.what();
-  }
+  expect_load_refused(p);
+}
+
+// Found by fuzzing the loader with libFuzzer (issue 12): a LibTorch archive whose pickled type string is damaged
+// made LibTorch's TorchScript type parser throw torch::jit::ErrorReport (not a c10::Error), which escaped
+// load_checkpoint and terminated plexus. The input (fuzz/corpus/checkpoint/) is the archive, wrapped here in a
+// valid format-2 header ("PLXSCKPT", u32 2, u32 0, u64 size, u64 XXH64) so the digest check passes.
+TEST(Checkpoint, ArchiveWithDamagedTypeStringIsADataError) {
+  const auto input =
+      read_file(fs::path(PLEXUS_SOURCE_DIR) / "fuzz/corpus/checkpoint/regression_jit_error_report_type_parser");
+  ASSERT_GT(input.size(), 1u);
+  const std::string archive = input.substr(1);  // byte 0 selected the wrapping in the fuzz target
+  std::string file("PLXSCKPT", 8);
+  auto put = [&](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) file.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  };
+  put(2, 4), put(0, 4), put(archive.size(), 8), put(xxh64(archive.data(), archive.size()), 8);
+  const auto p = fresh_dir("fuzz_type_string") / "round_1.pt";
+  atomic_write(p, file + archive);
+  expect_load_refused(p, "corrupt");
 }
 
 TEST(Checkpoint, TruncatedAndEmptyFilesAreDetected) {
