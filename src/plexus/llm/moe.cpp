@@ -109,14 +109,17 @@ torch::Tensor MoeImpl::routed_per_expert(const torch::Tensor& xs, const torch::T
 
 torch::Tensor MoeImpl::routed_grouped(const torch::Tensor& xs, const torch::Tensor& sorted_expert,
                                       const torch::Tensor& counts) {
+  auto [W1, W2, W3] = stacked_expert_weights(xs.scalar_type());
+  return grouped_swiglu(xs, grouped_layout(sorted_expert, counts), W1, W2, W3);
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MoeImpl::stacked_expert_weights(torch::Dtype dt) const {
   std::vector<torch::Tensor> w1, w2, w3;
-  for (auto& m : *experts) {
+  for (const auto& m : *experts) {
     auto e = m->as<Expert>();
     w1.push_back(e->w1), w2.push_back(e->w2), w3.push_back(e->w3);
   }
-  const auto dt = xs.scalar_type();
-  auto layout = grouped_layout(sorted_expert, counts);
-  return grouped_swiglu(xs, layout, torch::stack(w1).to(dt), torch::stack(w2).to(dt), torch::stack(w3).to(dt));
+  return {torch::stack(w1).to(dt), torch::stack(w2).to(dt), torch::stack(w3).to(dt)};
 }
 
 torch::Tensor MoeImpl::forward_dense(const torch::Tensor& x) {
@@ -125,14 +128,9 @@ torch::Tensor MoeImpl::forward_dense(const torch::Tensor& x) {
   auto flat = x.reshape({B * T, C});
   auto r = gate->forward(flat);
   auto dense_w = torch::zeros({B * T, E}, r.weights.options()).scatter(1, r.indices, r.weights);  // [N,E]
-  std::vector<torch::Tensor> w1, w2, w3;
-  for (auto& m : *experts) {
-    auto e = m->as<Expert>();
-    w1.push_back(e->w1), w2.push_back(e->w2), w3.push_back(e->w3);
-  }
   auto dt = matmul_dtype();
   auto xs = flat.to(dt).unsqueeze(0);                                                   // [1,N,C]
-  auto W1 = torch::stack(w1).to(dt), W2 = torch::stack(w2).to(dt), W3 = torch::stack(w3).to(dt);  // [E,I,C],[E,C,I]
+  auto [W1, W2, W3] = stacked_expert_weights(dt);                                       // [E,I,C],[E,C,I],[E,I,C]
   auto h = torch::silu(torch::matmul(xs, W1.transpose(1, 2))) * torch::matmul(xs, W3.transpose(1, 2));  // [E,N,I]
   auto ys = torch::matmul(h, W2.transpose(1, 2));                                        // [E,N,C]
   auto y = (ys.to(flat.scalar_type()) * dense_w.t().unsqueeze(-1).to(flat.scalar_type())).sum(0);  // [N,C]

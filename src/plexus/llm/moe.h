@@ -82,6 +82,8 @@ class MoeImpl : public torch::nn::Module {
   torch::Tensor routed_per_expert(const torch::Tensor& xs, const torch::Tensor& counts);
   torch::Tensor routed_grouped(const torch::Tensor& xs, const torch::Tensor& sorted_expert,
                                const torch::Tensor& counts);
+  /// The routed experts' weights stacked and cast: W1, W3 [E,I,C], W2 [E,C,I] (autograd flows to each expert).
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> stacked_expert_weights(torch::Dtype dt) const;
   ModelArgs a_;
   torch::Tensor balance_loss_;
   torch::Tensor load_;  // [E] f64 accumulator, on the device of the last forward
