@@ -30,8 +30,9 @@ struct ConfigArgs {
 };
 
 void add_config_args(CLI::App* c, ConfigArgs& a) {
-  c->add_option("--config,-c", a.config, "TOML experiment config (e.g. configs/dsv3_small.toml)")->required();
-  c->add_option("--set", a.sets, "override a key, e.g. --set train.steps=100 (repeatable)");
+  c->add_option("--config,-c", a.config, "TOML experiment config (e.g. configs/dsv3_small.toml to pretrain, configs/r1_zero_addition.toml for GRPO)")
+      ->required();
+  c->add_option("--set", a.sets, "override a key, e.g. --set train.steps=100 (pretrain) or --set grpo.max_steps=100 (repeatable)");
 }
 
 PretrainConfig read_config(const ConfigArgs& a) {
@@ -219,12 +220,13 @@ void add_sample_args(CLI::App* c, SampleArgs& a, bool eval_mode) {
   c->add_option("--run", a.run, "policy run directory (pretrain, sft, grpo or distill)")->required();
   c->add_option("--task", a.task, "task name (default: the run's [task])");
   c->add_option("--set", a.sets, "override a task key, e.g. --set task.digits=2");
-  c->add_option("--k", a.eo.k, "samples per problem");
+  c->add_option("--k", a.eo.k, "samples per problem (>= 1)")->check(CLI::Range(1, 1000000));
   c->add_option("--temperature", a.eo.temperature, "sampling temperature (default 0.6, as R1 evaluates)");
   c->add_option("--top-p", a.eo.top_p, "nucleus mass (default 0.95)");
   c->add_option("--max-new-tokens", a.eo.max_new_tokens, "completion budget (default 128)");
   c->add_option("--num-prompts", a.num_prompts, eval_mode ? "at most this many test problems (0 = all)"
-                                                           : "training problems to sample (default 64)");
+                                                           : "training problems to sample (default 64)")
+      ->check(CLI::Range(0, 1000000000));
   c->add_option("--device", a.device, "cpu or cuda");
   c->add_option("--seed", a.seed, "sampling seed");
   c->add_option("--out", a.out, eval_mode ? "also write the JSON result here" : "JSONL output file");

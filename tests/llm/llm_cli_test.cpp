@@ -62,3 +62,18 @@ TEST(LlmCli, PretrainResumeGenerate) {
   EXPECT_EQ(bad.code, 3) << bad.out;
   EXPECT_EQ(bad.out.rfind("error: io:", 0), 0u) << bad.out;
 }
+
+// eval/sample: a count that cannot be meant is one usage error before anything is loaded or written
+// (--k 0 used to print pass@1 0.0 and write an empty sample file; --num-prompts -1 meant "all").
+TEST(LlmCli, EvalAndSampleRejectZeroSamplesAndNegativePromptCounts) {
+  const std::string out = (std::filesystem::temp_directory_path() / "plexus_k0_samples.jsonl").string();
+  const std::vector<std::string> cmds = {"llm eval --run /nonexistent --k 0",
+                                         "llm sample --run /nonexistent --k 0 --out " + out,
+                                         "llm eval --run /nonexistent --k 1 --num-prompts -1"};
+  for (const auto& cmd : cmds) {
+    auto r = run_plexus(cmd);
+    EXPECT_EQ(r.code, 2) << cmd << ": " << r.out;
+    EXPECT_EQ(r.out.rfind("error: usage: --", 0), 0u) << cmd << ": " << r.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
