@@ -8,8 +8,13 @@
 // exact equality: the JSON file stores doubles in nlohmann's shortest round-trip form, so a parsed value
 // equals the recorded double bit for bit.
 //
-// Recording: PLEXUS_WRITE_GOLDEN=1 ./build/tests/test_fl --gtest_filter='Golden.*' adds the cases that are
-// missing from the file (a new algorithm) and leaves recorded cases untouched.
+// The values were recorded with the kernels `make test` pins (OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2,
+// see the Makefile): another CPU's AVX-512 kernels sum in another order and change the last bits. Run the test
+// binary with those two variables set, or through `make test`.
+//
+// Recording: PLEXUS_WRITE_GOLDEN=1 OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 ./build/tests/test_fl
+// --gtest_filter='Golden*' adds the cases that are missing from the file (a new algorithm) and leaves recorded
+// cases untouched.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -146,6 +151,9 @@ class GoldenRows : public ::testing::TestWithParam<GoldenCase> {};
 TEST_P(GoldenRows, MatchRecordedBitForBit) {
   set_log_level(LogLevel::Warn);
   const auto& c = GetParam();
+  for (const char* var : {"OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY"}) {
+    if (!std::getenv(var)) GTEST_SKIP() << var << " is not set: run through `make test` (see the file comment)";
+  }
   auto golden = load_golden();
   auto got = comparable(run_case(c));
   const char* write = std::getenv("PLEXUS_WRITE_GOLDEN");

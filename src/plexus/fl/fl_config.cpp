@@ -13,7 +13,11 @@ const OptionSchema<RunOptions>& RunOptions::schema() {
           .key("checkpoint_every", &RunOptions::checkpoint_every,
                "write `checkpoints/round_<t>.pt` every this many rounds (0 = only after the last round)", ">= 0")
           .key("keep_checkpoints", &RunOptions::keep_checkpoints,
-               "newest checkpoints kept; older ones are deleted only after a newer one is in place", ">= 1");
+               "newest checkpoints kept; older ones are deleted only after a newer one is in place", ">= 1")
+          .key("client_batching", &RunOptions::client_batching,
+               "train and evaluate all clients of a round as one batched computation (docs/batching.md): \"on\", "
+               "\"off\", or \"auto\" = on for CUDA with an mlp/cnn model",
+               Allowed::choices({"auto", "on", "off"}));
   return s;
 }
 

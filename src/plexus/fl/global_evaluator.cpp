@@ -1,7 +1,7 @@
 #include "plexus/fl/global_evaluator.h"
 
+#include "plexus/fl/batched_eval.h"
 #include "plexus/fl/run_support.h"
-#include "plexus/fl/worker_pool.h"
 
 namespace plexus::fl {
 
@@ -9,28 +9,27 @@ void GlobalEvaluator::after_communication(int64_t round, bool evaluate) {
   consensus_ = s_.fed.consensus_distance();
   local_mean_ = local_std_ = global_acc_ = global_loss_ = NAN;
   if (!evaluate) return;
-  const int64_t n = s_.clients();
-  std::vector<double> acc(n);
-  parallel_for(n, s_.workers, [&](int64_t w, int64_t i) {
-    acc[i] = s_.trainers[w].evaluate(s_.fed.X[i], s_.data.test, s_.data.client_test[i]).accuracy();
-  });
+  const auto& X = s_.fed.X;
+  const auto& test = s_.data.test;
+  std::vector<double> acc(s_.clients());
+  EvalStats global;
+  bool one_model = true;  // every row equals row 0 (stops at the first row that differs)
+  for (int64_t i = 1; i < s_.clients() && one_model; ++i) one_model = torch::equal(X[i], X[0]);
+  if (one_model) {
+    // One model for everyone (server FL after aggregation): one pass over the test set, each client's local
+    // statistics gathered from the per-example results by index (batched_eval.h); x_0 is the global model.
+    auto per = evaluate_per_example(X[0], test, s_.trainers, s_.workers);
+    for (int64_t i = 0; i < s_.clients(); ++i) acc[i] = per.of(s_.data.client_test[i]).accuracy();
+    global = per.all();
+  } else {
+    auto local = evaluate_rows(X, test, s_.data.client_test, s_.trainers, s_.workers, s_.batched.get());
+    for (int64_t i = 0; i < s_.clients(); ++i) acc[i] = local[i].accuracy();
+    global = evaluate_model(s_.fed.mean().contiguous(), test, s_.trainers, s_.workers);
+  }
   auto ms = mean_std(acc);
   local_mean_ = ms.mean, local_std_ = ms.std;
-  // Global accuracy of the average model x̄, test set split over workers.
-  std::vector<int64_t> all(s_.data.test.size());
-  for (int64_t i = 0; i < s_.data.test.size(); ++i) all[i] = i;
-  const int64_t chunks = std::max<int64_t>(1, s_.workers);
-  std::vector<EvalStats> parts(chunks);
-  auto xbar = s_.fed.mean().contiguous();
-  parallel_for(chunks, s_.workers, [&](int64_t w, int64_t c) {
-    int64_t lo = all.size() * c / chunks, hi = all.size() * (c + 1) / chunks;
-    std::vector<int64_t> idx(all.begin() + lo, all.begin() + hi);
-    parts[c] = s_.trainers[w].evaluate(xbar, s_.data.test, idx);
-  });
-  EvalStats total;
-  for (auto& p : parts) total.correct += p.correct, total.count += p.count, total.loss_sum += p.loss_sum;
-  global_acc_ = total.accuracy();
-  global_loss_ = total.loss();
+  global_acc_ = global.accuracy();
+  global_loss_ = global.loss();
 }
 
 void GlobalEvaluator::columns(Row& row) const {

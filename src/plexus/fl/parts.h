@@ -22,11 +22,13 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "plexus/core/checkpoint.h"
 #include "plexus/data/federated.h"
+#include "plexus/fl/batched_trainer.h"
 #include "plexus/fl/federation.h"
 #include "plexus/fl/fl_config.h"
 #include "plexus/fl/local_trainer.h"
@@ -48,6 +50,8 @@ struct Session {
   int64_t workers = 1;
   Federation fed;                      ///< X [N,P] models (push-sum: numerators U), M [N,P] momentum rows
   std::vector<int64_t> sizes;          ///< n_i: client i's training-sample count
+  /// The batched engine (run.client_batching, docs/batching.md); null: clients train one by one on the workers.
+  std::shared_ptr<BatchedTrainer> batched;
 
   int64_t clients() const { return fed.clients(); }
 };
@@ -76,7 +80,15 @@ class LocalRule : public Part {
   /// Called concurrently for different clients: touch only rows of `client`.
   /// Throws: Error(Infeasible) if training diverges.
   virtual double train(LocalTrainer& trainer, int64_t client, int64_t round, torch::Tensor x, torch::Tensor m) = 0;
+  /// The same training as data, for the batched engine: the StepPlans `client` runs in order from its row `x`
+  /// [P] in `round`, each after a momentum restart, all drawing minibatches from stream ("batch", client,
+  /// round) — exactly what `train` does. nullopt: this rule cannot be batched (a gradient correction such as
+  /// FedProx's or SCAFFOLD's, Ditto's personal step), so the round trains client by client.
+  virtual std::optional<std::vector<StepPlan>> plans(int64_t client, int64_t round, const torch::Tensor& x) const {
+    return std::nullopt;
+  }
 };
+
 
 /// The communicator: who takes part in a round and how the rows are combined afterwards.
 class Communicator : public Part {

@@ -6,7 +6,9 @@
 
 #include "plexus/core/checkpoint_store.h"
 #include "plexus/core/device.h"
+#include "plexus/core/error.h"
 #include "plexus/core/rng.h"
+#include "plexus/fl/batched_round.h"
 
 namespace plexus::fl {
 
@@ -52,10 +54,15 @@ RunDir open_run(const FlConfig& cfg, const data::FederatedData& data, bool resum
   return dir;
 }
 
-int64_t setup_workers(const RunOptions& run, torch::Device device) {
+int64_t setup_workers(const RunOptions& run, torch::Device device, bool batched) {
   if (device.is_cuda()) return 1;
+  const int64_t threads = run.threads > 0 ? run.threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  if (batched) {  // one batched computation: its ops use every thread
+    at::set_num_threads(static_cast<int>(threads));
+    return 1;
+  }
   at::set_num_threads(1);
-  return run.threads > 0 ? run.threads : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  return threads;
 }
 
 data::FederatedData load_data_on(const FlConfig& cfg, torch::Device device) {
@@ -87,8 +94,9 @@ std::vector<LocalTrainer> make_trainers(const FlConfig& cfg, const data::Federat
 
 Session open_session(const FlConfig& cfg) {
   torch::Device device = resolve_device(cfg.run.device);
-  // Parallelism comes from training clients concurrently (see setup_workers).
-  const int64_t workers = setup_workers(cfg.run, device);
+  // Parallelism comes from training clients concurrently, or from inside the batched ops (see setup_workers).
+  const bool batched = batching_enabled(cfg.run.client_batching, cfg.model, device);
+  const int64_t workers = setup_workers(cfg.run, device, batched);
   auto data = load_data_on(cfg, device);
   // x^0: one initialization shared by every client.
   auto model0 = initial_model(cfg, data);
@@ -98,8 +106,20 @@ Session open_session(const FlConfig& cfg) {
   auto trainers = make_trainers(cfg, data, model0, layout, workers, device);
   std::vector<int64_t> sizes;
   for (const auto& idx : data.client_train) sizes.push_back(static_cast<int64_t>(idx.size()));
-  return Session{cfg,    static_cast<uint64_t>(cfg.run.seed), device, std::move(data), layout, std::move(trainers),
-                 workers, std::move(fed),                       std::move(sizes)};
+  Session s{cfg,     static_cast<uint64_t>(cfg.run.seed), device, std::move(data), layout, std::move(trainers),
+            workers, std::move(fed),                       std::move(sizes)};
+  if (batched) {
+    // The batched step has no augmentation: "auto" falls back to one client at a time, "on" is refused.
+    if (s.data.train.augment.enabled()) {
+      if (cfg.run.client_batching == "on") {
+        throw Error::config("run.client_batching = \"on\" does not support data augmentation (data.crop_padding, "
+                            "data.horizontal_flip); use \"auto\" or \"off\"");
+      }
+    } else {
+      s.batched = std::make_shared<BatchedTrainer>(cfg.model, layout, device);
+    }
+  }
+  return s;
 }
 
 Best best_of(const Rows& rows, const char* key) {

@@ -38,8 +38,9 @@ RunDir open_run(const FlConfig& cfg, const data::FederatedData& data, bool resum
 
 /// Worker threads for client training: 1 on CUDA, run.threads or all cores on CPU. On the CPU it also sets
 /// LibTorch's intra-op threads to 1, so every client's arithmetic runs on one thread and the result does not
-/// depend on the number of workers.
-int64_t setup_workers(const RunOptions& run, torch::Device device);
+/// depend on the number of workers; with `batched` (the batched engine) one worker whose ops use all
+/// run.threads intra-op threads.
+int64_t setup_workers(const RunOptions& run, torch::Device device, bool batched);
 
 /// Load and partition the dataset of `cfg` (seeded by run.seed) and move it to `device`.
 data::FederatedData load_data_on(const FlConfig& cfg, torch::Device device);

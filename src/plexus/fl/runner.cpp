@@ -8,6 +8,7 @@
 #include "plexus/core/progress.h"
 #include "plexus/core/run_dir.h"
 #include "plexus/fl/algorithm.h"
+#include "plexus/fl/batched_round.h"
 #include "plexus/fl/run_support.h"
 #include "plexus/fl/worker_pool.h"
 
@@ -23,13 +24,39 @@ FlConfig load_fl_config(const std::string& path, const std::vector<std::string>&
 
 namespace {
 
-// Local training of the participants `who` on their rows of `Z` (the communicator's models); returns the
-// mean training loss over the participants.
+// The participants' plans when the round can run on the batched engine (a session with one, a rule with
+// plans for every participant), else nullopt.
+std::optional<std::vector<std::vector<StepPlan>>> batched_plans(const Session& s, const LocalRule& rule,
+                                                                const torch::Tensor& Z, const std::vector<int64_t>& who,
+                                                                int64_t round) {
+  if (!s.batched) return std::nullopt;
+  std::vector<std::vector<StepPlan>> plans;
+  for (int64_t c : who) {
+    auto p = rule.plans(c, round, Z[c]);
+    if (!p) return std::nullopt;
+    plans.push_back(std::move(*p));
+  }
+  return plans;
+}
+
+// Local training of the participants `who` on their rows of `Z` (the communicator's models): one batched
+// computation when the rule allows it, else client by client on the worker threads. Returns the mean
+// training loss over the participants.
 double train_round(Session& s, LocalRule& rule, torch::Tensor Z, const std::vector<int64_t>& who, int64_t round) {
   std::vector<double> losses(who.size());
-  parallel_for(static_cast<int64_t>(who.size()), s.workers, [&](int64_t w, int64_t k) {
-    losses[k] = rule.train(s.trainers[w], who[k], round, Z[who[k]], s.fed.M[who[k]]);
-  });
+  if (auto plans = batched_plans(s, rule, Z, who, round)) {
+    std::vector<const std::vector<int64_t>*> idx;
+    std::vector<Rng> rngs;
+    for (int64_t c : who) {
+      idx.push_back(&s.data.client_train[c]);
+      rngs.emplace_back(s.seed, "batch", static_cast<uint64_t>(c), static_cast<uint64_t>(round));
+    }
+    losses = train_round_batched(*s.batched, Z, s.fed.M, s.data.train, who, idx, *plans, rngs, s.cfg.train);
+  } else {
+    parallel_for(static_cast<int64_t>(who.size()), s.workers, [&](int64_t w, int64_t k) {
+      losses[k] = rule.train(s.trainers[w], who[k], round, Z[who[k]], s.fed.M[who[k]]);
+    });
+  }
   double sum = 0;
   for (double l : losses) sum += l;
   return who.empty() ? 0.0 : sum / static_cast<double>(who.size());

@@ -32,12 +32,26 @@ StepPlan StepRule::plan(int64_t client, int64_t round, const torch::Tensor& x) c
   return p;
 }
 
+double train_plans(const Session& s, LocalTrainer& trainer, int64_t client, int64_t round,
+                   const std::vector<StepPlan>& plans, torch::Tensor x, torch::Tensor m) {
+  Rng rng(s.seed, "batch", static_cast<uint64_t>(client), static_cast<uint64_t>(round));
+  double loss = 0;
+  for (const auto& p : plans) {
+    if (p.steps == 0) continue;
+    m.zero_();
+    loss = trainer.train(x, m, s.data.train, s.data.client_train[client], s.cfg.train, p, rng);
+  }
+  return loss;
+}
+
 double StepRule::train(LocalTrainer& trainer, int64_t client, int64_t round, torch::Tensor x, torch::Tensor m) {
+  return train_plans(s_, trainer, client, round, {plan(client, round, x)}, x, m);
+}
+
+std::optional<std::vector<StepPlan>> StepRule::plans(int64_t client, int64_t round, const torch::Tensor& x) const {
   StepPlan p = plan(client, round, x);
-  if (p.steps == 0) return 0.0;
-  Rng rng(s_.seed, "batch", static_cast<uint64_t>(client), static_cast<uint64_t>(round));
-  m.zero_();
-  return trainer.train(x, m, s_.data.train, s_.data.client_train[client], s_.cfg.train, p, rng);
+  if (p.correct) return std::nullopt;
+  return std::vector<StepPlan>{std::move(p)};
 }
 
 }  // namespace plexus::fl

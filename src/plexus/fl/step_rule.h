@@ -16,6 +16,12 @@
 
 namespace plexus::fl {
 
+/// Train `client`'s row `x` [P] with `plans` in order — momentum row `m` [P] zeroed before each plan, minibatches
+/// from stream ("batch", client, round) — on `trainer`. Returns the mean training loss (nats) of the last plan
+/// (0 without plans). The sequential form of LocalRule::plans. Throws: Error(Infeasible) if training diverges.
+double train_plans(const Session& s, LocalTrainer& trainer, int64_t client, int64_t round,
+                   const std::vector<StepPlan>& plans, torch::Tensor x, torch::Tensor m);
+
 class StepRule : public LocalRule {
  public:
   struct Options {
@@ -26,6 +32,8 @@ class StepRule : public LocalRule {
   StepRule(Session& s, Options o) : s_(s), o_(std::move(o)) {}
 
   double train(LocalTrainer& trainer, int64_t client, int64_t round, torch::Tensor x, torch::Tensor m) override;
+  /// One plan; nullopt when plan() carries a gradient correction (FedProx, SCAFFOLD).
+  std::optional<std::vector<StepPlan>> plans(int64_t client, int64_t round, const torch::Tensor& x) const override;
 
  protected:
   /// The plan of `client` in `round` starting from its row `x` (steps, η_t, columns, SAM); subclasses add a

@@ -42,16 +42,13 @@ std::vector<StepPlan> alternating_plans(const PersonalizationOptions& p, const L
   return kept;
 }
 
-double AlternatingRule::train(LocalTrainer& trainer, int64_t client, int64_t round, torch::Tensor x, torch::Tensor m) {
+std::optional<std::vector<StepPlan>> AlternatingRule::plans(int64_t client, int64_t round, const torch::Tensor&) const {
   const auto& p = s_.cfg.personalization;
-  const double scale = step_scale(p, s_.seed, client);
-  Rng rng(s_.seed, "batch", static_cast<uint64_t>(client), static_cast<uint64_t>(round));
-  double loss = 0;
-  for (const auto& plan : alternating_plans(p, s_.cfg.train, cols_, s_.sizes[client], round, scale, body_sam_)) {
-    m.zero_();
-    loss = trainer.train(x, m, s_.data.train, s_.data.client_train[client], s_.cfg.train, plan, rng);
-  }
-  return loss;
+  return alternating_plans(p, s_.cfg.train, cols_, s_.sizes[client], round, step_scale(p, s_.seed, client), body_sam_);
+}
+
+double AlternatingRule::train(LocalTrainer& trainer, int64_t client, int64_t round, torch::Tensor x, torch::Tensor m) {
+  return train_plans(s_, trainer, client, round, *plans(client, round, x), x, m);
 }
 
 }  // namespace plexus::fl

@@ -41,6 +41,8 @@ class AlternatingRule : public LocalRule {
   AlternatingRule(Session& s, PflColumns cols, bool body_sam) : s_(s), cols_(std::move(cols)), body_sam_(body_sam) {}
   /// Returns the mean training loss (nats) of the last plan.
   double train(LocalTrainer& trainer, int64_t client, int64_t round, torch::Tensor x, torch::Tensor m) override;
+  /// alternating_plans of the client (head, then body).
+  std::optional<std::vector<StepPlan>> plans(int64_t client, int64_t round, const torch::Tensor& x) const override;
 
  private:
   Session& s_;

@@ -29,6 +29,10 @@ class DittoRule : public StepRule {
     personal_step(trainer, client, round, V_[client], x.clone(), steps(client));
     return StepRule::train(trainer, client, round, x, m);
   }
+  // The personal step has no StepPlan form: Ditto rounds train client by client.
+  std::optional<std::vector<StepPlan>> plans(int64_t, int64_t, const torch::Tensor&) const override {
+    return std::nullopt;
+  }
   void save(Checkpoint& ck) const override { ck.tensors["V"] = V_; }
   void load(const Checkpoint& ck, const std::string& path) override {
     auto v = ck.tensors.find("V");

@@ -1,6 +1,7 @@
 #include "plexus/fl/pfl/personalized_evaluator.h"
 
 #include "plexus/core/rng.h"
+#include "plexus/fl/batched_eval.h"
 #include "plexus/fl/gossip.h"
 #include "plexus/fl/worker_pool.h"
 
@@ -38,9 +39,14 @@ MeanStd PersonalizedEvaluator::measure(int64_t round, bool finetune) const {
   const int64_t n = s_.clients();
   std::vector<double> acc(n);
   auto Z = models_();
-  parallel_for(n, s_.workers, [&](int64_t w, int64_t i) {
-    acc[i] = evaluate_client(s_.trainers[w], i, round, Z[i], finetune).accuracy();
-  });
+  if (finetune && finetune_) {
+    parallel_for(n, s_.workers, [&](int64_t w, int64_t i) {
+      acc[i] = evaluate_client(s_.trainers[w], i, round, Z[i], finetune).accuracy();
+    });
+  } else {  // every model on its own test set at once (batched when the session has the batched engine)
+    auto stats = evaluate_rows(Z, s_.data.test, s_.data.client_test, s_.trainers, s_.workers, s_.batched.get());
+    for (int64_t i = 0; i < n; ++i) acc[i] = stats[i].accuracy();
+  }
   return mean_std(acc);
 }
 
