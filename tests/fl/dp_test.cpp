@@ -86,6 +86,84 @@ TEST(DpAggregator, NoiseOnTheMeanHasStdSigmaCOverM) {
   EXPECT_NEAR(f.X[0].mean().item<double>(), 0.0, 0.01);
 }
 
+TEST(DpAggregator, SampleWeightingIsNiOverSumOfClippedUpdates) {
+  // 3 clients, all taking part (fixed size, m = 3), sizes n = (100, 200, 100) → w = (1/4, 1/2, 1/4).
+  // Δ_0 = (3,4,0,0) is clipped to C = 1 → (0.6,0.8,0,0); Δ_1 = 0; Δ_2 = (0,0,0.3,0.4) is kept.
+  // samples: (1/4)(0.6,0.8,0,0) + (1/4)(0,0,0.3,0.4) = (0.15, 0.2, 0.075, 0.1)
+  // uniform: (1/3)(0.6,0.8,0.3,0.4)                  = (0.2, 0.8/3, 0.1, 0.4/3)
+  PrivacyOptions o;
+  o.noise_multiplier = 0;
+  o.clip_norm = 1;
+  o.sampling = "fixed";
+  const std::vector<int64_t> sizes = {100, 200, 100};
+  auto xg = torch::zeros({4});
+  for (const char* weighting : {"samples", "uniform"}) {
+    o.aggregate_weighting = weighting;
+    auto f = trained_state(xg);
+    DpAggregator dp(o, Sparsifier::None, f.layout, 3, 1.0, 0, sizes);
+    dp.aggregate(f, xg, {0, 1, 2}, 0);
+    auto expect = o.aggregate_weighting == "samples" ? torch::tensor({0.15f, 0.2f, 0.075f, 0.1f})
+                                                     : torch::tensor({0.2f, 0.8f / 3, 0.1f, 0.4f / 3});
+    // float32 rows: 1e-6 is a few ulps of these values
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(torch::allclose(f.X[i], expect, 1e-6, 1e-6)) << weighting << f.X[i];
+  }
+}
+
+TEST(DpAggregator, SampleWeightsAndEffectiveNoiseMultiplierOfTwoClients) {
+  // Clients 0 and 2 of 3 with n = (300, 100, 100): w = (3/4, 1/4). Uniform (fixed size) stays 1/m = 1/2.
+  // σ_eff = σ·(1/m)/max_i w_i = 1·(1/2)/(3/4) = 2/3; uniform: σ_eff = σ = 1.
+  PrivacyOptions o;
+  o.noise_multiplier = 1;
+  o.sampling = "fixed";
+  const std::vector<int64_t> sizes = {300, 100, 100};
+  o.aggregate_weighting = "samples";
+  DpAggregator weighted(o, Sparsifier::None, layout4(), 3, 2.0 / 3, 0, sizes);
+  auto w = weighted.weights({0, 2});
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_DOUBLE_EQ(w[0], 0.75);
+  EXPECT_DOUBLE_EQ(w[1], 0.25);
+  EXPECT_NEAR(weighted.effective_noise_multiplier({0, 2}), 2.0 / 3, 1e-12);
+  EXPECT_NEAR(weighted.effective_noise_multiplier({1, 2}), 1.0, 1e-12);  // equal sizes: no loss
+  o.aggregate_weighting = "uniform";
+  DpAggregator uniform(o, Sparsifier::None, layout4(), 3, 2.0 / 3, 0, sizes);
+  auto u = uniform.weights({0, 2});
+  EXPECT_DOUBLE_EQ(u[0], 0.5);
+  EXPECT_DOUBLE_EQ(u[1], 0.5);
+  EXPECT_DOUBLE_EQ(uniform.effective_noise_multiplier({0, 2}), 1.0);
+
+  // With σ = 0 the weighted aggregate is the closed form x + Σ w_i Δ_i (C = 100 clips nothing):
+  // 1 + (3/4)(3,4,0,0) + (1/4)(0,0,0.3,0.4) = (3.25, 4, 1.075, 1.1).
+  o.noise_multiplier = 0;
+  o.clip_norm = 100;
+  o.aggregate_weighting = "samples";
+  auto xg = torch::tensor({1.f, 1.f, 1.f, 1.f});
+  auto f = trained_state(xg);
+  DpAggregator dp(o, Sparsifier::None, f.layout, 3, 2.0 / 3, 0, sizes);
+  dp.aggregate(f, xg, {0, 2}, 0);
+  EXPECT_TRUE(torch::allclose(f.X[1], torch::tensor({3.25f, 4.f, 1.075f, 1.1f}), 1e-6, 1e-6)) << f.X[1];
+}
+
+TEST(DpAggregator, SampleWeightingKeepsTheUniformNoise) {
+  // Zero updates: both weightings release only (1/m̄) Σ ξ_i from the same (seed, client, round) draws, so the
+  // models agree exactly; the std stays σC/m = 0.25 however unequal the n_i (as in NoiseOnTheMean… above).
+  torch::nn::Linear lin(torch::nn::LinearOptions(20000, 1).bias(false));
+  auto layout = nn::ParamLayout::of(*lin);
+  auto xg = torch::zeros({20000});
+  const std::vector<int64_t> sizes = {10, 500, 40, 7, 900, 1, 60, 33};
+  PrivacyOptions o;
+  o.noise_multiplier = 2;
+  o.clip_norm = 0.5;
+  Federation fu = Federation::replicate(layout, xg, 8, torch::kCPU);
+  DpAggregator uniform(o, Sparsifier::None, layout, 8, 0.5, 7, sizes);
+  uniform.aggregate(fu, xg, {0, 2, 4, 6}, 3);
+  o.aggregate_weighting = "samples";
+  Federation fs = Federation::replicate(layout, xg, 8, torch::kCPU);
+  DpAggregator weighted(o, Sparsifier::None, layout, 8, 0.5, 7, sizes);
+  weighted.aggregate(fs, xg, {0, 2, 4, 6}, 3);
+  EXPECT_TRUE(torch::equal(fs.X[0], fu.X[0]));
+  EXPECT_NEAR(fs.X[0].std().item<double>(), 0.25, 0.25 * 0.03);  // relative s.e. ≈ 1/√(2P) = 0.5%
+}
+
 TEST(DpRunner, ReportedEpsilonMatchesOneShotAccountantAndSurvivesResume) {
   set_log_level(LogLevel::Warn);
   auto root = parse_toml(R"(

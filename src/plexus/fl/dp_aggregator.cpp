@@ -1,8 +1,11 @@
 #include "plexus/fl/dp_aggregator.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "plexus/core/error.h"
 #include "plexus/core/log.h"
+#include "plexus/fl/run_support.h"
 #include "plexus/privacy/privatizer.h"
 
 namespace plexus::fl {
@@ -23,6 +26,10 @@ const OptionSchema<PrivacyOptions>& PrivacyOptions::schema() {
                one_of({"fixed", "poisson"}))
           .key("clipping", &P::clipping, "`global` (whole model, the paper) or `per_tensor` (reference code)",
                one_of({"global", "per_tensor"}))
+          .key("aggregate_weighting", &P::aggregate_weighting,
+               "weights of the clipped updates: `uniform` 1/m (the paper; what ε assumes) or `samples` n_i/Σn_j "
+               "(reference code; ε then optimistic, the run reports effective_noise_multiplier)",
+               one_of({"uniform", "samples"}))
           .key("density", &P::density, "p = k/P kept by top-k / rand-k", "(0, 1]")
           .key("conversion", &P::conversion, "RDP → (ε, δ): `tight` (Balle et al. 2020) or `classic` (Mironov 2017)",
                one_of({"tight", "classic"}));
@@ -32,9 +39,11 @@ const OptionSchema<PrivacyOptions>& PrivacyOptions::schema() {
 PrivacyOptions PrivacyOptions::parse(ConfigTable& t) { return schema().parse(t); }
 
 DpAggregator::DpAggregator(const PrivacyOptions& o, Sparsifier sparsifier, const nn::ParamLayout& layout,
-                           int64_t clients, double q, uint64_t seed)
-    : o_(o), sparsifier_(sparsifier), clients_(clients), q_(q), seed_(seed),
+                           int64_t clients, double q, uint64_t seed, std::vector<int64_t> sizes)
+    : o_(o), sparsifier_(sparsifier), clients_(clients), q_(q), seed_(seed), sizes_(std::move(sizes)),
       sampling_(privacy::parse_sampling(o.sampling, "privacy.sampling")) {
+  PLEXUS_CHECK(o_.aggregate_weighting == "uniform" || static_cast<int64_t>(sizes_.size()) == clients_,
+               "DpAggregator: \"samples\" weighting needs the {} client sizes, got {}", clients_, sizes_.size());
   // The aggregate's noise has std σC/m̄ per coordinate, so norm ≈ σC√P/m̄, against at most C of signal.
   const double m_bar = std::max(1.0, q_ * static_cast<double>(clients_));
   const double noise_norm = o_.noise_multiplier * o_.clip_norm * std::sqrt(static_cast<double>(layout.size())) / m_bar;
@@ -50,6 +59,23 @@ DpAggregator::DpAggregator(const PrivacyOptions& o, Sparsifier sparsifier, const
              "ε assumes sensitivity C and is therefore optimistic — use privacy.clipping = \"global\" for a "
              "guarantee", o_.clip_norm * std::sqrt(static_cast<double>(segments_.size())), segments_.size());
   }
+}
+
+std::vector<double> DpAggregator::weights(const std::vector<int64_t>& who) const {
+  PLEXUS_CHECK(!who.empty(), "DpAggregator::weights: no participants");
+  if (o_.aggregate_weighting == "samples") return averaging_weights(sizes_, who);  // n_i / Σ_{j∈S} n_j
+  const double m_bar =
+      sampling_ == privacy::Sampling::FixedSize ? static_cast<double>(who.size()) : q_ * static_cast<double>(clients_);
+  return std::vector<double>(who.size(), 1.0 / m_bar);
+}
+
+double DpAggregator::effective_noise_multiplier(const std::vector<int64_t>& who) const {
+  if (who.empty()) return NAN;
+  if (o_.aggregate_weighting == "uniform") return o_.noise_multiplier;
+  const double m_bar =
+      sampling_ == privacy::Sampling::FixedSize ? static_cast<double>(who.size()) : q_ * static_cast<double>(clients_);
+  const auto w = weights(who);
+  return o_.noise_multiplier * (1.0 / m_bar) / *std::max_element(w.begin(), w.end());  // σ·(1/m̄)/max_i w_i
 }
 
 privacy::EpsilonResult DpAggregator::epsilon() const {
@@ -81,11 +107,24 @@ DpRoundStats DpAggregator::aggregate(Federation& fed, const torch::Tensor& x_glo
   stats.clipped_fraction = norms.gt(o_.clip_norm).to(torch::kFloat64).mean().item<double>();
   // Fixed size: each of the m clients adds σC/√m. Poisson: the sum must carry σC whatever |S| turned out
   // to be, so each client adds σC/√m for the realised m (the server announces m before upload).
+  double denom = sampling_ == privacy::Sampling::FixedSize ? static_cast<double>(m) : q_ * clients_;
+  if (o_.aggregate_weighting == "samples") {
+    // x ← x + Σ w_i Δ_i + (1/m̄) Σ ξ_i: the same noise draws and aggregate noise std σC/m̄ as "uniform".
+    auto w = torch::tensor(weights(who), torch::kFloat64).to(D.device(), D.scalar_type());  // [m]
+    auto step = torch::matmul(w.unsqueeze(0), D).squeeze(0);                                // [P]
+    if (o_.noise_multiplier > 0) {
+      auto Z = torch::zeros_like(D);  // [m,P] the client noises ξ_i alone
+      privacy::add_gaussian_noise(Z, privacy::client_noise_std(o_.noise_multiplier, o_.clip_norm, m), seed_, round,
+                                  who, mask);
+      step += Z.sum(0) / denom;
+    }
+    fed.X.copy_((x_global + step).unsqueeze(0).expand_as(fed.X));
+    return stats;
+  }
   if (o_.noise_multiplier > 0) {
     privacy::add_gaussian_noise(D, privacy::client_noise_std(o_.noise_multiplier, o_.clip_norm, m), seed_, round,
                                 who, mask);
   }
-  double denom = sampling_ == privacy::Sampling::FixedSize ? static_cast<double>(m) : q_ * clients_;
   auto x = x_global + D.sum(0) / denom;
   fed.X.copy_(x.unsqueeze(0).expand_as(fed.X));
   return stats;

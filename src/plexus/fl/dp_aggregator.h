@@ -11,6 +11,21 @@
 // The sum of the m client noises has std σC: the sampled Gaussian mechanism the accountant analyses,
 // with the sampler the run actually used (privacy/rdp_accountant.h). Per-tensor clipping (the reference
 // code's behaviour) bounds a row only by C·√L for L tensors, which weakens the guarantee; the runner warns.
+//
+// Sample-size weighting (privacy.aggregate_weighting = "samples", the DP-FedSAM reference code's
+// `_aggregate`, YMJS-Irfan/DP-FedSAM fedml_api/dpfedsam/dpfedsam_api.py): with w_i = n_i / Σ_{j∈S} n_j,
+//   x ← x + Σ_{i∈S} w_i Δ_i + (1/m̄) Σ_{i∈S} ξ_i,   ξ_i ~ N(0, σ²C²/m · I)       (same draws as "uniform")
+// so the aggregate keeps the noise std σC/m̄ of the uniform rule, while the sensitivity of Σ w_i Δ_i becomes
+// max_i w_i·C instead of C/m̄. Relative to that sensitivity the noise multiplier is
+//   σ_eff = σ·(1/m̄) / max_i w_i,
+// which is ≤ σ under fixed-size sampling (Σ w_i = 1 forces max_i w_i ≥ 1/m; equality iff the n_i in S are equal)
+// and σ·m/(qN) for equal n_i under Poisson sampling (the weights then divide by the realised m, not qN).
+// The weights also depend on who takes part (adding a client rescales everyone's), so even σ_eff is
+// optimistic: the reported ε assumes uniform weights and is no guarantee in this mode (the runner warns
+// once at the start and reports σ_eff per round).
+// Departure from the reference: it weights the *noised* uploads, Σ w_i(Δ_i + ξ_i), whose noise std
+// σC·‖w‖₂/√m ≥ σC/m is larger when the n_i differ; the two agree when the n_i are equal (the reference's
+// CIFAR partitions and plexus's per_client Dirichlet form give every client n/N samples).
 // Sources: McMahan et al. 2018 (arXiv 1710.06963) Alg. 1; Shi et al. 2023 (CVPR, arXiv 2303.11242) Alg. 1;
 // Hu et al. 2022 Fed-SMP (arXiv 2202.07178); Shi et al. 2023 (arXiv 2305.00873) DP-FedSAM-top_k.
 #pragma once
@@ -37,6 +52,8 @@ struct PrivacyOptions {
   std::string sampling = "poisson";  ///< "poisson": each client joins w.p. q = fl.client_fraction (tight RDP);
                                     ///< "fixed": m = round(qN) without replacement (replace-one bound: far larger ε)
   std::string clipping = "global"; ///< "global" (whole model, paper) | "per_tensor" (reference code; weaker bound)
+  std::string aggregate_weighting = "uniform";  ///< "uniform": 1/m̄ (paper, the accountant's sensitivity) |
+                                                ///< "samples": n_i/Σ_{j∈S} n_j (reference code; ε then optimistic)
   double density = 0.1;            ///< p = k/P kept by top-k / rand-k, in (0, 1]
   std::string conversion = "tight";///< RDP → (ε, δ): "tight" (Balle et al. 2020) | "classic" (Mironov 2017)
   static PrivacyOptions parse(ConfigTable& t);
@@ -53,9 +70,19 @@ struct DpRoundStats {
 class DpAggregator {
  public:
   DpAggregator() = default;
-  /// `q` is the sampling rate (client_fraction). Throws: Error(Config) on invalid options.
+  /// `q` is the sampling rate (client_fraction); `sizes` [N] the clients' training-sample counts n_i, needed
+  /// only by aggregate_weighting = "samples". Throws: Error(Config) on invalid options.
   DpAggregator(const PrivacyOptions& o, Sparsifier sparsifier, const nn::ParamLayout& layout, int64_t clients,
-               double q, uint64_t seed);
+               double q, uint64_t seed, std::vector<int64_t> sizes = {});
+
+  /// Weights w_i of the clipped updates of the participants `who` (non-empty) in the aggregate: 1/m̄ each
+  /// ("uniform"; m̄ = m fixed-size, qN Poisson) or n_i / Σ_{j∈who} n_j ("samples"; 1/m when all n_j = 0).
+  /// Shapes: who [m] → [m]. Source: dp_aggregator.h header; DP-FedSAM reference `_aggregate`.
+  std::vector<double> weights(const std::vector<int64_t>& who) const;
+
+  /// σ_eff = σ·(1/m̄)/max_i w_i: the noise multiplier of this round's aggregate relative to the sensitivity
+  /// max_i w_i·C of Σ w_i Δ_i (σ itself under "uniform"; NaN when `who` is empty). Units: a multiplier of C.
+  double effective_noise_multiplier(const std::vector<int64_t>& who) const;
 
   /// Replace every row of fed.X by the privatized aggregate of the participants' updates relative to
   /// `x_global` [P], and record the round in the accountant (also when `who` is empty under Poisson).
@@ -75,6 +102,7 @@ class DpAggregator {
   int64_t clients_ = 0;
   double q_ = 0;
   uint64_t seed_ = 0;
+  std::vector<int64_t> sizes_;  // n_i, "samples" weighting only
   privacy::Sampling sampling_ = privacy::Sampling::FixedSize;
   privacy::Accountant accountant_;
 };

@@ -4,10 +4,12 @@
 // its average is replaced by the privatized mean of the clipped, optionally sparsified and noised updates
 // (DpAggregator, dp_aggregator.h, for the equations). Every round is recorded in the RDP accountant, whose
 // ledger is checkpointed.
-// Columns: the wrapped communicator's, then epsilon, delta, rdp_order, update_norm, clipped_fraction.
-// Summary: epsilon, delta, rdp_order, sampling.
+// Columns: the wrapped communicator's, then epsilon, delta, rdp_order, update_norm, clipped_fraction,
+// and effective_noise_multiplier with privacy.aggregate_weighting = "samples" (σ·(1/m̄)/max_i w_i of the round).
+// Summary: epsilon, delta, rdp_order, sampling (and the smallest effective_noise_multiplier with "samples").
 #pragma once
 
+#include <cmath>
 #include <memory>
 
 #include "plexus/fl/dp_aggregator.h"
@@ -40,6 +42,7 @@ class DpWrapper : public Communicator {
   torch::Tensor x_global_;  // [P] the global model before this round's training
   int64_t participants_ = 0;
   DpRoundStats stats_;
+  double effective_sigma_ = NAN;  // σ_eff of the last round ("samples" weighting)
 };
 
 }  // namespace plexus::fl
