@@ -33,8 +33,9 @@ test-all: build
 bench: build
 	bash bench/run_all.sh $(BUILD)
 
-# libFuzzer targets (clang + ASan, own build dir build-fuzz/), FUZZ_SECONDS each; docs/fuzzing.md. The committed
-# corpora also run in `make test` (CTest Fuzz.*) through the normal build's fuzz_replay.
+# libFuzzer targets (own build dir build-fuzz/; g++ by default, CXX=clang++ for the ASan/UBSan build where clang
+# compiles LibTorch), FUZZ_SECONDS each; docs/fuzzing.md. The committed corpora also run in `make test` (CTest
+# Fuzz.*) through the normal build's fuzz_replay.
 FUZZ_SECONDS ?= 60
 .PHONY: fuzz
 fuzz:

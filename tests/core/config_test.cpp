@@ -84,6 +84,26 @@ TEST(Config, OverrideParsesTomlValuesAndBareWords) {
   EXPECT_THROW(apply_override(root, "novalue"), Error);
 }
 
+// Found with fuzz/config's resolved-config property (issue 12): `--set run.logs=/tmp/<0xFE>.log` was accepted, and
+// the resolved config.toml then held bytes no TOML reader accepts, so `--resume` failed on the run's own config.
+// Valid UTF-8 still passes.
+TEST(Config, OverrideRejectsInvalidUtf8AndKeepsValidUtf8) {
+  auto root = parse_toml("[run]\nname = \"a\"\n");
+  for (const char* bad : {"run.logs=/tmp/\xfe.log", "run.name=ab\xff", "run.name=\xc0\xaf", "run.name=\xed\xa0\x80",
+                          "run.name=\xe2\x82"}) {
+    try {
+      apply_override(root, bad);
+      FAIL() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Config);
+      EXPECT_NE(std::string(e.what()).find("not valid UTF-8"), std::string::npos) << e.what();
+    }
+  }
+  apply_override(root, "run.name=caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x99\x82");  // café-€-🙂
+  EXPECT_EQ(root["run"]["name"].value<std::string>(), "caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x99\x82");
+  EXPECT_NO_THROW(parse_toml(to_toml_string(root)));
+}
+
 TEST(Config, SyntaxErrorGivesLine) {
   try {
     parse_toml("[fl]\nrho = = 2\n", "cfg.toml");

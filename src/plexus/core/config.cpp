@@ -105,7 +105,34 @@ toml::table parse_toml(std::string_view text, std::string_view origin) {
   }
 }
 
+// Offset of the first byte of `s` that is not well-formed UTF-8 (no overlong forms, surrogates or code points
+// above U+10FFFF), or npos.
+static std::size_t invalid_utf8_at(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return i;
+    uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b >> 6) != 0x2) return i;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    const uint32_t min = n == 1 ? 0 : n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
 void apply_override(toml::table& root, std::string_view assignment) {
+  // TOML text is UTF-8, and toml++ refuses anything else: a value with other bytes would be written into the
+  // resolved config.toml as text no TOML reader accepts, and the run could never be resumed (fuzz/config property).
+  if (auto at = invalid_utf8_at(assignment); at != std::string_view::npos) {
+    throw Error::config("--set '{}…': byte {} is not valid UTF-8; configs are UTF-8 text (a path with other bytes "
+                        "cannot be recorded in config.toml: rename or link it)", clip_text(assignment.substr(0, at), 40),
+                        at + 1);
+  }
   auto eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0) {
     throw Error::config("--set '{}' must look like section.key=value", clip_text(assignment));
