@@ -4,19 +4,21 @@
 # runs on the Brown corpus (balancing on vs off). Dependencies that machine lacks (toml++, fmt, CLI11,
 # nlohmann-json, SentencePiece) come as Debian packages unpacked under .deps/device/root.
 #   bash bench/llm_gpu.sh build|speed|balance   (writes JSON/CSV under ${OUT:-bench_out})
+#   bash bench/llm_gpu.sh parity                 (builds if needed; plexus vs the reference at identical weights,
+#                                                 f32 and bf16 on the GPU; exit 1 outside tolerance; docs/llm.md)
 set -euo pipefail
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
 DEPS=$PWD/.deps/device/root
 B=build-gpu
 what=${1:-all}
-if [[ $what == build || $what == all ]]; then
+if [[ $what == build || $what == all || ( $what == parity && ! -x $B/bench/llm_parity ) ]]; then
   TORCH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
   export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=OFF \
     -DCMAKE_PREFIX_PATH="$TORCH;$DEPS/usr;$DEPS/usr/lib/x86_64-linux-gnu/cmake;$DEPS/usr/share/cmake" \
     -DCMAKE_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu -DCMAKE_INCLUDE_PATH=$DEPS/usr/include \
     -DZLIB_ROOT=$DEPS/usr -DCMAKE_CUDA_ARCHITECTURES=90 > "$B.cmake.log" 2>&1 || { tail -40 "$B.cmake.log"; exit 1; }
-  ninja -C $B llm_bench > "$B.ninja.log" 2>&1 || { grep -E "error|Error" "$B.ninja.log" | head -30; exit 1; }
+  ninja -C $B llm_bench llm_parity > "$B.ninja.log" 2>&1 || { grep -E "error|Error" "$B.ninja.log" | head -30; exit 1; }
 fi
 export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 if [[ $what == speed || $what == all ]]; then
@@ -52,4 +54,17 @@ if [[ $what == balance || $what == all ]]; then
       --set train.eval_every=50 | tee -a "$OUT/balance.jsonl"
     cp runs_gpu/bal_$g/metrics.csv "$OUT/balance_$g.csv"
   done
+fi
+if [[ $what == parity ]]; then
+  # Parity with the eager reference at identical weights (docs/llm.md#parity-with-the-reference): the reference
+  # dumps weights, batch, logits, loss terms, gradients and routing on this GPU in f32 and in bf16 autocast;
+  # plexus loads each dump and compares under the dtype's tolerance, as shipped (fused SDPA, grouped MoE GEMMs)
+  # and with eager attention (the reference's op order). One JSON line per dump and variant in $OUT/parity.jsonl.
+  rc=0
+  for dt in f32 bf16; do
+    python3 bench/llm_parity.py --device cuda --dtype $dt --out "$OUT/parity_cuda_$dt" | tee -a "$OUT/parity.jsonl" || rc=1
+  done
+  ./$B/bench/llm_parity "$OUT/parity_cuda_f32" "$OUT/parity_cuda_bf16" | tee -a "$OUT/parity.jsonl" || rc=1
+  ./$B/bench/llm_parity "$OUT/parity_cuda_f32" "$OUT/parity_cuda_bf16" --attn eager | tee -a "$OUT/parity.jsonl" || rc=1
+  exit $rc
 fi

@@ -195,13 +195,19 @@ class Transformer(nn.Module):
                 nn.init.normal_(p, 0.0, 0.02)
 
     def loss(self, inp, tgt):
+        p = self.loss_parts(inp, tgt)
+        return p["total"], p["main"]
+
+    def loss_parts(self, inp, tgt):
+        """The loss terms and the main logits [B,T,V] f32 (bench/llm_parity.py compares them with plexus)."""
         B, T = inp.shape
         cos, sin = self.cos[:T], self.sin[:T]
         mask = torch.full((T, T), float("-inf"), device=inp.device).triu(1)
         h = self.embed(inp)
         for l in self.layers:
             h = l(h, cos, sin, mask)
-        main = F.cross_entropy(self.head(self.norm(h)).float().view(-1, self.V), tgt.reshape(-1))
+        logits = self.head(self.norm(h)).float()
+        main = F.cross_entropy(logits.view(-1, self.V), tgt.reshape(-1))
         mtp = torch.zeros((), device=inp.device)
         for k, m in enumerate(self.mtp, start=1):
             Tk = T - k
@@ -213,7 +219,7 @@ class Transformer(nn.Module):
         if self.mtp:
             mtp = mtp * 0.3 / len(self.mtp)
         bal = sum(m.bal for m in self.modules() if isinstance(m, MoE))
-        return main + mtp + bal, main
+        return dict(total=main + mtp + bal, main=main, mtp=mtp, balance=bal, logits=logits)
 
     @torch.no_grad()
     def update_bias(self, gamma):
