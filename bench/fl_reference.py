@@ -67,7 +67,7 @@ import torch.nn.functional as F
 DEFAULTS = {
     "run": {"seed": 0, "device": "cpu", "threads": 0},
     "data": {"dataset": "fashion_mnist", "partition": "dirichlet", "dirichlet_alpha": 0.3, "local_test_size": 0,
-             "train_subset": 0, "path": ""},
+             "train_subset": 0, "path": "", "normalize": True},
     "model": {"name": "cnn", "hidden": [200, 200]},
     "fl": {"algorithm": "dfedsam", "clients": 20, "rounds": 20, "client_fraction": 0.1, "gossip_steps": 1,
            "eval_every": 1},
@@ -118,7 +118,9 @@ def load_fashion_mnist(cfg):
     for split in ("train", "t10k"):
         x = read_idx(find_idx(d, f"{split}-images-idx3-ubyte")).astype(np.float32)
         y = read_idx(find_idx(d, f"{split}-labels-idx1-ubyte")).astype(np.int64)
-        x = (x / 255.0 - 0.2860) / 0.3530  # plexus's normalization (data/fashion_mnist.cpp)
+        x = x / 255.0  # data.normalize = false: [0, 1], as the papers' reference code (ToTensor only)
+        if cfg["data"]["normalize"]:
+            x = (x - 0.2860) / 0.3530  # plexus's default standardization (data/fashion_mnist.cpp)
         sets.append((torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y)))
     return sets
 
@@ -433,6 +435,7 @@ def main():
                       "load_seconds": round(load_s, 3), "seconds_per_round": mean("seconds"),
                       "seconds_train": mean("seconds_train"), "seconds_comm": mean("seconds_comm"),
                       "seconds_eval": mean("seconds_eval"),
+                      "train_loss_per_round": [row["train_loss"] for row in rows],
                       "train_samples_per_second": sum(r_["samples"] for r_ in rows) / max(1e-9, sum(r_["seconds_train"] for r_ in rows))}))
 
 
