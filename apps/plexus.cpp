@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "command_registry.h"
+#include "plexus/core/heap.h"
 #include "plexus/core/error.h"
 
 namespace plexus::app {
@@ -30,6 +31,7 @@ CLI::App& subcommand_group(CLI::App& app, const std::string& name, const std::st
 }  // namespace plexus::app
 
 int main(int argc, char** argv) {
+  plexus::keep_freed_memory();  // before the first tensor: reuse freed memory instead of fresh pages (core/heap.h)
   CLI::App app{"plexus: federated learning, auction tuning and DeepSeek-style LLMs in one C++ engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("plexus ") + PLEXUS_VERSION + " (LibTorch " + TORCH_VERSION + ")");

@@ -11,6 +11,9 @@
 #   FULL=0                  on CPU, settings whose full round takes minutes on 2 shared cores run fewer local
 #                           steps (the SMALL overrides below; evaluation keeps its full size); FULL=1 (the
 #                           default on cuda) runs the configs' full rounds
+#   REF_MALLOC=0            1: also time the reference under the malloc settings plexus applies to itself
+#                           (src/plexus/core/heap.h, as glibc environment variables), reported as
+#                           "reference_malloc" and "speedup_malloc_<mode>" next to the reference as users run it
 #   PYTHON                  a python3 with torch (default /usr/bin/python3 = Debian's python3-torch, else python3)
 #   OUT=bench_out           where runs and JSON go (fl_speed.json: one line per setting)
 # The reference needs PyTorch: on Debian `apt-get install python3-torch` (a benchmark dependency only, not
@@ -58,6 +61,12 @@ for S in $SETTINGS; do
   echo "== $S: $CFG $SETS" >&2
   ref=$("$PYTHON" bench/fl_reference.py "${ref_args[@]}")
   ref_s=$(echo "$ref" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["seconds_per_round"])')
+  ref_m=""; ref_ms=""
+  if [ "${REF_MALLOC:-0}" = 1 ]; then
+    ref_m=$(MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483647 \
+            MALLOC_TOP_PAD_=268435456 "$PYTHON" bench/fl_reference.py "${ref_args[@]}")
+    ref_ms=$(echo "$ref_m" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["seconds_per_round"])')
+  fi
   line="{\"setting\": \"$S\", \"device\": \"$DEVICE\", \"threads\": $THREADS, \"config\": \"$CFG\", \"overrides\": \"${SETS# }\", \"reference\": $ref"
   for M in $MODES; do
     name="${S}_$M"
@@ -68,7 +77,9 @@ for S in $SETTINGS; do
     sec=$(metric "$m" seconds); tr=$(metric "$m" seconds_train); co=$(metric "$m" seconds_comm); ev=$(metric "$m" seconds_eval)
     acc=$(metric "$m" local_acc_mean)
     ratio=$("$PYTHON" -c "print(round($ref_s / $sec, 2))")
+    [ -z "$ref_ms" ] || line="$line, \"speedup_malloc_$M\": $("$PYTHON" -c "print(round($ref_ms / $sec, 2))")"
     line="$line, \"plexus_$M\": {\"seconds_per_round\": $sec, \"seconds_train\": $tr, \"seconds_comm\": $co, \"seconds_eval\": $ev, \"local_acc_mean\": $acc}, \"speedup_$M\": $ratio"
   done
+  [ -z "$ref_m" ] || line="$line, \"reference_malloc\": $ref_m"
   echo "$line}" | tee -a "$JSON"
 done

@@ -77,6 +77,26 @@ TEST(PooledWeights, DeterministicMixtureByHandOnTwoIterations) {
   for (int i = 0; i < 4; ++i) EXPECT_NEAR(w.w[i], hand[i], 2e-7) << "row " << i;
 }
 
+TEST(DefensiveMixture, WeightsAndDensityByHand) {
+  // q = N(1, 1) adapted away from production θ0 = 0; defensive share λ = 0.25 with d = N(0, 1):
+  //   q_λ = 0.75 N(1, 1) + 0.25 N(0, 1)
+  //   q_λ(0) = 0.75 φ(1) + 0.25 φ(0) = 0.75 · 0.2419707 + 0.25 · 0.3989423 = 0.2812136
+  // and a target p = N(0, 1) at production gets w(x) = p(x)/q_λ(x) <= 1/λ = 4 everywhere.
+  Mixture q(Gaussian({1.0}, {1.0}));
+  Mixture m = defensive_mixture(q, 0.25, Gaussian({0.0}, {1.0}));
+  ASSERT_EQ(m.size(), 2);
+  EXPECT_DOUBLE_EQ(m.weights()[0], 0.75);
+  EXPECT_DOUBLE_EQ(m.weights()[1], 0.25);
+  const double x0 = 0.0;
+  EXPECT_NEAR(std::exp(m.log_pdf(&x0)), 0.2812136, 1e-7);
+  Gaussian p({0.0}, {1.0});
+  for (double x = -6; x <= 8; x += 0.5) EXPECT_LE(std::exp(p.log_pdf(&x) - m.log_pdf(&x)), 4.0 + 1e-12) << "x = " << x;
+  // λ = 0 serves q itself; λ outside [0, 1) is a config error.
+  EXPECT_EQ(defensive_mixture(q, 0.0, Gaussian({0.0}, {1.0})).size(), 1);
+  EXPECT_THROW(defensive_mixture(q, 1.0, Gaussian({0.0}, {1.0})), Error);
+  EXPECT_THROW(defensive_mixture(q, 0.25, Gaussian({0.0, 0.0}, {1.0, 0.0, 0.0, 1.0})), Error);
+}
+
 TEST(Guard, NormalQuantile) {
   EXPECT_NEAR(normal_quantile(0.975), 1.959963985, 1e-8);
   EXPECT_NEAR(normal_quantile(0.95), 1.644853627, 1e-8);
@@ -171,7 +191,9 @@ TEST(Guard, FreshConfirmationOfALiveTunerSpendsTheReserveOnOneComparison) {
   FlatProblem p(7);
   TuneResult r = run_tuner(p, *v.info, *tuner, o, g, 7);
   EXPECT_EQ(r.guard.data, "fresh");
-  if (r.guard.finalists > 0 && !r.guard.candidate.empty()) EXPECT_EQ(r.guard.confirmation_requests, 500);
+  if (r.guard.finalists > 0 && !r.guard.candidate.empty()) {
+    EXPECT_EQ(r.guard.confirmation_requests, 500);
+  }
   EXPECT_EQ(r.guard.replays, 500);
   EXPECT_EQ(r.replays, o.total_budget());
 }

@@ -426,7 +426,7 @@ TuneResult Amis::run(Problem& p, const TunerOptions& opt, const TuneContext& ctx
       pis.push_back(c.pi);
       gs.emplace_back(c.mean, c.cov);
     }
-    Samples s = live_iteration(p, Mixture(pis, gs), opt.traffic, t, ctx.holdout, res);
+    Samples s = live_iteration(p, Mixture(pis, gs), opt, t, ctx.holdout, res);
     replays += opt.traffic;
     const AmisSteps::Ranked r = steps.rank(p, s, st, gs, opt, is, t, res);
     if (!r.order.empty()) {

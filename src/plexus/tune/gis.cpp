@@ -47,7 +47,7 @@ class Gis : public Tuner {
         break;
       }
       Gaussian g = box_gaussian(p, mu, frac);
-      Samples s = live_iteration(p, Mixture(g), opt.traffic, t, ctx.holdout, res);
+      Samples s = live_iteration(p, Mixture(g), opt, t, ctx.holdout, res);
       replays += opt.traffic;
       auto cands = trust_region_candidates(p, g, opt.candidates, opt.trust_radius, ctx.seed, 0, t);
       auto order = rank_candidates(s, p.objective(), cands, g.cov(), opt.target_scale, is, scores);

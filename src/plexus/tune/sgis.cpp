@@ -116,7 +116,7 @@ class Sgis : public Tuner {
       Gaussian g = box_gaussian(p, a0, frac);
       Samples s;
       if (live) {
-        s = live_iteration(p, Mixture(g), opt.traffic, t, ctx.holdout, res);
+        s = live_iteration(p, Mixture(g), opt, t, ctx.holdout, res);
       } else {
         s = p.simulate_traffic(Mixture(g), opt.traffic, t);
         res.archive.emplace_back();  // simulator replays are not live traffic: nothing to pool

@@ -30,7 +30,10 @@ const OptionSchema<TunerOptions>& TunerOptions::schema() {
           .key("is_mode", &T::is_mode, "IS estimator", one_of({"plain", "self_normalized"}))
           .key("clip", &T::clip, "weight cap (0 = none)", ">= 0")
           .key("ci", &T::ci, "confidence intervals by the delta method or the bootstrap", one_of({"delta", "bootstrap"}))
-          .key("bootstrap", &T::bootstrap, "bootstrap resamples when ci = \"bootstrap\"", ">= 10");
+          .key("bootstrap", &T::bootstrap, "bootstrap resamples when ci = \"bootstrap\"", ">= 10")
+          // Production keeps support in every iteration, so the guard can compare a finalist with θ0 on any
+          // iteration's traffic (docs/tune.md, defensive mixture).
+          .key("defensive", &T::defensive, "share of live traffic drawn from N(θ0, Σ0) (defensive mixture; 0 = off)", "[0, 1)");
   return s;
 }
 
@@ -123,11 +126,27 @@ std::vector<int> rank_candidates(const Samples& s, const ObjectiveSpec& spec, co
   return order;
 }
 
-Samples live_iteration(Problem& p, const Mixture& q, int64_t n, int64_t iteration, double holdout, TuneResult& res) {
-  Samples all = p.traffic(q, n, iteration);
+Mixture defensive_mixture(const Mixture& q, double lambda, const Gaussian& d) {
+  if (!(lambda >= 0 && lambda < 1)) throw Error(ErrorKind::Config, fmt::format("defensive share {} must lie in [0, 1)", lambda));
+  if (lambda == 0) return q;
+  if (d.dim() != q.dim())
+    throw Error(ErrorKind::Config, fmt::format("defensive component has dimension {}, the proposal {}", d.dim(), q.dim()));
+  std::vector<double> w;
+  for (double v : q.weights()) w.push_back((1 - lambda) * v);
+  w.push_back(lambda);
+  std::vector<Gaussian> comps = q.components();
+  comps.push_back(d);
+  return Mixture(std::move(w), std::move(comps));
+}
+
+Samples live_iteration(Problem& p, const Mixture& q, const TunerOptions& opt, int64_t iteration, double holdout,
+                       TuneResult& res) {
+  const int64_t n = opt.traffic;
+  const Mixture served = defensive_mixture(q, opt.defensive, Gaussian(p.production(), box_cov(p, opt.sigma)));
+  Samples all = p.traffic(served, n, iteration);
   const int64_t h = static_cast<int64_t>(std::floor(holdout * static_cast<double>(n)));
   IterationArchive a;
-  a.q = q;
+  a.q = served;
   // Requests are i.i.d. draws from q, so the last h rows are as random a slice as any.
   a.used = all.slice(0, n - h);
   a.holdout = all.slice(n - h, n);

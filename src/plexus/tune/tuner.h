@@ -32,6 +32,7 @@ struct TunerOptions {
   double clip = 0;
   std::string ci = "delta";
   int64_t bootstrap = 100;
+  double defensive = 0.1;  // share λ of live traffic from the defensive component N(θ0, Σ0)
 
   static const OptionSchema<TunerOptions>& schema();
   /// Parse [tuner]; `method` must name a registered tuner. Throws: Error(Config) on a bad key or value.
@@ -156,9 +157,18 @@ CandidateScore score_is(const Samples& s, const ObjectiveSpec& spec, const std::
 std::vector<int> rank_candidates(const Samples& s, const ObjectiveSpec& spec, const std::vector<std::vector<double>>& cands,
                                  const std::vector<double>& cov_ref, double target_scale, const IsOptions& is,
                                  std::vector<CandidateScore>& scores);
-/// Serve one IS iteration of live traffic from q: n requests, the last ⌊holdout·n⌋ of which are archived
-/// for the guard and not returned. Archives q and both parts in res.archive; returns the tuner's part.
-Samples live_iteration(Problem& p, const Mixture& q, int64_t n, int64_t iteration, double holdout, TuneResult& res);
+/// The defensive mixture q_λ = (1 − λ) q + λ d (Hesterberg 1995, "Weighted average importance sampling and
+/// defensive mixture distributions", Technometrics 37(2)): every component weight of q scaled by 1 − λ and
+/// d appended with weight λ. For any target p, w = p/q_λ ≤ p/(λ d), so a target near d (production) keeps
+/// bounded weights whatever q has adapted to. λ = 0 returns q unchanged. Throws: Error(Config) unless
+/// 0 <= λ < 1 or if d's dimension differs from q's.
+Mixture defensive_mixture(const Mixture& q, double lambda, const Gaussian& d);
+/// Serve one IS iteration of live traffic: opt.traffic requests from the defensive mixture of q with
+/// N(θ0, box_cov(p, opt.sigma)) at share opt.defensive, the last ⌊holdout·n⌋ of which are archived for the
+/// guard and not returned. Archives the served mixture and both parts in res.archive; returns the tuner's
+/// part (its log q is the served mixture's density, so the tuner's estimates stay unbiased).
+Samples live_iteration(Problem& p, const Mixture& q, const TunerOptions& opt, int64_t iteration, double holdout,
+                       TuneResult& res);
 /// Record the iteration's feasible candidates cands[order[0]], cands[order[1]], … (at most 16) in the
 /// last archive entry.
 void archive_ranked(TuneResult& res, const std::vector<std::vector<double>>& cands, const std::vector<int>& order);
