@@ -73,7 +73,11 @@ void cmd_generate(const std::string& run_dir, const std::vector<std::string>& pr
   fs::path dir(run_dir);
   if (!fs::exists(dir / "config.toml"))
     throw Error::io("'{}' is not a run directory (no config.toml); pass --run runs/<name>", run_dir);
-  auto cfg = PretrainConfig::parse(load_toml(dir / "config.toml"));
+  auto root = load_toml(dir / "config.toml");
+  for (const char* other : {"fl", "tuner", "market"})  // another family's run: say so, not "unknown table"
+    if (root.contains(other))
+      throw Error::config("'{}' is not an LLM run (its config has [{}]); pass a run of `plexus llm pretrain`", run_dir, other);
+  auto cfg = PretrainConfig::parse(root);
   auto tok = Tokenizer::load(dir / "tokenizer.model");
   auto ck_path = newest_intact_checkpoint(dir / "checkpoints");  // a damaged newest file is skipped, with a warning
   if (ck_path.empty()) throw Error::io("run '{}' has no checkpoint; train it with `plexus llm pretrain`", run_dir);

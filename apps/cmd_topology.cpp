@@ -32,6 +32,13 @@ void run_topology(const TopologyArgs& a) {
   plexus::ConfigTable ct(&t, "topology");
   const auto o = TopologyOptions::parse(ct);
   if (a.clients < 1) throw plexus::Error::config("--clients = {} must be >= 1", a.clients);
+  // The analysis builds the dense N×N matrix and its spectrum (O(N²) memory, O(N³) time); runs themselves
+  // take fl.clients up to 100000 and never form the dense matrix of a sparse topology.
+  constexpr int64_t kMaxClients = 5000;
+  if (a.clients > kMaxClients) {
+    throw plexus::Error::config("--clients = {} must be <= {}: this command analyses the dense N×N mixing matrix "
+                                "(spectral gap); study a smaller N of the same kind", a.clients, kMaxClients);
+  }
   if (a.round < 0) throw plexus::Error::config("--round = {} must be >= 0", a.round);
 
   const Graph g = make_graph(o, a.clients, a.seed, a.round);

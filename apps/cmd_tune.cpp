@@ -22,6 +22,7 @@
 #include "plexus/core/run_dir.h"
 #include "plexus/tune/auction_problem.h"
 #include "plexus/tune/exploration_io.h"
+#include "plexus/core/file_io.h"
 #include "plexus/tune/explore_estimate.h"
 #include "plexus/tune/log_io.h"
 #include "plexus/tune/replay.h"
@@ -87,6 +88,7 @@ void setup(CLI::App& app) {
     auto* requests_opt = c->add_option("--requests", *requests, "Shortcut for market.requests");
     auto* seed_opt = c->add_option("--seed", *seed, "Shortcut for market.seed");
     c->callback([=] {
+      require_output_file(*out);  // before generating: a directory as --out fails now, not after the work
       toml::table root = load_with_overrides(*config, *sets);
       if (requests_opt->count() > 0) {
         if (*requests < 1) throw Error::config("--requests = {} must be >= 1", *requests);
@@ -161,6 +163,7 @@ void setup(CLI::App& app) {
     c->add_flag("--expected-clicks", *expected, "Log expected instead of sampled clicks");
     c->add_option("--threads", *threads, "Threads");
     c->callback([=] {
+      require_output_file(*out, {*logs});  // --out over --logs would replace the auction log
       ExploreOptions o{*theta0, *sigma, *requests, *seed, *expected, *threads};
       ExplorationLog e = explore(std::make_shared<AuctionLog>(load_auction_log(*logs)), o);
       save_exploration(e, *out);

@@ -257,6 +257,10 @@ TEST(ConfigCli, TopologyTorusWithTooFewClientsSaysSo) {
   EXPECT_NE(r.out.find("1 is below 4"), std::string::npos) << r.out;
   auto p = run_plexus("fl topology --kind torus --clients 7");
   EXPECT_NE(p.out.find("7 is prime"), std::string::npos) << p.out;
+  // A million clients was an internal allocation error (8 TB dense matrix): a bound with the reason now.
+  auto big = run_plexus("fl topology --kind ring --clients 1000000");
+  EXPECT_EQ(big.code, 2) << big.out;
+  EXPECT_NE(big.out.find("must be <= 5000"), std::string::npos) << big.out;
 }
 
 TEST(ConfigCli, DataPartitionHonoursTheConfigsClientCount) {

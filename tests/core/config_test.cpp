@@ -104,6 +104,24 @@ TEST(Config, OverrideRejectsInvalidUtf8AndKeepsValidUtf8) {
   EXPECT_NO_THROW(parse_toml(to_toml_string(root)));
 }
 
+// Found by a new-user trial (issue 12): `--set 'fl={rounds=1}'` replaced the whole [fl] table, so the run
+// silently fell back to the default algorithm and client count.
+TEST(Config, OverrideRefusesToReplaceAWholeTable) {
+  auto root = parse_toml("[fl]\nalgorithm = \"fedavg\"\nclients = 100\n");
+  for (const char* bad : {"fl={rounds=1}", "fl=3", "fl.extra={a=1}"}) {
+    try {
+      apply_override(root, bad);
+      FAIL() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Config);
+      EXPECT_NE(std::string(e.what()).find("set its keys one by one"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(root["fl"]["algorithm"].value<std::string>(), "fedavg");
+  EXPECT_EQ(root["fl"]["clients"].value<int64_t>(), 100);
+  EXPECT_FALSE(root["fl"]["extra"]);
+}
+
 TEST(Config, SyntaxErrorGivesLine) {
   try {
     parse_toml("[fl]\nrho = = 2\n", "cfg.toml");

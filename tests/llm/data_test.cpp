@@ -12,6 +12,7 @@
 #include "plexus/core/rng.h"
 #include "plexus/llm/corpus.h"
 #include "plexus/llm/generate.h"
+#include "plexus/llm/rollout.h"
 #include "plexus/llm/optim.h"
 #include "plexus/llm/pretrain.h"
 #include "plexus/llm/tokenizer.h"
@@ -204,4 +205,17 @@ TEST(LlmGenerate, TopPKeepsOnlyTheNucleus) {
   EXPECT_EQ(counts[2] + counts[3], 0);
   EXPECT_GT(counts[0], counts[1]);
   EXPECT_GT(counts[1], 0);
+}
+
+// Found by a new-user trial (issue 12): `--temperature 1e-300` passed the range check and then every logit
+// divided by it overflowed, so softmax gave NaN and multinomial an internal error. A tiny temperature is
+// greedy decoding in the limit, and must sample the argmax on both samplers.
+TEST(LlmGenerate, TinyTemperatureSamplesTheArgmax) {
+  auto logits = torch::tensor({0.5f, 2.0f, -1.0f, 1.9f}).view({1, 4});
+  auto gen = torch_generator(stream_key(1, "test.tiny_t"));
+  for (double t : {1e-300, 1e-30, 1e-8}) {
+    EXPECT_EQ(sample_next(logits, t, 1.0, gen)[0].item<int64_t>(), 1) << t;
+    EXPECT_EQ(sample_next(logits, t, 0.5, gen)[0].item<int64_t>(), 1) << t;
+    EXPECT_EQ(sample_on_device(logits, torch::tensor({0.999f}), t, 1.0)[0].item<int64_t>(), 1) << t;
+  }
 }

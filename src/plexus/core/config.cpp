@@ -161,6 +161,12 @@ void apply_override(toml::table& root, std::string_view assignment) {
     std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (part.empty()) throw Error::config("--set '{}': empty key component", clip_text(assignment));
     if (dot == std::string::npos) {
+      // A section is set key by key: a table value (`--set 'fl={rounds=1}'`) or a value over a whole table
+      // would replace the section and silently drop the config file's other keys.
+      if (parsed.get("v")->is_table() || (t->get(part) && t->get(part)->is_table())) {
+        throw Error::config("--set '{}': sets a whole table; set its keys one by one (e.g. --set {}.key=value)",
+                            clip_text(assignment), clip_text(path));
+      }
       // Moved, not copied: a toml++ copy drops the source region that carries the literal text.
       parsed.get("v")->visit([&](auto&& v) { t->insert_or_assign(part, std::move(v)); });
       return;
@@ -244,6 +250,8 @@ std::string ConfigTable::value_text(std::string_view key) const {
   const toml::node* n = resolved_.get(key);
   if (!n && table_) n = table_->get(key);
   if (!n) return "?";
+  // A long string is clipped inside its quotes, so the quotes stay paired and the byte count is the value's.
+  if (auto v = n->value_exact<std::string>(); v && v->size() > 80) return "\"" + clip_text(*v) + "\"";
   return clip_text(value_text_of(*n));
 }
 
@@ -379,9 +387,12 @@ void ConfigTable::finish() const {
     std::string_view key = k.str();
     if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
     std::string near = nearest_name(key, known_);
+    // The keys this section read are the valid ones: list them (every family, including sections that
+    // docs/config.md does not generate).
     throw Error::config("[{}] unknown key '{}'{}", section_, clip_text(key),
-                        near.empty() ? " (see docs/config.md for the valid keys)"
-                                     : fmt::format(" (did you mean '{}'?)", near));
+                        !near.empty() ? fmt::format(" (did you mean '{}'?)", near)
+                        : known_.empty() ? std::string(" (this section takes no keys)")
+                                         : fmt::format(" (valid keys: {})", fmt::join(known_, ", ")));
   }
 }
 

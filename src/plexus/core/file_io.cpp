@@ -55,7 +55,21 @@ WriteFunction set_write_function(WriteFunction fn) {
   return old;
 }
 
+void require_output_file(const fs::path& path, const std::vector<fs::path>& inputs) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    throw Error::io("'{}' is a directory; give a file path for the output (e.g. {}/out.plx)", path.string(), path.string());
+  }
+  for (const auto& in : inputs) {
+    if (fs::exists(path, ec) && fs::equivalent(path, in, ec)) {
+      throw Error::io("'{}' is both an input and the output; writing it would destroy the input (give another --out)",
+                      path.string());
+    }
+  }
+}
+
 void atomic_write(const fs::path& path, std::string_view bytes) {
+  require_output_file(path);
   fs::path tmp = path;
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -74,8 +88,9 @@ void atomic_write(const fs::path& path, std::string_view bytes) {
   }
   fs::rename(tmp, path, ec);
   if (ec) {
+    const std::string why = ec.message();  // before remove() reuses ec
     fs::remove(tmp, ec);
-    throw Error::io("cannot rename '{}' to '{}': {}", tmp.string(), path.string(), ec.message());
+    throw Error::io("cannot rename '{}' to '{}': {}", tmp.string(), path.string(), why);
   }
   sync_parent(path);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "plexus/core/config.h"  // clip_text
 #include "plexus/core/error.h"
 
 namespace plexus::exp {
@@ -80,6 +81,7 @@ GridAxis parse_grid_axis(std::string_view spec) {
 }
 
 std::vector<int64_t> parse_seeds(std::string_view spec) {
+  constexpr int64_t kMaxSeeds = 10000;
   std::vector<int64_t> seeds;
   auto number = [&](const std::string& s) -> int64_t {
     std::size_t used = 0;
@@ -103,7 +105,14 @@ std::vector<int64_t> parse_seeds(std::string_view spec) {
     }
     int64_t lo = number(trim(part.substr(0, dash))), hi = number(trim(part.substr(dash + 1)));
     if (hi < lo) throw Error::config("--seeds '{}': range {} runs backwards (write {}-{})", spec, part, hi, lo);
+    // Each seed is a run directory: a typo like 0-99999999 must fail at once, not fill memory expanding it.
+    if (hi - lo >= kMaxSeeds || static_cast<int64_t>(seeds.size()) + (hi - lo + 1) > kMaxSeeds) {
+      throw Error::config("--seeds '{}': more than {} seeds (each is a run); give a shorter range", clip_text(spec), kMaxSeeds);
+    }
     for (int64_t s = lo; s <= hi; ++s) seeds.push_back(s);
+  }
+  if (static_cast<int64_t>(seeds.size()) > kMaxSeeds) {
+    throw Error::config("--seeds '{}': more than {} seeds (each is a run); give fewer", clip_text(spec), kMaxSeeds);
   }
   std::set<int64_t> seen;
   for (auto s : seeds) {

@@ -23,7 +23,8 @@ struct GridAxis {
 GridAxis parse_grid_axis(std::string_view spec);
 
 /// Parse `--seeds`: comma-separated integers and inclusive ranges, e.g. "0-4" → 0,1,2,3,4 and "0,2,7-8" →
-/// 0,2,7,8. Throws: Error(Config) for a negative seed, a reversed range, a repeated seed or a non-number.
+/// 0,2,7,8. Throws: Error(Config) for a negative seed, a reversed range, a repeated seed, a non-number or
+/// more than 10,000 seeds (each seed is a run directory).
 std::vector<int64_t> parse_seeds(std::string_view spec);
 
 /// One cell of the cross product: the overrides it adds and, with --seeds, its seed.

@@ -158,8 +158,10 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
   result.summary["run_dir"] = result.run_dir;
   dir.write_summary(result.summary);
   const auto& last = result.rows.back();
-  log_info("fl: done: local acc {} (best {} at round {}); results in {}", last["local_acc_mean"].dump(),
-           result.summary["best_local_acc_mean"].dump(), result.summary["best_round"].dump(), result.run_dir);
+  // Four decimals as in the progress lines; null (no evaluated round) stays "null". Full precision is in the files.
+  auto acc = [](const auto& v) { return v.is_number() ? fmt::format("{:.4f}", v.template get<double>()) : v.dump(); };
+  log_info("fl: done: local acc {} (best {} at round {}); results in {}", acc(last["local_acc_mean"]),
+           acc(result.summary["best_local_acc_mean"]), result.summary["best_round"].dump(), result.run_dir);
   return result;
 }
 

@@ -13,7 +13,9 @@ torch::Tensor sample_next(const torch::Tensor& logits, double temperature, doubl
   if (!(top_p > 0 && top_p <= 1)) throw Error::config("top_p = {} must be in (0, 1]", top_p);
   auto l = logits.to(torch::kCPU, torch::kFloat32);
   if (temperature == 0) return l.argmax(-1);
-  auto probs = torch::softmax(l / temperature, -1);
+  // Shifted by the row max before dividing (softmax is shift-invariant): a tiny temperature then sends the
+  // others to −inf and the max to 0 instead of overflowing every logit to ±inf and the softmax to NaN.
+  auto probs = torch::softmax((l - std::get<0>(l.max(-1, /*keepdim=*/true))) / temperature, -1);
   if (top_p < 1) {
     auto [sorted, idx] = probs.sort(-1, /*descending=*/true);
     auto cum = sorted.cumsum(-1);
@@ -38,8 +40,10 @@ std::vector<std::vector<int64_t>> generate(Transformer& model, const std::vector
   }
   const int64_t total = max_len + o.max_new_tokens;
   if (total > a.max_seq_len)
-    throw Error::config("prompt ({} tokens) + max_new_tokens ({}) exceeds model.max_seq_len = {}", max_len,
-                        o.max_new_tokens, a.max_seq_len);
+    throw Error::config("prompt ({} tokens) + max_new_tokens ({}) exceeds model.max_seq_len = {}{}", max_len,
+                        o.max_new_tokens, a.max_seq_len,
+                        max_len < a.max_seq_len ? fmt::format(" (pass --max-new-tokens {} or less)", a.max_seq_len - max_len)
+                                                : std::string(" (shorten the prompt)"));
   torch::NoGradGuard ng;
   model->eval();
   auto dev = model->embed.device();

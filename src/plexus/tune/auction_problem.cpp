@@ -47,7 +47,7 @@ std::pair<double, double> default_tuning_range(int i) {
 AuctionProblem::AuctionProblem(std::shared_ptr<const AuctionLog> log, const AuctionProblemOptions& opt,
                                const ObjectiveOptions& obj, uint64_t run_seed)
     : log_(std::move(log)), opt_(opt), obj_(obj), run_seed_(run_seed) {
-  base_ = AuctionParams::parse(opt.production);
+  base_ = AuctionParams::parse(opt.production, "[auction] production");
   for (std::size_t i = 0; i < opt.params.size(); ++i) {
     int k = AuctionParams::index(opt.params[i]);
     if (k < 0) throw Error::config("[auction] params: unknown parameter '{}' (known: alpha, beta, reserve, mainline_reserve, quality_threshold)", opt.params[i]);

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>  // fmt::join
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 
 #include "plexus/core/error.h"
@@ -87,6 +88,15 @@ nlohmann::ordered_json estimate(const ExplorationLog& e, const EstimateOptions& 
   j["ess"] = w.ess;
   j["ess_fraction"] = w.ess / s.size();
   j["clipped"] = w.clipped;
+  // Below ~30 effective requests the delta-method interval rests on a handful of weights and under-covers
+  // (the same floor the tuners' objective.ess_min uses): the numbers are printed, flagged as unreliable.
+  constexpr double kReliableEss = 30;
+  if (!undefined && w.ess < kReliableEss) {
+    j["warning"] = fmt::format("effective sample size {:.1f} < {}: the estimates and intervals rest on a few requests and "
+                               "are unreliable (move the candidate closer to theta0 or explore with a wider --sigma)",
+                               w.ess, kReliableEss);
+    std::fprintf(stderr, "warning: %s\n", j["warning"].get<std::string>().c_str());
+  }
   double q = 0;
   for (std::size_t i = 0; i < c0.size(); ++i) q += (c0[i] - e.theta0[i]) * (c0[i] - e.theta0[i]) / (e.sd[i] * e.sd[i]);
   j["mahalanobis_shift"] = std::sqrt(q);

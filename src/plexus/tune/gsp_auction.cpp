@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "plexus/core/config.h"  // clip_text
 #include "plexus/core/error.h"
 
 namespace plexus::tune {
@@ -63,7 +64,7 @@ AuctionParams AuctionParams::clamped() const {
   return c;
 }
 
-AuctionParams AuctionParams::parse(const std::string& text) { return parse(text, AuctionParams{}); }
+AuctionParams AuctionParams::parse(const std::string& text, const char* what) { return parse(text, AuctionParams{}, what); }
 
 std::vector<std::pair<std::string, double>> parse_assignments(const std::string& text, const char* flag) {
   std::vector<std::pair<std::string, double>> out;
@@ -78,18 +79,21 @@ std::vector<std::pair<std::string, double>> parse_assignments(const std::string&
     char* endp = nullptr;
     double v = eq == std::string::npos ? 0 : std::strtod(item.c_str() + eq + 1, &endp);
     if (eq == std::string::npos || eq + 1 == item.size() || *endp != '\0' || !std::isfinite(v))
-      throw Error::config("{}: '{}' is not name=number (write e.g. alpha=0.8,reserve=0.1)", flag, item);
-    out.push_back({item.substr(0, eq), v});
+      throw Error::config("{}: '{}' is not name=number (write e.g. alpha=0.8,reserve=0.1)", flag, clip_text(item));
+    std::string name = item.substr(0, eq);
+    for (const auto& [n, _] : out)
+      if (n == name) throw Error::config("{}: '{}' is given twice; give each parameter once", flag, clip_text(name));
+    out.push_back({std::move(name), v});
   }
   return out;
 }
 
-AuctionParams AuctionParams::parse(const std::string& text, AuctionParams base) {
-  for (const auto& [name, v] : parse_assignments(text, "--theta")) {
+AuctionParams AuctionParams::parse(const std::string& text, AuctionParams base, const char* what) {
+  for (const auto& [name, v] : parse_assignments(text, what)) {
     int i = index(name);
     if (i < 0)
-      throw Error::config("--theta: unknown parameter '{}' (known: alpha, beta, reserve, mainline_reserve, "
-                          "quality_threshold)", name);
+      throw Error::config("{}: unknown parameter '{}' (known: alpha, beta, reserve, mainline_reserve, "
+                          "quality_threshold)", what, clip_text(name));
     base.set(i, v);
   }
   base.check_bounds();

@@ -45,8 +45,9 @@ struct AuctionParams {
   static int index(const std::string& name);
   /// Parse "alpha=0.8,reserve=0.1" on top of `base`. Throws: Error(Config) on an unknown name, a
   /// malformed number or a value outside its bounds.
-  static AuctionParams parse(const std::string& text, AuctionParams base);  // uses parse_assignments
-  static AuctionParams parse(const std::string& text);
+  /// `what` names the input in errors (a flag such as --theta, or a config key).
+  static AuctionParams parse(const std::string& text, AuctionParams base, const char* what = "--theta");  // uses parse_assignments
+  static AuctionParams parse(const std::string& text, const char* what = "--theta");
   /// Throws: Error(Config) naming the first parameter outside its bounds.
   void check_bounds() const;
   /// This θ with every coordinate clamped to its box (used for randomized θ_i that fall outside it).

@@ -200,8 +200,10 @@ nlohmann::ordered_json run_tune(const TuneConfig& cfg, bool resume_dir) {
   TuneResult res = run_tuner(*problem, *cfg.info, *cfg.method, cfg.tuner, cfg.guard, static_cast<uint64_t>(cfg.run.seed), [&](const IterationRecord& r) {
     dir.metrics().append(record_json(r, names));
     if (cfg.run.progress)
-      progress.update(r.iteration, fmt::format("{}est {:.4g}  true {:.4g}  regret {:.3g}  ess {:.0f}  replays {}", r.stage == "final" ? "final  " : "",
-                                               r.estimate, r.true_value, r.regret, r.ess, r.replays));
+      progress.update(r.iteration, fmt::format("{}est {}  true {:.4g}  regret {:.3g}  ess {:.0f}  replays {}", r.stage == "final" ? "final  " : "",
+                                               // no feasible pick yet: say so (metrics.csv leaves it empty)
+                                               std::isfinite(r.estimate) ? fmt::format("{:.4g}", r.estimate) : std::string("none"),
+                                               r.true_value, r.regret, r.ess, r.replays));
   });
   if (cfg.run.progress) progress.finish();
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
