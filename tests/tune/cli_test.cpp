@@ -136,6 +136,27 @@ TEST(TuneCli, BadInputGivesOneErrorLineAndNonZeroExit) {
   EXPECT_NE(err.find("amis"), std::string::npos) << err;
 }
 
+// Found by a new-user trial (issue 12): `explore --out` equal to `--logs` replaced the auction log with the
+// exploration log, and a directory as `--out` failed only after the work, with "Success" as the reason.
+TEST(TuneCli, OutputsThatWouldDestroyInputOrAreDirectoriesAreRefusedFirst) {
+  std::string err;
+  auto copy = dir() / "copy.plx";
+  fs::copy_file(logs(), copy, fs::copy_options::overwrite_existing);
+  const auto size = fs::file_size(copy);
+  EXPECT_EQ(run("tune explore --logs " + copy.string() + " --out " + copy.string() + " --sigma alpha=0.1", nullptr, &err), 3);
+  EXPECT_NE(err.find("both an input and the output"), std::string::npos) << err;
+  EXPECT_EQ(fs::file_size(copy), size);
+  ASSERT_EQ(run("tune simulate --logs " + copy.string()), 0);  // still the auction log
+  auto d = dir() / "a_directory";
+  fs::create_directories(d);
+  EXPECT_EQ(run("tune generate --out " + d.string() + " --requests 100", nullptr, &err), 3);
+  EXPECT_NE(err.find("is a directory"), std::string::npos) << err;
+  EXPECT_EQ(err.find("Success"), std::string::npos) << err;
+  // Two values for one parameter: an error, not "the last one wins".
+  EXPECT_EQ(run("tune simulate --logs " + logs() + " --theta alpha=0.9,alpha=1", nullptr, &err), 2);
+  EXPECT_NE(err.find("given twice"), std::string::npos) << err;
+}
+
 // Issue 12 item 6: bad values are errors, not silently replaced or ignored.
 TEST(TuneCli, BadValuesAreErrorsNotIgnored) {
   std::string out, err;

@@ -14,8 +14,9 @@ torch::Tensor sample_next(const torch::Tensor& logits, double temperature, doubl
   auto l = logits.to(torch::kCPU, torch::kFloat32);
   if (temperature == 0) return l.argmax(-1);
   // Shifted by the row max before dividing (softmax is shift-invariant): a tiny temperature then sends the
-  // others to −inf and the max to 0 instead of overflowing every logit to ±inf and the softmax to NaN.
-  auto probs = torch::softmax((l - std::get<0>(l.max(-1, /*keepdim=*/true))) / temperature, -1);
+  // others to −inf and the max to 0 instead of overflowing every logit to ±inf and the softmax to NaN. The
+  // divisor is a float32 scalar: below 1e-30 it would round to 0 (0/0); at 1e-30 the result is already one-hot.
+  auto probs = torch::softmax((l - std::get<0>(l.max(-1, /*keepdim=*/true))) / std::max(temperature, 1e-30), -1);
   if (top_p < 1) {
     auto [sorted, idx] = probs.sort(-1, /*descending=*/true);
     auto cum = sorted.cumsum(-1);
