@@ -1,5 +1,8 @@
 #include "plexus/fl/federation.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <fmt/ranges.h>
 
 #include "plexus/core/error.h"
@@ -18,7 +21,14 @@ Federation Federation::replicate(const nn::ParamLayout& layout, const torch::Ten
 torch::Tensor Federation::mean() const { return X.mean(0); }
 
 double Federation::consensus_distance() const {
-  return (X - X.mean(0, /*keepdim=*/true)).pow(2).sum(1).mean().item<double>();
+  // (1/N) Σ_i ||x_i − x̄||², a block of rows at a time: (X − x̄).pow(2) over the whole state allocates two N×P
+  // temporaries (2.3 GB each at N = 1000, P = 582k) and took ~10 s per round on the 2-vCPU VM; blocks of
+  // ~64 MB take 0.4 s. Each row's sum is the same reduction either way, so the value is bit-identical.
+  const auto m = X.mean(0, /*keepdim=*/true);
+  const int64_t n = X.size(0), block = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(1, X.size(1)));
+  std::vector<torch::Tensor> sums;
+  for (int64_t s = 0; s < n; s += block) sums.push_back((X.narrow(0, s, std::min(block, n - s)) - m).pow_(2).sum(1));
+  return torch::cat(sums).mean().item<double>();
 }
 
 // Only X is saved: M is scratch. Every local rule clears a client's row before its first step of a round
