@@ -88,7 +88,6 @@ void setup(CLI::App& app) {
     auto* requests_opt = c->add_option("--requests", *requests, "Shortcut for market.requests");
     auto* seed_opt = c->add_option("--seed", *seed, "Shortcut for market.seed");
     c->callback([=] {
-      require_output_file(*out);  // before generating: a directory as --out fails now, not after the work
       toml::table root = load_with_overrides(*config, *sets);
       if (requests_opt->count() > 0) {
         if (*requests < 1) throw Error::config("--requests = {} must be >= 1", *requests);
@@ -112,6 +111,7 @@ void setup(CLI::App& app) {
         ConfigTable t(section_table(root, "market"), "market");
         m = MarketOptions::parse(t);
       }
+      require_output_file(*out);  // config errors first, then the output, both before generating
       AuctionLog log = generate_market(m);
       save_auction_log(log, *out);
       print({{"out", *out}, {"requests", log.requests()}, {"ads", log.ads()}, {"slots", log.slots()},

@@ -57,6 +57,10 @@ WriteFunction set_write_function(WriteFunction fn) {
 
 void require_output_file(const fs::path& path, const std::vector<fs::path>& inputs) {
   std::error_code ec;
+  const fs::path parent = path.parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec)) {
+    throw Error::io("cannot write '{}': its directory '{}' does not exist (create it first)", path.string(), parent.string());
+  }
   if (fs::is_directory(path, ec)) {
     throw Error::io("'{}' is a directory; give a file path for the output (e.g. {}/out.plx)", path.string(), path.string());
   }

@@ -14,8 +14,8 @@
 
 namespace plexus {
 
-/// Check, before any work, that `path` can be an output file: not a directory and not the same file as any
-/// of `inputs` (an output written over its own input would destroy it). Throws: Error(Io) saying which.
+/// Check, before any work, that `path` can be an output file: in an existing directory, not a directory itself,
+/// and not the same file as any of `inputs` (an output written over its own input would destroy it). Throws: Error(Io) saying which.
 void require_output_file(const std::filesystem::path& path, const std::vector<std::filesystem::path>& inputs = {});
 
 /// Write `bytes` to `path` atomically and durably: `path.tmp` is written, fsync'ed and its size checked,

@@ -45,7 +45,7 @@ const OptionSchema<TrainOptions>& TrainOptions::schema() {
   using T = TrainOptions;
   static const auto s =
       OptionSchema<T>("train")
-          .key("steps", &T::steps, "optimizer steps (`--resume` may raise it)", "[1, 1000000000]")
+          .key("steps", &T::steps, "optimizer steps (shapes the lr schedule: fixed on --resume; split a run with stop_at)", "[1, 1000000000]")
           .key("stop_at", &T::stop_at, "stop (after a checkpoint) at this step; 0 = run to `steps`", ">= 0")
           .key("batch_size", &T::batch_size, "sequences per step B", "[1, 65536]")
           .key("seq_len", &T::seq_len, "T tokens per sequence (≤ model.max_seq_len)", "[2, 1048576]")
