@@ -196,3 +196,21 @@ TEST(TuneCli, EstimateWithZeroEffectiveSampleSizeIsUndefined) {
   EXPECT_TRUE(j["rpm"]["lo"].is_null()) << out;
   EXPECT_NE(j["rpm"]["undefined"].get<std::string>().find("effective sample size is 0"), std::string::npos);
 }
+
+// Found by a new-user trial (issue 12): an estimate resting on ~1 effective request was printed as if
+// confident. Below 30 effective requests it now carries a warning (stderr and JSON); near θ0 it does not.
+TEST(TuneCli, EstimateWithFewEffectiveRequestsWarns) {
+  auto e = (dir() / "few.plx").string();
+  ASSERT_EQ(run("tune explore --logs " + logs() + " --out " + e + " --sigma alpha=0.1,reserve=0.02 --requests 2000"), 0);
+  std::string out, err;
+  ASSERT_EQ(run("tune estimate --explore " + e + " --theta alpha=0.5", &out, &err), 0);  // 5 sds from θ0
+  auto j = nlohmann::json::parse(out);
+  ASSERT_LT(j["ess"].get<double>(), 30.0) << out;
+  ASSERT_TRUE(j.contains("warning")) << out;
+  EXPECT_NE(j["warning"].get<std::string>().find("unreliable"), std::string::npos) << out;
+  EXPECT_NE(err.find("warning: effective sample size"), std::string::npos) << err;
+  ASSERT_EQ(run("tune estimate --explore " + e + " --theta alpha=1", &out, &err), 0);
+  j = nlohmann::json::parse(out);
+  EXPECT_GT(j["ess"].get<double>(), 30.0) << out;
+  EXPECT_FALSE(j.contains("warning")) << out;
+}
