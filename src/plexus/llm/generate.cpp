@@ -8,15 +8,18 @@
 
 namespace plexus::llm {
 
+torch::Tensor tempered_softmax(const torch::Tensor& logits, double temperature) {
+  // Shifted by the row max before dividing (softmax is shift-invariant): a tiny temperature sends the others
+  // to −inf and the max to 0 instead of overflowing every logit to ±inf.
+  return torch::softmax((logits - std::get<0>(logits.max(-1, /*keepdim=*/true))) / std::max(temperature, 1e-30), -1);
+}
+
 torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double top_p, at::Generator& gen) {
   if (temperature < 0) throw Error::config("temperature = {} must be >= 0", temperature);
   if (!(top_p > 0 && top_p <= 1)) throw Error::config("top_p = {} must be in (0, 1]", top_p);
   auto l = logits.to(torch::kCPU, torch::kFloat32);
   if (temperature == 0) return l.argmax(-1);
-  // Shifted by the row max before dividing (softmax is shift-invariant): a tiny temperature then sends the
-  // others to −inf and the max to 0 instead of overflowing every logit to ±inf and the softmax to NaN. The
-  // divisor is a float32 scalar: below 1e-30 it would round to 0 (0/0); at 1e-30 the result is already one-hot.
-  auto probs = torch::softmax((l - std::get<0>(l.max(-1, /*keepdim=*/true))) / std::max(temperature, 1e-30), -1);
+  auto probs = tempered_softmax(l, temperature);
   if (top_p < 1) {
     auto [sorted, idx] = probs.sort(-1, /*descending=*/true);
     auto cum = sorted.cumsum(-1);

@@ -24,6 +24,11 @@ struct GenerateOptions {
   static const OptionSchema<GenerateOptions>& schema();
 };
 
+/// softmax(logits / T) over the last dim, computed as softmax((logits − row max) / max(T, 1e-30)) so that a tiny
+/// temperature gives the one-hot argmax instead of inf/inf = NaN (the float32 divisor would round to 0 below
+/// 1e-30, where the result is already one-hot). logits [..., V] float32 → probabilities [..., V]. T > 0.
+torch::Tensor tempered_softmax(const torch::Tensor& logits, double temperature);
+
 /// Sample from next-token logits. Shapes: logits [B,V] f32 → [B] int64 (CPU).
 /// Throws: Error(Config) if temperature < 0 or top_p ∉ (0,1].
 torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double top_p, at::Generator& gen);

@@ -5,6 +5,7 @@
 
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
+#include "plexus/llm/generate.h"
 
 namespace plexus::llm {
 
@@ -12,8 +13,7 @@ torch::Tensor sample_on_device(const torch::Tensor& logits, const torch::Tensor&
                                double top_p) {
   auto l = logits.to(torch::kFloat32);
   if (temperature == 0) return l.argmax(-1);
-  // Row max subtracted first: a tiny temperature gives a one-hot, not inf/inf = NaN (generate.cpp).
-  auto probs = torch::softmax((l - std::get<0>(l.max(-1, /*keepdim=*/true))) / std::max(temperature, 1e-30), -1);                        // [R,V]
+  auto probs = tempered_softmax(l, temperature);                        // [R,V]
   auto [sorted, idx] = probs.sort(-1, /*descending=*/true);
   if (top_p < 1) {
     auto before = sorted.cumsum(-1) - sorted;                              // mass ahead of each token

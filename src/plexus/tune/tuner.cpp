@@ -127,10 +127,10 @@ std::vector<int> rank_candidates(const Samples& s, const ObjectiveSpec& spec, co
 }
 
 Mixture defensive_mixture(const Mixture& q, double lambda, const Gaussian& d) {
-  if (!(lambda >= 0 && lambda < 1)) throw Error(ErrorKind::Config, fmt::format("defensive share {} must lie in [0, 1)", lambda));
+  if (!(lambda >= 0 && lambda < 1)) throw Error::config("defensive share {} must lie in [0, 1)", lambda);
   if (lambda == 0) return q;
   if (d.dim() != q.dim())
-    throw Error(ErrorKind::Config, fmt::format("defensive component has dimension {}, the proposal {}", d.dim(), q.dim()));
+    throw Error::config("defensive component has dimension {}, the proposal {}", d.dim(), q.dim());
   std::vector<double> w;
   for (double v : q.weights()) w.push_back((1 - lambda) * v);
   w.push_back(lambda);
