@@ -30,8 +30,11 @@ void setup(CLI::App& app) {
   list->callback([] {
     // From the registry: every algorithm file registers itself (src/plexus/fl/algorithm.h).
     for (const auto& a : plexus::fl::algorithms()) {
-      const bool personal = a.family == plexus::fl::Family::Personalized;
-      fmt::print("{:<16} {:<18} {}{}\n", a.name, a.title, a.source, personal ? " [personalized]" : "");
+      using plexus::fl::Family;
+      const char* tag = a.family == Family::Personalized ? " [personalized]"
+                        : a.family == Family::BlackBox   ? " [black-box]"
+                                                         : "";
+      fmt::print("{:<16} {:<18} {}{}\n", a.name, a.title, a.source, tag);
     }
   });
 }

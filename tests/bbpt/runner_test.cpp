@@ -1,0 +1,157 @@
+// Fed-BBPT end to end through the CLI: a source model trained by `plexus fl run`, then prompt tuning against it
+// through a `plexus serve` child on loopback. Checks what is known without the code: the exact query count of
+// SPSA-GC (K steps × 2q calls per participant), budgets that stop clients and are carried over a resume, FedAvg
+// leaving every row equal and local-only not, the white-box baseline spending no queries, bit-identical resume,
+// and one-line errors for bad settings.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../cli_util.h"
+#include "../fl/synthetic_config.h"
+#include "plexus/core/checkpoint.h"
+
+using namespace plexus;
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+fs::path root() { return test::temp_root("bbpt"); }
+
+// A 1-round source model on the synthetic task (6 clients, [1,4,4] images, 4 classes), trained once per process.
+fs::path source_run() {
+  static const fs::path dir = [] {
+    auto cfg = test::synthetic_config("fedavg", "source", "bbpt");
+    apply_override(cfg, "fl.rounds=3");
+    apply_override(cfg, "fl.client_fraction=1.0");
+    auto file = root() / "source.toml";
+    std::ofstream(file) << cfg;
+    auto r = test::run_plexus("fl run --config " + file.string());
+    EXPECT_EQ(r.code, 0) << r.out;
+    return root() / "source";
+  }();
+  return dir;
+}
+
+// Write a black-box config (the synthetic task, shifted) with `sets` applied; returns its path.
+fs::path bbpt_config(const std::string& algorithm, const std::string& name, const std::vector<std::string>& sets = {}) {
+  auto cfg = test::synthetic_config(algorithm, name, "bbpt",
+                                    "[bbpt]\nshift = \"invert\"\nspsa_perturbations = 2\neval_size = 100\n"
+                                    "generator_features = 2\ngenerator_hidden = 2\ngenerator_trigger = 2\n");
+  cfg.erase("model");
+  apply_override(cfg, "bbpt.model=\"" + source_run().string() + "\"");
+  apply_override(cfg, "fl.rounds=2");
+  apply_override(cfg, "train.local_steps=3");
+  for (const auto& s : sets) apply_override(cfg, s);
+  auto file = root() / (name + ".toml");
+  std::ofstream(file) << cfg;
+  return file;
+}
+
+std::vector<Json> metrics(const std::string& name) {
+  std::vector<Json> rows;
+  std::ifstream in(root() / name / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) rows.push_back(Json::parse(line));
+  return rows;
+}
+
+Json summary(const std::string& name) {
+  std::ifstream in(root() / name / "summary.json");
+  return Json::parse(in);
+}
+
+torch::Tensor final_x(const std::string& name) {
+  return load_checkpoint(latest_checkpoint(root() / name / "checkpoints")).tensors.at("X");
+}
+
+}  // namespace
+
+TEST(FedBbptCli, CountsExactlyTwoQCallsPerStepAndAveragesTheGenerators) {
+  auto r = test::run_plexus("fl run --config " + bbpt_config("fed_bbpt", "fed").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto rows = metrics("fed");
+  ASSERT_EQ(rows.size(), 2u);
+  int64_t total = 0;
+  for (const auto& row : rows) {
+    // 3 participants (round(0.5·6)) × K = 3 steps × 2q = 4 calls.
+    EXPECT_EQ(row["participants"].get<int64_t>(), 3);
+    EXPECT_EQ(row["queries"].get<int64_t>(), 3 * 3 * 4);
+    total += row["queries"].get<int64_t>();
+    EXPECT_EQ(row["queries_total"].get<int64_t>(), total);
+    EXPECT_GT(row["api_bytes_per_client"].get<double>(), 0.0);
+    EXPECT_TRUE(row["global_acc"].is_number());
+  }
+  auto X = final_x("fed");
+  EXPECT_TRUE(X.eq(X[0]).all().item<bool>()) << "FedAvg leaves every client with the averaged generator";
+  EXPECT_FALSE(X[0].eq(0).all().item<bool>()) << "the generator moved";
+  auto s = summary("fed");
+  EXPECT_TRUE(s["zero_shot_global_acc"].is_number());
+  EXPECT_EQ(s["algorithm"], "Fed-BBPT");
+  // The run's keys file is its owner's only.
+  struct stat st {};
+  ASSERT_EQ(::stat((root() / "fed" / "api_keys.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u);
+}
+
+TEST(FedBbptCli, SameSeedSameResultAndResumeIsBitIdentical) {
+  ASSERT_EQ(test::run_plexus("fl run --config " + bbpt_config("fed_bbpt", "full", {"fl.rounds=3"}).string()).code, 0);
+  ASSERT_EQ(test::run_plexus("fl run --config " + bbpt_config("fed_bbpt", "again", {"fl.rounds=3"}).string()).code, 0);
+  EXPECT_TRUE(final_x("full").equal(final_x("again")));
+  // 2 rounds, then resume to 3: the same generators and the same query counts.
+  auto part = bbpt_config("fed_bbpt", "part", {"fl.rounds=2"});
+  ASSERT_EQ(test::run_plexus("fl run --config " + part.string()).code, 0);
+  auto r = test::run_plexus("fl run --config " + part.string() + " --set fl.rounds=3 --resume");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(final_x("part").equal(final_x("full")));
+  EXPECT_EQ(metrics("part").back()["queries_total"], metrics("full").back()["queries_total"]);
+  EXPECT_EQ(metrics("part").back()["global_acc"], metrics("full").back()["global_acc"]);
+}
+
+TEST(FedBbptCli, BudgetStopsClientsAndCarriesOverAResume) {
+  // 10 calls per client: two steps of 4 calls fit, the third does not.
+  auto cfg = bbpt_config("fed_bbpt", "budget", {"bbpt.query_budget=10", "fl.client_fraction=1.0"});
+  auto r = test::run_plexus("fl run --config " + cfg.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto rows = metrics("budget");
+  EXPECT_EQ(rows[0]["queries"].get<int64_t>(), 6 * 2 * 4);
+  EXPECT_EQ(rows[0]["clients_out_of_budget"].get<int64_t>(), 6);
+  EXPECT_EQ(rows[1]["queries"].get<int64_t>(), 0) << "2 calls left per client pay for no step";
+  r = test::run_plexus("fl run --config " + cfg.string() + " --set fl.rounds=3 --resume");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(metrics("budget").back()["queries_total"].get<int64_t>(), 48) << "the budget is per run, not per server";
+}
+
+TEST(FedBbptCli, LocalOnlyKeepsClientsApartAndWhiteBoxSpendsNoQueries) {
+  ASSERT_EQ(test::run_plexus("fl run --config " + bbpt_config("bbpt_local", "local").string()).code, 0);
+  auto X = final_x("local");
+  EXPECT_FALSE(X[0].equal(X[1]) && X[1].equal(X[2])) << "no averaging";
+  EXPECT_EQ(metrics("local").back()["model_bytes_per_client"].get<double>(), 0.0);
+  EXPECT_TRUE(metrics("local").back()["global_acc"].is_null());
+
+  auto r = test::run_plexus("fl run --config " + bbpt_config("bbpt_whitebox", "white", {"fl.rounds=4"}).string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto rows = metrics("white");
+  for (const auto& row : rows) EXPECT_EQ(row["queries"].get<int64_t>(), 0);
+  EXPECT_GT(summary("white")["global_acc"].get<double>(), summary("white")["zero_shot_global_acc"].get<double>())
+      << "true gradients through the model undo part of the inversion";
+}
+
+TEST(FedBbptCli, BadSettingsAreOneLineErrors) {
+  auto expect_error = [](const std::string& args, const std::string& needle) {
+    auto r = test::run_plexus(args);
+    EXPECT_NE(r.code, 0) << args;
+    EXPECT_NE(r.out.find(needle), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("terminate called"), std::string::npos) << r.out;
+  };
+  auto cfg = bbpt_config("fed_bbpt", "bad").string();
+  expect_error("fl run --config " + cfg + " --set bbpt.model=\\\"/nonexistent/run\\\"", "/nonexistent/run");
+  EXPECT_FALSE(fs::exists(root() / "bad")) << "nothing written for a missing model";
+  expect_error("fl run --config " + cfg + " --set bbpt.spsa_perturbation=3", "spsa_perturbations");
+  expect_error("fl run --config " + cfg + " --set fl.algorithm=fedavg", "[bbpt] is set");
+  expect_error("fl run --config " + cfg + " --set bbpt.api_url=\\\"http://127.0.0.1:1\\\"", "api_keys");
+  // A model of another input shape: the synthetic data at 5×5 against the 4×4 source model.
+  expect_error("fl run --config " + cfg + " --set data.synthetic_dim=5 --set run.name=\\\"bad5\\\"", "inputs");
+}
