@@ -11,9 +11,17 @@ namespace plexus::bbpt {
 
 namespace {
 
+// A training minibatch is one API call: it must fit the served model's batch limit.
+void check_batch(const fl::FlConfig& c) {
+  if (c.train.batch_size > c.bbpt.max_batch) {
+    throw Error::config("[train] batch_size = {} exceeds bbpt.max_batch = {}: one minibatch is one API call (lower "
+                        "train.batch_size or raise bbpt.max_batch)", c.train.batch_size, c.bbpt.max_batch);
+  }
+}
+
 fl::Algorithm black_box(std::string name, std::string title, std::string source, BbptRecipe recipe) {
   return {.name = std::move(name), .title = std::move(title), .source = std::move(source),
-          .family = fl::Family::BlackBox, .check = {}, .build = {},
+          .family = fl::Family::BlackBox, .check = check_batch, .build = {},
           .run = [recipe](const fl::FlConfig& cfg, bool resume) { return run_bbpt(cfg, resume, recipe); }};
 }
 

@@ -276,9 +276,10 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
   result.summary = fl::nan_to_null(sum);
   dir.write_summary(result.summary);
   if (server) server->stop();
-  log_info("bbpt: done: local acc {} (zero-shot {:.4f}), global acc {}; {} client queries; results in {}",
-           last["local_acc_mean"].dump(), zero.local_mean, last["global_acc"].dump(), last["queries_total"].dump(),
-           result.run_dir);
+  auto acc4 = [](const Json& v) { return v.is_number() ? fmt::format("{:.4f}", v.get<double>()) : v.dump(); };
+  log_info("bbpt: done: local acc {} (zero-shot {:.4f}), global acc {} (zero-shot {:.4f}); {} client queries; "
+           "results in {}", acc4(last["local_acc_mean"]), zero.local_mean, acc4(last["global_acc"]), zero.global,
+           last["queries_total"].dump(), result.run_dir);
   return result;
 }
 

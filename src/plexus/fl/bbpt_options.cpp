@@ -50,7 +50,7 @@ const OptionSchema<BbptOptions>& BbptOptions::schema() {
 BbptOptions BbptOptions::parse(ConfigTable& t) {
   BbptOptions o = schema().parse(t);
   t.require(!o.api_url.empty() || !o.model.empty(), "model",
-            "is required: the run directory of the black-box model (train one with configs/bbpt_source.toml)");
+            "is required: the run directory of the black-box model (train one with configs/bbpt_source.toml, or configs/bbpt_text_source.toml for bbpt.task = \"text\")");
   t.require(o.api_url.empty() || !o.api_keys.empty(), "api_keys", "is required with api_url (that server's keys file)");
   return o;
 }
