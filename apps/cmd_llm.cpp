@@ -4,6 +4,7 @@
 //   plexus llm generate  --run runs/dsv3-small --prompt "The jury said" [--prompt ...] [--temperature 0.8]
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -187,7 +188,31 @@ struct SampleArgs {
   EvalOptions eo;
 };
 
+// The run's own files, which --out must never overwrite.
+std::vector<fs::path> run_files(const fs::path& run) {
+  std::vector<fs::path> v;
+  for (const char* f : {"config.toml", "summary.json", "metrics.jsonl", "metrics.csv", "data.json", "tokenizer.model",
+                        "teacher_samples.jsonl", "run.lock"})
+    v.push_back(run / f);
+  std::error_code ec;
+  if (fs::is_directory(run / "checkpoints", ec))
+    for (const auto& e : fs::directory_iterator(run / "checkpoints", ec)) v.push_back(e.path());
+  return v;
+}
+
 void cmd_sample(const SampleArgs& a, bool eval_mode) {
+  // The same ranges as eval.temperature / eval.top_p in a config (EvalSchedule::parse).
+  if (!(std::isfinite(a.eo.temperature) && a.eo.temperature >= 0))
+    throw Error::config("--temperature = {} must be finite and >= 0 (0 = greedy)", a.eo.temperature);
+  if (!(a.eo.top_p > 0 && a.eo.top_p <= 1)) throw Error::config("--top-p = {} must be in (0, 1]", a.eo.top_p);
+  if (!a.out.empty()) {
+    std::error_code ec;
+    for (const auto& f : run_files(a.run))
+      if (fs::exists(a.out, ec) && fs::exists(f, ec) && fs::equivalent(a.out, f, ec))
+        throw Error::io("--out '{}' is the run's own {}; writing it would destroy the run (give another --out)", a.out,
+                        f.filename().string());
+    require_output_file(a.out);
+  }
   auto topt = task_for_run(a.run, a.task, a.sets);
   auto task = make_task(topt);
   auto dev = resolve_device(a.device, "--device");

@@ -11,6 +11,7 @@
 
 #include "../cli_util.h"
 #include "../fl/synthetic_config.h"
+#include "run_files.h"
 #include "plexus/core/checkpoint.h"
 
 using namespace plexus;
@@ -51,21 +52,9 @@ fs::path bbpt_config(const std::string& algorithm, const std::string& name, cons
   return file;
 }
 
-std::vector<Json> metrics(const std::string& name) {
-  std::vector<Json> rows;
-  std::ifstream in(root() / name / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) rows.push_back(Json::parse(line));
-  return rows;
-}
-
-Json summary(const std::string& name) {
-  std::ifstream in(root() / name / "summary.json");
-  return Json::parse(in);
-}
-
-torch::Tensor final_x(const std::string& name) {
-  return load_checkpoint(latest_checkpoint(root() / name / "checkpoints")).tensors.at("X");
-}
+std::vector<Json> metrics(const std::string& name) { return test::read_metrics(root() / name); }
+Json summary(const std::string& name) { return test::read_summary(root() / name); }
+torch::Tensor final_x(const std::string& name) { return test::final_prompts(root() / name); }
 
 }  // namespace
 
@@ -108,6 +97,9 @@ TEST(FedBbptCli, SameSeedSameResultAndResumeIsBitIdentical) {
   EXPECT_TRUE(final_x("part").equal(final_x("full")));
   EXPECT_EQ(metrics("part").back()["queries_total"], metrics("full").back()["queries_total"]);
   EXPECT_EQ(metrics("part").back()["global_acc"], metrics("full").back()["global_acc"]);
+  EXPECT_EQ(metrics("part").back()["eval_queries_total"], metrics("full").back()["eval_queries_total"])
+      << "the resume reads the zero-shot accuracy from the checkpoint instead of measuring the resumed prompt";
+  EXPECT_EQ(summary("part")["zero_shot_global_acc"], summary("full")["zero_shot_global_acc"]);
 }
 
 TEST(FedBbptCli, BudgetStopsClientsAndCarriesOverAResume) {
@@ -152,6 +144,8 @@ TEST(FedBbptCli, BadSettingsAreOneLineErrors) {
   expect_error("fl run --config " + cfg + " --set bbpt.spsa_perturbation=3", "spsa_perturbations");
   expect_error("fl run --config " + cfg + " --set fl.algorithm=fedavg", "[bbpt] is set");
   expect_error("fl run --config " + cfg + " --set bbpt.api_url=\\\"http://127.0.0.1:1\\\"", "api_keys");
+  expect_error("fl run --config " + cfg + " --set bbpt.api_keys=\\\"keys.json\\\"", "only with api_url");
+  expect_error("fl run --config " + cfg + " --set bbpt.task=\\\"text\\\"", "needs an llm run");
   // A model of another input shape: the synthetic data at 5×5 against the 4×4 source model.
   expect_error("fl run --config " + cfg + " --set data.synthetic_dim=5 --set run.name=\\\"bad5\\\"", "inputs");
 }

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "../cli_util.h"
+#include "run_files.h"
 #include "../fl/synthetic_config.h"
 #include "../llm/tiny_model.h"
 #include "plexus/bbpt/genre_data.h"
@@ -134,12 +135,7 @@ query_budget = 1000
   return file;
 }
 
-std::vector<Json> metrics(const std::string& name) {
-  std::vector<Json> rows;
-  std::ifstream in(root() / name / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) rows.push_back(Json::parse(line));
-  return rows;
-}
+std::vector<Json> metrics(const std::string& name) { return test::read_metrics(root() / name); }
 
 std::vector<llm::Document> mini_documents() { return llm::load_brown(mini_corpus()); }
 

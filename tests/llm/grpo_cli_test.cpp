@@ -203,3 +203,153 @@ TEST(GrpoCli, BadInputIsOneErrorLineAndWritesNothing) {
   expect_one_error_line(bad("--set base.run=" + other.string()), 3, "data", "shape");
   EXPECT_FALSE(fs::exists(dir() / "runs" / "bad"));
 }
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path sft_config(const std::string& name) {
+  auto path = dir() / ("sft_" + name + ".toml");
+  std::ofstream(path) << "[run]\nname = \"" << name << "\"\nout_dir = \"" << (dir() / "runs").string()
+                      << "\"\nseed = 5\n"
+                      << "[base]\nrun = \"" << base_run() << "\"\n"
+                      << "[task]\nname = \"addition\"\ndigits = 1\ntemplate = \"short\"\ntest_size = 4\n"
+                      << "[sft]\nmax_steps = 4\nsave_steps = 2\nbatch_size = 4\ntrace_examples = 50\n"
+                         "max_completion_length = 40\n"
+                      << "[eval]\nevery = 2\nk = 2\n";
+  return path;
+}
+
+}  // namespace
+
+// Regression: the step-0 evaluation row made every sft/distill --resume fail ("line 1 should be the row of
+// step 1 but holds 0"). Two paths must agree: stop at 2 + resume to 4 equals 4 steps in one go.
+TEST(GrpoCli, SftStopAtThenResumeMatchesUninterruptedRun) {
+  ensure_base();
+  auto a = run_plexus("llm sft --config " + sft_config("sft_full").string());
+  ASSERT_EQ(a.code, 0) << a.out;
+  auto cfg = sft_config("sft_split").string();
+  auto b1 = run_plexus("llm sft --config " + cfg + " --set sft.stop_at=2");
+  ASSERT_EQ(b1.code, 0) << b1.out;
+  auto b2 = run_plexus("llm sft --config " + cfg + " --resume");
+  ASSERT_EQ(b2.code, 0) << b2.out;
+  auto ra = metric_rows(dir() / "runs" / "sft_full"), rb = metric_rows(dir() / "runs" / "sft_split");
+  ASSERT_EQ(ra.size(), 5u);  // step 0 (base evaluation) + 4 steps
+  ASSERT_EQ(rb.size(), ra.size());
+  for (size_t i = 0; i < ra.size(); ++i) {
+    EXPECT_EQ(rb[i]["step"].get<int64_t>(), static_cast<int64_t>(i));
+    for (const char* k : {"loss", "grad_norm", "test_pass1", "test_cons"}) EXPECT_EQ(ra[i][k], rb[i][k]) << i << k;
+  }
+  auto ca = plexus::load_checkpoint(plexus::latest_checkpoint(dir() / "runs" / "sft_full" / "checkpoints"));
+  auto cb = plexus::load_checkpoint(plexus::latest_checkpoint(dir() / "runs" / "sft_split" / "checkpoints"));
+  EXPECT_EQ(cb.meta["step"].get<int64_t>(), 4);
+  ASSERT_EQ(ca.tensors.size(), cb.tensors.size());
+  for (auto& [k, v] : ca.tensors) EXPECT_TRUE(v.equal(cb.tensors.at(k))) << k;
+  auto sa = nlohmann::json::parse(slurp(dir() / "runs" / "sft_full" / "summary.json"));
+  auto sb = nlohmann::json::parse(slurp(dir() / "runs" / "sft_split" / "summary.json"));
+  EXPECT_EQ(sb["last_step"], 4);
+  EXPECT_EQ(sa["test_pass1_start"], sb["test_pass1_start"]);  // read back from the step-0 row on resume
+}
+
+// Regression: --resume of a finished run exited 0 but rewrote summary.json with zeros. Like pretrain, it is a
+// no-op now: summary.json, metrics and checkpoints stay byte-identical.
+TEST(GrpoCli, ResumeOfFinishedRunKeepsSummaryAndMetrics) {
+  ensure_base();
+  auto cfg = grpo_config().string() + " --set run.name=fin --set grpo.max_steps=2";
+  auto a = run_plexus("llm grpo --config " + cfg);
+  ASSERT_EQ(a.code, 0) << a.out;
+  auto run = dir() / "runs" / "fin";
+  auto summary = slurp(run / "summary.json"), metrics = slurp(run / "metrics.jsonl");
+  ASSERT_EQ(nlohmann::json::parse(summary)["last_step"], 2);
+  auto b = run_plexus("llm grpo --config " + cfg + " --resume");
+  ASSERT_EQ(b.code, 0) << b.out;
+  EXPECT_NE(b.out.find("grpo.max_steps"), std::string::npos) << b.out;  // says how to continue
+  EXPECT_EQ(slurp(run / "summary.json"), summary);
+  EXPECT_EQ(slurp(run / "metrics.jsonl"), metrics);
+  EXPECT_NE(b.out.find("grpo: step 2 "), std::string::npos) << b.out;  // the kept summary, not zeros
+  // Lowering the target below the work done is refused, as pretrain refuses it.
+  expect_one_error_line(run_plexus("llm grpo --config " + cfg + " --resume --set grpo.max_steps=1"), 2, "config",
+                        "grpo.max_steps = 1 but 2 steps are already done");
+  EXPECT_EQ(slurp(run / "config.toml").find("max_steps = 1\n"), std::string::npos);
+  EXPECT_EQ(slurp(run / "summary.json"), summary);
+
+  // SFT: the same.
+  auto s = run_plexus("llm sft --config " + sft_config("sft_fin").string() + " --set sft.max_steps=1");
+  ASSERT_EQ(s.code, 0) << s.out;
+  auto srun = dir() / "runs" / "sft_fin";
+  auto ssum = slurp(srun / "summary.json"), smet = slurp(srun / "metrics.jsonl");
+  auto s2 = run_plexus("llm sft --config " + sft_config("sft_fin").string() + " --set sft.max_steps=1 --resume");
+  ASSERT_EQ(s2.code, 0) << s2.out;
+  EXPECT_EQ(slurp(srun / "summary.json"), ssum);
+  EXPECT_EQ(slurp(srun / "metrics.jsonl"), smet);
+}
+
+// Regression: a resume with a changed result-affecting key ran silently and rewrote config.toml.
+TEST(GrpoCli, ResumeRefusesChangedConfigButAllowsHarmlessKeys) {
+  ensure_base();
+  auto cfg = grpo_config().string() + " --set run.name=chg --set grpo.max_steps=2 --set grpo.stop_at=1";
+  auto a = run_plexus("llm grpo --config " + cfg);
+  ASSERT_EQ(a.code, 0) << a.out;
+  auto run = dir() / "runs" / "chg";
+  auto config = slurp(run / "config.toml"), metrics = slurp(run / "metrics.jsonl");
+  expect_one_error_line(run_plexus("llm grpo --config " + cfg + " --resume --set grpo.num_generations=8"), 2, "config",
+                        "grpo.num_generations");
+  expect_one_error_line(run_plexus("llm grpo --config " + cfg + " --resume --set task.digits=2"), 2, "config",
+                        "task.digits");
+  auto copy = dir() / "runs" / "base_copy";  // the same weights at another path: still another base.run
+  fs::create_directories(copy);
+  fs::copy(base_run(), copy, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  expect_one_error_line(run_plexus("llm grpo --config " + cfg + " --resume --set base.run=" + copy.string()), 2,
+                        "config", "base.run");
+  EXPECT_EQ(slurp(run / "config.toml"), config);
+  EXPECT_EQ(slurp(run / "metrics.jsonl"), metrics);
+  // Harmless: threads, save cadence, eval cadence, stop_at; max_steps may be raised.
+  auto b = run_plexus("llm grpo --config " + cfg + " --resume --set run.threads=1 --set grpo.save_steps=1 "
+                      "--set eval.every=1 --set grpo.stop_at=0 --set grpo.max_steps=3");
+  ASSERT_EQ(b.code, 0) << b.out;
+  EXPECT_EQ(metric_rows(run).size(), 4u);  // step 0 + 3 steps
+  // SFT refuses a changed batch size the same way.
+  auto s = run_plexus("llm sft --config " + sft_config("sft_chg").string() + " --set sft.stop_at=1");
+  ASSERT_EQ(s.code, 0) << s.out;
+  expect_one_error_line(run_plexus("llm sft --config " + sft_config("sft_chg").string() + " --resume --set sft.batch_size=2"),
+                        2, "config", "sft.batch_size");
+}
+
+TEST(GrpoCli, SampleAndEvalRejectBadSamplingAndOwnRunFilesAsOut) {
+  ensure_base();
+  auto ev = [&](const std::string& args) { return run_plexus("llm eval --run " + base_run() + " " + args); };
+  expect_one_error_line(ev("--temperature nan"), 2, "config", "--temperature");
+  expect_one_error_line(ev("--temperature inf"), 2, "config", "--temperature");
+  expect_one_error_line(ev("--temperature -0.5"), 2, "config", "--temperature");
+  expect_one_error_line(ev("--top-p 0"), 2, "config", "--top-p");
+  expect_one_error_line(ev("--top-p 1.5"), 2, "config", "--top-p");
+  expect_one_error_line(run_plexus("llm sample --run " + base_run() + " --temperature nan --out " +
+                                   (dir() / "s_nan.jsonl").string()),
+                        2, "config", "--temperature");
+  EXPECT_FALSE(fs::exists(dir() / "s_nan.jsonl"));
+  // --out onto the run's own files.
+  auto metrics = slurp(fs::path(base_run()) / "metrics.jsonl");
+  expect_one_error_line(ev("--out " + (fs::path(base_run()) / "metrics.jsonl").string()), 3, "io", "metrics.jsonl");
+  expect_one_error_line(run_plexus("llm sample --run " + base_run() + " --out " +
+                                   (fs::path(base_run()) / "config.toml").string()),
+                        3, "io", "config.toml");
+  EXPECT_EQ(slurp(fs::path(base_run()) / "metrics.jsonl"), metrics);
+}
+
+TEST(GrpoCli, OverlongBufferAboveCompletionLengthIsOneError) {
+  ensure_base();
+  auto r = run_plexus("llm grpo --config " + grpo_config().string() +
+                      " --set run.name=bad_ob --set reward.overlong_buffer=30");  // max_completion_length = 24
+  expect_one_error_line(r, 2, "config", "reward.overlong_buffer = 30");
+  EXPECT_NE(r.out.find("grpo.max_completion_length = 24"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir() / "runs" / "bad_ob"));
+  // Equal is allowed (the whole budget is the buffer): one step runs.
+  auto ok = run_plexus("llm grpo --config " + grpo_config().string() +
+                       " --set run.name=ok_ob --set reward.overlong_buffer=24 --set grpo.max_steps=1");
+  EXPECT_EQ(ok.code, 0) << ok.out;
+}

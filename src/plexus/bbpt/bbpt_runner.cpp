@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "plexus/core/file_io.h"
 #include "plexus/core/log.h"
@@ -25,6 +26,7 @@ namespace {
 // Who may query: one key per client plus one unlimited evaluation key.
 struct Keys {
   std::vector<std::string> clients;
+  std::vector<int64_t> budgets;  // external server: each client key's budget from its keys file
   std::string eval;
 };
 
@@ -58,7 +60,14 @@ Keys external_keys(const fl::FlConfig& cfg) {
   for (const auto& [key, v] : j["keys"].items()) {
     const bool unlimited = v.is_object() && v.contains("budget") && v["budget"].is_null();
     if (unlimited && k.eval.empty()) k.eval = key;
-    else if (!unlimited) k.clients.push_back(key);
+    else if (!unlimited) {
+      if (!v.is_object() || !v.contains("budget") || !v["budget"].is_number_integer()) {
+        throw Error::config("[bbpt] api_keys = \"{}\": key \"{}\" needs {{\"budget\": N}} (or null for the evaluation "
+                            "key)", path, key);
+      }
+      k.clients.push_back(key);
+      k.budgets.push_back(v["budget"].get<int64_t>());
+    }
   }
   if (static_cast<int64_t>(k.clients.size()) < cfg.fl.clients || k.eval.empty()) {
     throw Error::config("[bbpt] api_keys = \"{}\" has {} limited keys and {} unlimited key; the run needs {} client "
@@ -66,6 +75,7 @@ Keys external_keys(const fl::FlConfig& cfg) {
                         k.eval.empty() ? 0 : 1, cfg.fl.clients);
   }
   k.clients.resize(static_cast<size_t>(cfg.fl.clients));
+  k.budgets.resize(static_cast<size_t>(cfg.fl.clients));
   return k;
 }
 
@@ -99,9 +109,23 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
   const auto& b = cfg.bbpt;
   auto t_load = fl::Clock::now();
   fl::setup_workers(cfg.run, torch::kCPU, false);  // one intra-op thread per client: results do not depend on workers
-  auto task = make_prompt_task(cfg);
+  if (b.api_url.empty()) {  // a missing or foreign model directory fails before the run directory exists
+    const std::string want = b.task == "text" ? "llm" : "image";  // serve::run_kind of the black box
+    std::string kind;
+    try {
+      kind = serve::run_kind(b.model);
+    } catch (const Error& e) {
+      throw Error::config("[bbpt] model = \"{}\" is not a run directory ({}); train the black box first, e.g. with "
+                          "configs/bbpt_source.toml", b.model, e.what());
+    }
+    if (kind != want) {
+      throw Error::config("[bbpt] model = \"{}\" is an {} run, but bbpt.task = \"{}\" needs an {} run (configs/{}.toml)",
+                          b.model, kind, b.task, want,
+                          b.task == "text" ? "bbpt_text_source" : "bbpt_source");
+    }
+  }  auto task = make_prompt_task(cfg);
   const auto& data = task->data();
-  if (b.api_url.empty()) serve::run_kind(b.model);  // a missing or foreign model directory fails before the run dir
+
   const int64_t N = cfg.fl.clients;
   const int64_t P = task->size();
   auto tuner = recipe.tuner(*task);
@@ -113,6 +137,7 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
   torch::Tensor M = torch::zeros_like(X);
   std::vector<QueryAccount> acct(static_cast<size_t>(N), QueryAccount{b.query_budget, 0});
   int64_t eval_calls = 0;
+  std::optional<std::pair<double, double>> zero_ck;  // zero-shot (local, global) of the run being resumed
 
   fs::path ckpt_path;
   RunDir dir = fl::open_run(cfg, data, resume, ckpt_path);
@@ -124,6 +149,8 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
     const auto used = ck.meta.at("queries_used").get<std::vector<int64_t>>();
     for (int64_t i = 0; i < N; ++i) acct[static_cast<size_t>(i)].used = used.at(static_cast<size_t>(i));
     eval_calls = ck.meta.value("eval_queries", int64_t{0});
+    auto num = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : NAN; };
+    if (ck.meta.contains("zero_shot")) zero_ck = {num(ck.meta["zero_shot"][0]), num(ck.meta["zero_shot"][1])};
     start = ck.meta.at("round").get<int64_t>();
     dir.metrics().truncate_after("round", start);
     log_info("bbpt: resuming after round {} from {}", start, ckpt_path.string());
@@ -131,6 +158,7 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
 
   // The black box: a child `plexus serve` holding the remaining budgets, or the configured server.
   Keys keys = b.api_url.empty() ? own_keys(cfg) : external_keys(cfg);
+  for (size_t i = 0; i < keys.budgets.size(); ++i) acct[i].budget = keys.budgets[i];  // an external server's budgets
   std::unique_ptr<serve::ServerProcess> server;
   std::string url = b.api_url;
   if (url.empty()) {
@@ -168,7 +196,8 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
     eval_calls += eval_api.calls() - before;
     return a;
   };
-  const Accuracy zero = evaluate(true);  // θ0: the black box without a (learned) prompt
+  // θ0: the black box without a (learned) prompt; measured once per run, a resume reads it from the checkpoint.
+  const Accuracy zero = zero_ck ? Accuracy{zero_ck->first, NAN, zero_ck->second} : evaluate(true);
   log_info("bbpt: zero-shot (no prompt): local acc {:.4f}, global acc {:.4f}", zero.local_mean, zero.global);
 
   Progress progress("round", cfg.fl.rounds, start + 1);
@@ -244,7 +273,9 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
       ck.tensors["M"] = M;
       std::vector<int64_t> used;
       for (const auto& a : acct) used.push_back(a.used);
-      ck.meta = {{"round", r}, {"algorithm", cfg.fl.algorithm}, {"queries_used", used}, {"eval_queries", eval_calls}};
+      ck.meta = {{"round", r}, {"algorithm", cfg.fl.algorithm}, {"queries_used", used}, {"eval_queries", eval_calls},
+                 {"zero_shot", {std::isnan(zero.local_mean) ? nlohmann::json() : nlohmann::json(zero.local_mean),
+                                std::isnan(zero.global) ? nlohmann::json() : nlohmann::json(zero.global)}}};
       fl::save_round_checkpoint(dir, ck, r, cfg.run.keep_checkpoints);
     }
   }

@@ -44,7 +44,7 @@ EvalSchedule EvalSchedule::parse(ConfigTable& t) {
   t.get("max_problems", e.max_problems);
   t.require(e.every >= 0, "every", "must be >= 0 (0 = first and last step only)");
   t.require(e.k >= 1, "k", "must be >= 1");
-  t.require(e.temperature >= 0, "temperature", "must be >= 0");
+  t.require(std::isfinite(e.temperature) && e.temperature >= 0, "temperature", "must be finite and >= 0 (0 = greedy)");
   t.require(e.top_p > 0 && e.top_p <= 1, "top_p", "must be in (0, 1]");
   t.require(e.max_problems >= 0, "max_problems", "must be >= 0 (0 = whole test split)");
   return e;
@@ -118,7 +118,7 @@ GrpoConfig GrpoConfig::parse(const toml::table& root) {
               "steps_per_generation", "must be in [1, prompts_per_step * num_generations]");
     t.require(o.num_iterations >= 1, "num_iterations", "must be >= 1");
     t.require(o.max_completion_length >= 1, "max_completion_length", "must be >= 1");
-    t.require(o.temperature > 0, "temperature", "must be > 0 for GRPO sampling");
+    t.require(std::isfinite(o.temperature) && o.temperature > 0, "temperature", "must be finite and > 0 for GRPO sampling");
     t.require(o.top_p > 0 && o.top_p <= 1, "top_p", "must be in (0, 1]");
     t.require(o.beta >= 0, "beta", "must be >= 0");
     t.require(o.epsilon >= 0 && o.epsilon < 1, "epsilon", "must be in [0, 1)");
@@ -130,6 +130,10 @@ GrpoConfig GrpoConfig::parse(const toml::table& root) {
     t.finish();
     c.resolved.insert("grpo", t.resolved());
   }
+  if (c.reward.overlong_buffer > c.grpo.max_completion_length)
+    throw Error::config("reward.overlong_buffer = {} exceeds grpo.max_completion_length = {} (the buffer is the tail "
+                        "of the completion budget; lower reward.overlong_buffer or raise grpo.max_completion_length)",
+                        c.reward.overlong_buffer, c.grpo.max_completion_length);
   {
     ConfigTable t(config_section(root, "eval"), "eval");
     c.eval = EvalSchedule::parse(t);
@@ -183,6 +187,9 @@ GrpoResult grpo_train(const GrpoConfig& cfg_in, bool resume) {
 
   RunDir run(cfg.run.out_dir, cfg.run.name, resume);
   cfg.resolved.insert_or_assign("model", policy.model_table);
+  if (resume)  // before config.toml is rewritten
+    check_tuning_resume(run, cfg.resolved, "grpo", o.stop_at > 0 ? o.stop_at : o.max_steps,
+                        o.stop_at > 0 ? "grpo.stop_at" : "grpo.max_steps");
   run.write_config(cfg.resolved);
   copy_tokenizer(policy, run.path());
 
@@ -222,6 +229,15 @@ GrpoResult grpo_train(const GrpoConfig& cfg_in, bool resume) {
     for (auto& k : keys) row[k] = nullptr;
     return row;
   };
+  const int64_t last = o.stop_at > 0 ? o.stop_at : o.max_steps;
+  if (resume && start == last) {  // finished: keep summary.json and the metrics as they are
+    auto s = finished_summary(run, start, "grpo.max_steps");
+    auto num = [&](const char* k) { return s.contains(k) && s[k].is_number() ? s[k].get<double>() : 0.0; };
+    res.last_step = start, res.pass1_start = num("test_pass1_start"), res.pass1_end = num("test_pass1_end");
+    res.cons_end = num("test_cons_end"), res.reward_last = num("reward_last"), res.gen_fraction = num("gen_fraction");
+    res.rollout_tokens_per_s = num("rollout_tokens_per_s");
+    return res;
+  }
   if (start == 0) {
     auto row = empty_row();
     row["step"] = 0;
@@ -232,7 +248,6 @@ GrpoResult grpo_train(const GrpoConfig& cfg_in, bool resume) {
       if (r["step"] == 0 && r["test_pass1"].is_number()) res.pass1_start = r["test_pass1"].get<double>();
   }
 
-  const int64_t last = o.stop_at > 0 ? o.stop_at : o.max_steps;
   Progress progress("step", o.max_steps, start + 1);
   double gen_sum = 0, all_sum = 0, tok_sum = 0;
   for (int64_t step = start + 1; step <= last; ++step) {

@@ -2,10 +2,14 @@
 #include "plexus/llm/rl_common.h"
 
 #include "plexus/core/checkpoint.h"
+#include "plexus/core/checkpoint_store.h"
 #include "plexus/core/config.h"
 #include "plexus/core/error.h"
+#include "plexus/core/file_io.h"
 #include "plexus/core/log.h"
 #include "plexus/core/rng.h"
+
+namespace fs = std::filesystem;
 
 namespace plexus::llm {
 
@@ -27,6 +31,43 @@ void check_policy_for_task(const Policy& p, const Task& task, const std::vector<
     throw Error::config("{} = {} plus the longest prompt ({} tokens) exceeds the model's context max_seq_len = {} "
                         "(lower {} or use task.template = \"short\")",
                         length_key, max_new, longest, p.args.max_seq_len, length_key);
+}
+
+ResumeRules tuning_resume_rules(const std::string& section) {
+  ResumeRules r;
+  r.unit = "step";
+  r.harmless = {"run.threads", "run.tensorboard", "run.out_dir", "run.name", section + ".stop_at",
+                section + ".save_steps", "eval.every"};
+  r.extendable = {section + ".max_steps"};
+  r.paths = {"base.run", "teacher.run", "sft.samples"};
+  return r;
+}
+
+void check_tuning_resume(const RunDir& run, const toml::table& resolved, const std::string& section, int64_t target,
+                         const std::string& target_key) {
+  const fs::path saved = run.path() / "config.toml";
+  if (!fs::exists(saved))
+    throw Error::data("--resume: '{}' is missing, so the resume cannot be checked; restore it or start a new run.name",
+                      saved.string());
+  check_resume_config(load_toml(saved), resolved, tuning_resume_rules(section));
+  auto cks = list_checkpoints(run.checkpoints());  // newest first
+  if (!cks.empty() && target < cks.front().first)
+    throw Error::config("--resume: {} = {} but {} steps are already done ({}); a resume cannot undo work: set {} >= {} "
+                        "or start a new run.name",
+                        target_key, target, cks.front().first, cks.front().second.filename().string(), target_key,
+                        cks.front().first);
+}
+
+nlohmann::json finished_summary(const RunDir& run, int64_t done, const std::string& max_key) {
+  log_info("run '{}' is already at step {}; nothing to train (raise {} to continue); summary.json kept",
+           run.path().string(), done, max_key);
+  const fs::path file = run.path() / "summary.json";
+  if (!fs::exists(file)) return nlohmann::json::object();
+  try {
+    return nlohmann::json::parse(read_file(file));
+  } catch (const nlohmann::json::exception&) {
+    return nlohmann::json::object();
+  }
 }
 
 void clone_weights(Transformer& src, Transformer& dst) {

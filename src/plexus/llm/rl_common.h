@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "plexus/core/run_dir.h"
+#include "plexus/core/run_lifecycle.h"
 #include "plexus/llm/grpo.h"
 #include "plexus/llm/optim.h"
 #include "plexus/llm/policy.h"
@@ -44,6 +45,23 @@ ScheduleOptions tuning_schedule(const std::string& type, double lr, int64_t warm
 /// Throws: Error(Config) when the run has no checkpoint yet.
 int64_t resume_policy(const RunDir& run, Transformer& model, AdamW& opt, torch::Device dev,
                       std::map<std::string, torch::Tensor>& state);
+
+/// What a resume of grpo/sft/distill may change (`section` is "grpo" or "sft"): run.threads, run.tensorboard,
+/// run.out_dir, run.name, <section>.stop_at, <section>.save_steps and eval.every; <section>.max_steps may be
+/// raised; base.run, teacher.run and sft.samples are compared as canonical paths. Everything else is fixed.
+ResumeRules tuning_resume_rules(const std::string& section);
+
+/// Before `resolved` is written over the run's config.toml: the saved config must equal it except for
+/// tuning_resume_rules(section), and `target` (the step this invocation runs to, set by `target_key`) must not be
+/// below the newest checkpoint's step. Throws: Error(Config) naming the first changed key or `target_key`;
+/// Error(Data) when config.toml is missing.
+void check_tuning_resume(const RunDir& run, const toml::table& resolved, const std::string& section, int64_t target,
+                         const std::string& target_key);
+
+/// A resume whose checkpoint is already at `last` (the run is finished): logs that nothing is left to train and
+/// how to continue (raise `max_key`), and returns the run's summary.json (an empty object if it has none), which
+/// the caller keeps instead of writing a new one.
+nlohmann::json finished_summary(const RunDir& run, int64_t done, const std::string& max_key);
 
 /// dst ← src, parameters and buffers (same architecture).
 void clone_weights(Transformer& src, Transformer& dst);

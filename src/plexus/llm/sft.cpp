@@ -83,7 +83,7 @@ SftConfig SftConfig::parse(const toml::table& root, bool distill) {
     t.require(!o.run.empty(), "run", "must name the teacher's run directory");
     t.require(o.num_prompts >= 1, "num_prompts", "must be >= 1");
     t.require(o.k >= 1, "k", "must be >= 1");
-    t.require(o.temperature >= 0, "temperature", "must be >= 0");
+    t.require(std::isfinite(o.temperature) && o.temperature >= 0, "temperature", "must be finite and >= 0");
     t.require(o.top_p > 0 && o.top_p <= 1, "top_p", "must be in (0, 1]");
     t.finish();
     c.resolved.insert("teacher", t.resolved());
@@ -180,6 +180,9 @@ SftResult sft_train(const SftConfig& cfg_in, bool resume) {
 
   RunDir run(cfg.run.out_dir, cfg.run.name, resume);
   cfg.resolved.insert_or_assign("model", policy.model_table);
+  if (resume)  // before config.toml is rewritten
+    check_tuning_resume(run, cfg.resolved, "sft", o.stop_at > 0 ? o.stop_at : o.max_steps,
+                        o.stop_at > 0 ? "sft.stop_at" : "sft.max_steps");
   run.write_config(cfg.resolved);
   copy_tokenizer(policy, run.path());
   if (!teacher_samples.empty()) write_samples(run.path() / "teacher_samples.jsonl", teacher_samples, true);
@@ -190,7 +193,7 @@ SftResult sft_train(const SftConfig& cfg_in, bool resume) {
   if (resume) {
     std::map<std::string, torch::Tensor> s;
     start = resume_policy(run, policy.model, opt, dev, s);
-    run.metrics().truncate_after("step", start);
+    run.metrics().truncate_after("step", start, /*first=*/0);  // row 0: the base model's evaluation
   }
   SftResult res;
   res.run_dir = run.path();
@@ -211,12 +214,22 @@ SftResult sft_train(const SftConfig& cfg_in, bool resume) {
     log_info("sft: held-out pass@1 {:.3f} cons@{} {:.3f} format {:.3f}", e.pass1, cfg.eval.k, e.cons, e.format_rate);
     return e;
   };
+  const int64_t last = o.stop_at > 0 ? o.stop_at : o.max_steps;
+  if (resume && start == last) {  // finished: keep summary.json and the metrics as they are
+    auto s = finished_summary(run, start, "sft.max_steps");
+    auto num = [&](const char* k) { return s.contains(k) && s[k].is_number() ? s[k].get<double>() : 0.0; };
+    res.last_step = start, res.loss = num("loss"), res.pass1_start = num("test_pass1_start");
+    res.pass1_end = num("test_pass1_end"), res.cons_end = num("test_cons_end");
+    return res;
+  }
   if (start == 0) {
     auto row = row_of(0);
     res.pass1_start = evaluate(row).pass1;
     run.metrics().append(row);
+  } else {
+    for (auto& r : run.metrics().rows())
+      if (r["step"] == 0 && r["test_pass1"].is_number()) res.pass1_start = r["test_pass1"].get<double>();
   }
-  const int64_t last = o.stop_at > 0 ? o.stop_at : o.max_steps;
   Progress progress("step", o.max_steps, start + 1);
   for (int64_t step = start + 1; step <= last; ++step) {
     auto t0 = std::chrono::steady_clock::now();
