@@ -47,15 +47,15 @@ const OptionSchema<BbptOptions>& BbptOptions::schema() {
   return s;
 }
 
-BbptOptions BbptOptions::parse(ConfigTable& t) {
-  BbptOptions o = schema().parse(t);
+BbptOptions BbptOptions::parse(ConfigTable& t) { return schema().parse(t); }
+
+void BbptOptions::check(const ConfigTable& t, const BbptOptions& o) {
   t.require(!o.api_url.empty() || !o.model.empty(), "model",
             "is required: the run directory of the black-box model (train one with configs/bbpt_source.toml, or configs/bbpt_text_source.toml for bbpt.task = \"text\")");
   t.require(o.api_url.empty() || !o.api_keys.empty(), "api_keys", "is required with api_url (that server's keys file)");
   t.require(o.api_keys.empty() || !o.api_url.empty(), "api_keys",
             "is used only with api_url (a run that starts its own server makes its own keys): set bbpt.api_url or "
             "remove bbpt.api_keys");
-  return o;
 }
 
 }  // namespace plexus::fl

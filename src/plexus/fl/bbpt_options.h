@@ -46,8 +46,11 @@ struct BbptOptions {
   int64_t passage_words = 40;      ///< text: words per Brown passage (one example)
 
   static const OptionSchema<BbptOptions>& schema();
-  /// Read [bbpt]. Throws: Error(Config) on a wrong type, an out-of-range value or an unknown key.
+  /// Read [bbpt] (for every algorithm, so a typo is reported as one). Throws: Error(Config) on a wrong type, an
+  /// out-of-range value or an unknown key.
   static BbptOptions parse(ConfigTable& t);
+  /// What a black-box run needs: a model (or an API URL with its keys file). Throws: Error(Config) naming the key.
+  static void check(const ConfigTable& t, const BbptOptions& o);
 };
 
 }  // namespace plexus::fl

@@ -80,8 +80,11 @@ FlConfig FlConfig::parse(const toml::table& root) {
     throw Error::config("[personalization] is set but fl.algorithm = \"{}\" is not personalized; use one of {}, or "
                         "remove [personalization]", c.fl.algorithm, name_list(algorithm_names(Family::Personalized)));
   }
+  ConfigTable bt(section_table(root, "bbpt"), "bbpt");  // parsed for every algorithm, as [personalization]
+  c.bbpt = BbptOptions::parse(bt);
   if (algo.family == Family::BlackBox) {
-    section("bbpt", [&](ConfigTable& t) { c.bbpt = BbptOptions::parse(t); });
+    BbptOptions::check(bt, c.bbpt);
+    c.resolved.insert_or_assign("bbpt", bt.resolved());
   } else if (root.contains("bbpt")) {
     throw Error::config("[bbpt] is set but fl.algorithm = \"{}\" is not a black-box prompt-tuning algorithm; use "
                         "one of {}, or remove [bbpt]", c.fl.algorithm, name_list(algorithm_names(Family::BlackBox)));

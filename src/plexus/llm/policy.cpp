@@ -33,6 +33,10 @@ Policy load_policy(const fs::path& run_dir, torch::Device dev, const std::string
     throw Error::io("{} = '{}' is not a run directory (no config.toml); train it first (plexus llm pretrain/sft/grpo)",
                     what, run_dir.string());
   auto root = load_toml(run_dir / "config.toml");
+  if (root.contains("fl")) {  // its [model] is a classifier's: say so instead of failing on its keys
+    throw Error::config("{} = '{}' is an FL run (plexus fl run), not a language model: give an LLM run (plexus llm "
+                        "pretrain/sft/grpo)", what, run_dir.string());
+  }
   auto* m = root["model"].as_table();
   if (!m) throw Error::data("{} = '{}': config.toml has no [model] table", what, run_dir.string());
   Policy p;
