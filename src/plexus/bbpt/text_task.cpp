@@ -134,7 +134,6 @@ class BdplTuner : public PromptTuner {
     st.loss = st.steps ? loss_sum / static_cast<double>(st.steps) : NAN;
     return st;
   }
-  bool queries() const override { return true; }
 
  private:
   const fl::FlConfig& cfg_;

@@ -43,8 +43,6 @@ class PromptTuner {
   /// Throws: Error(Infeasible) if the loss becomes non-finite; Error(Io|Data) from the API.
   virtual TuneStats tune(int64_t client, int64_t round, torch::Tensor theta, torch::Tensor m,
                          const std::vector<int64_t>& idx, serve::ApiClient& api, QueryAccount& account) = 0;
-  /// True if the tuner queries the API during training (the query columns are then meaningful).
-  virtual bool queries() const = 0;
 };
 
 /// SPSA with gradient correction through the API (BlackVIP, Oh et al. 2023, arXiv 2303.14773, §3.3): per step

@@ -75,7 +75,6 @@ class SpsaGcTuner : public PromptTuner {
     st.loss = st.steps ? loss_sum / static_cast<double>(st.steps) : NAN;
     return st;
   }
-  bool queries() const override { return true; }
 
  private:
   const fl::FlConfig& cfg_;
@@ -123,7 +122,6 @@ class WhiteBoxTuner : public PromptTuner {
     st.loss = st.steps ? loss_sum / static_cast<double>(st.steps) : NAN;
     return st;
   }
-  bool queries() const override { return false; }
 
  private:
   const fl::FlConfig& cfg_;
