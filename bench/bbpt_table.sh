@@ -15,7 +15,8 @@ if [[ $task == image ]]; then
             "bbpt_local:bbpt_local:" "bbpt_whitebox:bbpt_whitebox:")
 else
   cfg=configs/fed_bbpt_text.toml
-  variants=("fed_bbpt:fed_bbpt:" "fed_bbpt_one:fed_bbpt:--set fl.client_fraction=0.1" "bbpt_local:bbpt_local:")
+  variants=("fed_bbpt:fed_bbpt:" "fed_bbpt_one:fed_bbpt:--set fl.client_fraction=0.1"
+            "bbpt_local:bbpt_local:" "bbpt_whitebox:bbpt_whitebox:")
 fi
 for seed in ${SEEDS:-1 2 3}; do
   for v in "${variants[@]}"; do

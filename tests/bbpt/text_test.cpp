@@ -19,8 +19,10 @@
 #include "../llm/tiny_model.h"
 #include "plexus/bbpt/genre_data.h"
 #include "plexus/bbpt/prompt_task.h"
+#include "plexus/bbpt/text_corpus.h"
 #include "plexus/core/checkpoint.h"
 #include "plexus/core/error.h"
+#include "plexus/llm/policy.h"
 
 using namespace plexus;
 using namespace plexus::bbpt;
@@ -298,7 +300,37 @@ passage_words = 10
   EXPECT_NE(refused(swapped).find("bbpt.model"), std::string::npos);
   const Json image = {{"task", "image_classification"}, {"classes", 4}, {"input_shape", {1, 4, 4}}};
   EXPECT_NE(refused(image).find("--label-words news,life,research,story"), std::string::npos);
-  EXPECT_THROW(task->white_box_tuner(), Error);
+  EXPECT_THROW(task->white_box_tuner(), Error);  // the white-box bound loads bbpt.model: "unused" is no run
+}
+
+TEST(BbptTextTask, ThePromptGoesAfterThePassageUnlessPrefixIsAsked) {
+  TextCorpus c;
+  c.candidates = {"alpha", "beta", "gamma"};
+  c.L = 2, c.V = 3;
+  c.genres.passages = {"one two three", "four five"};
+  data::Dataset split;
+  split.x = torch::tensor({1, 0}, torch::kInt64);  // example j → passage id
+  split.y = torch::tensor({2, 0}, torch::kInt64);
+  EXPECT_EQ(c.prompt({2, -1}), "gamma");  // −1: no word at that position
+  EXPECT_EQ(c.texts(c.prompt({2, 0}), split, {0, 1}),
+            (std::vector<std::string>{"four five gamma alpha", "one two three gamma alpha"}));
+  EXPECT_EQ(c.texts("", split, {1}), (std::vector<std::string>{"one two three"}));  // zero-shot: the passage
+  c.suffix = false;
+  EXPECT_EQ(c.texts(c.prompt({1, 1}), split, {1}), (std::vector<std::string>{"beta beta one two three"}));
+  EXPECT_TRUE(TextCorpus::labels(split, {1, 0}).equal(torch::tensor({0, 2}, torch::kInt64)));
+}
+
+TEST(BbptTextTask, TheModelFromEmbeddingsIsTheModelFromTokens) {
+  // The white-box bound's relaxed prompt enters through forward_embedded: with one-hot rows it must be
+  // forward() of the tokens exactly (the same operations on the same numbers).
+  auto policy = llm::load_policy(tiny_llm(), torch::kCPU, "test");
+  policy.model->eval();
+  torch::NoGradGuard ng;
+  auto tokens = torch::tensor({{5, 17, 3, 42, 8}}, torch::kInt64);  // [1,5]
+  auto want = policy.model->forward(tokens);
+  auto onehot = torch::nn::functional::one_hot(tokens, policy.model->embed.size(0)).to(torch::kFloat32);  // [1,5,V]
+  EXPECT_TRUE(policy.model->forward_embedded(policy.model->embed.index_select(0, tokens[0]).unsqueeze(0)).equal(want));
+  EXPECT_TRUE(torch::allclose(policy.model->forward_embedded(onehot.matmul(policy.model->embed)), want, 1e-5, 1e-5));
 }
 
 TEST(BbptTextCli, FedBbptSpendsIQueriesPerStepAndKeepsRowsOnTheSimplex) {
@@ -325,7 +357,24 @@ TEST(BbptTextCli, FedBbptSpendsIQueriesPerStepAndKeepsRowsOnTheSimplex) {
   EXPECT_GT((X[0] - 1.0 / 6).abs().max().item<float>(), 1e-4) << "the prompt distribution moved from uniform";
 }
 
-TEST(BbptTextCli, WhiteBoxAndBadSettingsAreOneLineErrors) {
+TEST(BbptTextCli, WhiteBoxMakesNoQueriesAndStaysOnTheSimplex) {
+  auto r = test::run_plexus("fl run --config " + text_config("white", {"fl.algorithm=\"bbpt_whitebox\""}).string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto rows = metrics("white");
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["queries"].get<int64_t>(), 0);  // true gradients through the local copy, no API calls
+    EXPECT_TRUE(row["train_loss"].is_number());
+    EXPECT_TRUE(row["global_acc"].is_number());  // evaluation still goes through the API
+  }
+  const auto X = load_checkpoint(root() / "white" / "checkpoints" / "round_2.pt").tensors.at("X");  // [N, L·V]
+  EXPECT_GE(X.min().item<float>(), 0.0f);
+  const auto sums = X.view({2, 3, 6}).sum(2);  // [N,L]
+  EXPECT_TRUE(torch::allclose(sums, torch::ones_like(sums), 0.0, 1e-5)) << sums;
+  EXPECT_GT((X[0] - 1.0 / 6).abs().max().item<float>(), 1e-4) << "the relaxed gradient moved the prompt";
+}
+
+TEST(BbptTextCli, BadSettingsAreOneLineErrors) {
   auto expect_error = [](const std::string& args, const std::string& needle) {
     auto r = test::run_plexus(args);
     EXPECT_NE(r.code, 0) << args;
@@ -334,7 +383,7 @@ TEST(BbptTextCli, WhiteBoxAndBadSettingsAreOneLineErrors) {
     EXPECT_EQ(r.out.find("terminate called"), std::string::npos) << r.out;
   };
   const auto cfg = text_config("bad").string();
-  expect_error("fl run --config " + cfg + " --set fl.algorithm=\\\"bbpt_whitebox\\\"", "no white-box baseline");
+  expect_error("fl run --config " + cfg + " --set bbpt.prompt_position=\\\"middle\\\"", "bbpt.prompt_position");
   EXPECT_FALSE(fs::exists(root() / "bad")) << "nothing written for a refused run";
   expect_error("fl run --config " + cfg + " --set bbpt.candidates=100000", "bbpt.candidates");
   expect_error("fl run --config " + cfg + " --set fl.clients=1000", "fl.clients");

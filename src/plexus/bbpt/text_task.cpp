@@ -3,7 +3,9 @@
 // served as a genre classifier through label words, on Brown-corpus passages (genre_data.h).
 //
 //   θ = p [L,V] flattened row-major (θ[l·V + v] = p_{l,v}); θ0 = uniform, p_{l,v} = 1/V
-//   prompt(s) = cand[s_1] + " " + ... + " " + cand[s_L];  text = prompt(s) + " " + passage
+//   prompt(s) = cand[s_1] + " " + ... + " " + cand[s_L];
+//   text = passage + " " + prompt(s)   (bbpt.prompt_position = "suffix", the default)
+//        | prompt(s) + " " + passage   ("prefix", BDPL's template for a masked LM)
 //   the black box: logits_k = next-token logit of the first token of " <label word k>" after the text;
 //                  loss = cross-entropy of the genre (nats), as the API returns it
 //   client i, round t (bdpl.h), per local step on a minibatch b of its passages:
@@ -18,6 +20,9 @@
 // label words excluded.
 //
 // Departures:
+// - The prompt goes after the passage by default. BDPL prepends it because a masked LM reads the whole
+//   sequence around its [MASK]; a causal LM predicts the label word from the text before it, and a small one
+//   barely attends 40 words back, so a prefix would hardly move its answer (docs/bbpt.md, "Text").
 // - AdamW state: FedOne's federated BDPL keeps each client's AdamW for the whole run (bdpl.h). plexus's FL
 //   state holds only the rows θ (X [N,P] in the checkpoint), and AdamW's two moments would triple it, so each
 //   client starts a fresh AdamW on the received θ in every round (BdplOptimizer::reset_state semantics).
@@ -32,6 +37,8 @@
 #include "plexus/bbpt/bdpl.h"
 #include "plexus/bbpt/genre_data.h"
 #include "plexus/bbpt/prompt_task.h"
+#include "plexus/bbpt/text_corpus.h"
+#include "plexus/bbpt/text_whitebox.h"
 #include "plexus/core/error.h"
 #include "plexus/core/log.h"
 #include "plexus/core/rng.h"
@@ -39,42 +46,6 @@
 namespace plexus::bbpt {
 
 namespace {
-
-/// What the tuner and the evaluation share: the passages and the prompt vocabulary (read-only after loading).
-struct TextCorpus {
-  GenreData genres;
-  std::vector<std::string> candidates;  // [V]
-  int64_t L = 0, V = 0;
-
-  /// The prompt of candidate indices s [L] (−1 = no word at that position), joined by spaces.
-  std::string prompt(const std::vector<int64_t>& s) const {
-    std::string p;
-    for (int64_t v : s) {
-      if (v < 0) continue;
-      if (!p.empty()) p += ' ';
-      p += candidates[static_cast<size_t>(v)];
-    }
-    return p;
-  }
-
-  /// The texts prompt + " " + passage of the examples `idx` of `split`. Shapes: idx B → B texts.
-  std::vector<std::string> texts(const std::string& prompt, const data::Dataset& split,
-                                 const std::vector<int64_t>& idx) const {
-    auto ids = split.x.accessor<int64_t, 1>();
-    std::vector<std::string> out;
-    out.reserve(idx.size());
-    for (int64_t j : idx) {
-      const auto& passage = genres.passages[static_cast<size_t>(ids[j])];
-      out.push_back(prompt.empty() ? passage : prompt + " " + passage);
-    }
-    return out;
-  }
-
-  /// The labels of examples `idx` of `split`. Shapes: → [B] int64.
-  static torch::Tensor labels(const data::Dataset& split, const std::vector<int64_t>& idx) {
-    return split.y.index_select(0, torch::tensor(idx, torch::kLong));
-  }
-};
 
 /// The most likely prompt of θ [L·V]: argmax per position, −1 where the position is exactly uniform.
 std::vector<int64_t> argmax_prompt(const torch::Tensor& theta, int64_t L, int64_t V) {
@@ -90,9 +61,12 @@ std::vector<int64_t> argmax_prompt(const torch::Tensor& theta, int64_t L, int64_
 class BdplTuner : public PromptTuner {
  public:
   BdplTuner(const fl::FlConfig& cfg, std::shared_ptr<const TextCorpus> corpus)
-      : cfg_(cfg), corpus_(std::move(corpus)) {
+      : cfg_(cfg), corpus_(std::move(corpus)), opt_(options(cfg)) {}
+
+  /// BDPL's options from [bbpt] (the white-box bound takes the same ones).
+  static BdplOptions options(const fl::FlConfig& cfg) {
     const auto& b = cfg.bbpt;
-    opt_ = {.prompt_length = b.prompt_length, .candidates = b.candidates, .samples = b.samples,
+    return {.prompt_length = b.prompt_length, .candidates = b.candidates, .samples = b.samples,
             .lr = b.bdpl_lr, .clip = b.bdpl_clip, .weight_decay = b.bdpl_weight_decay};
   }
 
@@ -150,6 +124,7 @@ class TextTask : public PromptTask {
     c->genres = make_genre_data(docs, b.passage_words, cfg.data, cfg.fl.clients, static_cast<uint64_t>(cfg.run.seed));
     c->candidates = frequent_words(docs, b.candidates, genre_label_words());
     c->L = b.prompt_length, c->V = b.candidates;
+    c->suffix = b.prompt_position == "suffix";
     corpus_ = std::move(c);
   }
 
@@ -169,12 +144,13 @@ class TextTask : public PromptTask {
                           task, fmt::join(words, ","), fmt::join(want, ","),
                           cfg_.bbpt.api_url.empty() ? "" : ", or restart the server at bbpt.api_url with those words");
     }
-    // Each word is at least one token: the box keeps the last max_seq_len tokens, so the prompt would be cut.
+    // Each word is at least one token: the box keeps the last max_seq_len tokens, so a prefix prompt would be
+    // cut first (a suffix prompt is never cut; the passage's start is).
     const int64_t T = info.value("max_seq_len", int64_t{0}), words_in = corpus_->L + cfg_.bbpt.passage_words;
-    if (T > 0 && T < 2 * words_in) {
+    if (!corpus_->suffix && T > 0 && T < 2 * words_in) {
       log_warn("bbpt: the served LLM reads at most {} tokens, and a prompted passage has {} words ({} prompt + {}); "
-               "texts longer than that lose the prompt first: lower bbpt.passage_words", T, words_in, corpus_->L,
-               cfg_.bbpt.passage_words);
+               "texts longer than that lose the prompt first: lower bbpt.passage_words or set "
+               "bbpt.prompt_position = \"suffix\"", T, words_in, corpus_->L, cfg_.bbpt.passage_words);
     }
   }
 
@@ -200,9 +176,7 @@ class TextTask : public PromptTask {
   }
 
   std::unique_ptr<PromptTuner> white_box_tuner() const override {
-    throw Error::config("fl.algorithm = \"{}\": the text task (bbpt.task = \"text\") has no white-box baseline in "
-                        "plexus (it would need gradients through the LLM with respect to a relaxed prompt); use "
-                        "fed_bbpt or bbpt_local", cfg_.fl.algorithm);
+    return text_white_box_tuner(cfg_, corpus_, BdplTuner::options(cfg_));
   }
 
   std::vector<std::string> serve_args() const override {

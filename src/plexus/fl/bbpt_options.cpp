@@ -43,7 +43,11 @@ const OptionSchema<BbptOptions>& BbptOptions::schema() {
           .key("bdpl_clip", &B::bdpl_clip, "gradient-norm clip of BDPL's estimate (text; BDPL 3)", "(0, 1e6]")
           .key("bdpl_weight_decay", &B::bdpl_weight_decay, "AdamW weight decay (text; BDPL 0.1)", "[0, 10]")
           .key("passage_words", &B::passage_words, "words per Brown passage, one text example (text)",
-               "[4, 100000]");
+               "[4, 100000]")
+          .key("prompt_position", &B::prompt_position,
+               "where the discrete prompt goes (text): \"suffix\" = passage + prompt, right before the label word "
+               "a causal LM predicts; \"prefix\" = prompt + passage (BDPL's masked-LM template)",
+               one_of({"suffix", "prefix"}));
   return s;
 }
 

@@ -44,6 +44,8 @@ struct BbptOptions {
   double bdpl_clip = 3.0;          ///< gradient-norm clip (BDPL's training loop: 3)
   double bdpl_weight_decay = 0.1;  ///< AdamW weight decay (BDPL run.sh 0.1)
   int64_t passage_words = 40;      ///< text: words per Brown passage (one example)
+  std::string prompt_position = "suffix";  ///< text: "suffix" = passage + prompt (next to the label slot of a
+                                           ///< causal LM), "prefix" = prompt + passage (BDPL's MLM template)
 
   static const OptionSchema<BbptOptions>& schema();
   /// Read [bbpt] (for every algorithm, so a typo is reported as one). Throws: Error(Config) on a wrong type, an

@@ -47,12 +47,18 @@ torch::Tensor TransformerImpl::logits_of(const torch::Tensor& h, RMSNorm n) {
   return project(n->forward(h), head).to(torch::kFloat32);
 }
 
-torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) {
-  auto [cos, sin] = rope(0, tokens.size(1), tokens.device());
+torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) { return blocks(torch::embedding(embed, tokens)); }
+
+torch::Tensor TransformerImpl::blocks(torch::Tensor h) {
+  auto [cos, sin] = rope(0, h.size(1), h.device());
   MatmulDtypeGuard guard(compute_dtype_);
-  auto h = torch::embedding(embed, tokens);
   for (auto& l : *layers) h = l->as<Block>()->forward(h, cos, sin);
   return h;
+}
+
+torch::Tensor TransformerImpl::forward_embedded(const torch::Tensor& h0) {
+  MatmulDtypeGuard guard(compute_dtype_);
+  return logits_of(blocks(h0), norm);
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& tokens) {

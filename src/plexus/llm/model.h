@@ -44,6 +44,10 @@ class TransformerImpl : public torch::nn::Module {
   /// Next-token logits for every position. Shapes: tokens [B,T] → [B,T,V] f32.
   torch::Tensor forward(const torch::Tensor& tokens);
 
+  /// forward() from input embeddings instead of tokens, so a gradient can reach a relaxed (soft) prompt:
+  /// forward(t) = forward_embedded(embed[t]). Shapes: h0 [B,T,C] (C = dim) → [B,T,V] f32.
+  torch::Tensor forward_embedded(const torch::Tensor& h0);
+
   /// Logits for positions start_pos.. using and filling the latent caches (absorbed MLA).
   /// Shapes: tokens [B,T], caches one per layer → [B,T,V] f32.
   torch::Tensor forward_cached(const torch::Tensor& tokens, int64_t start_pos, std::vector<MlaCache>& caches);
@@ -71,6 +75,8 @@ class TransformerImpl : public torch::nn::Module {
 
  private:
   std::pair<torch::Tensor, torch::Tensor> rope(int64_t start, int64_t T, torch::Device dev);
+  // The main blocks on input states h [B,T,C] (positions from 0) → [B,T,C].
+  torch::Tensor blocks(torch::Tensor h);
   torch::Tensor logits_of(const torch::Tensor& h, RMSNorm n);
   ModelArgs a_;
   RopeTables rope_cpu_;

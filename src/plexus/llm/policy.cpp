@@ -17,6 +17,12 @@ int64_t single_token_id(const Tokenizer& tok, const std::string& piece) {
   return tok.decode({last}) == piece ? last : -1;
 }
 
+int64_t first_word_token(const Tokenizer& tok, const std::string& word) {
+  for (int t : tok.encode(" " + word))
+    if (tok.decode({t}).find_first_not_of(" \t\n") != std::string::npos) return t;
+  return -1;
+}
+
 std::vector<int64_t> encode64(const Tokenizer& tok, const std::string& text) {
   auto e = tok.encode(text);
   return {e.begin(), e.end()};

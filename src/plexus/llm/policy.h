@@ -32,6 +32,10 @@ Policy load_policy(const std::filesystem::path& run_dir, torch::Device dev, cons
 /// Id of `piece` when the tokenizer encodes it as one token, else −1.
 int64_t single_token_id(const Tokenizer& tok, const std::string& piece);
 
+/// The first token of " <word>" that is not blank (a tokenizer may emit the word-start piece on its own): the
+/// token a verbalizer reads for a label word, and the token a discrete prompt word stands for. −1 if none.
+int64_t first_word_token(const Tokenizer& tok, const std::string& word);
+
 /// Tokens of `text` as int64.
 std::vector<int64_t> encode64(const Tokenizer& tok, const std::string& text);
 

@@ -189,15 +189,7 @@ TextVerbalizerBox::TextVerbalizerBox(const fs::path& run_dir, std::vector<std::s
   for (auto& p : impl_->policy.model->parameters()) p.requires_grad_(false);
   for (const auto& w : label_words_) {
     if (w.empty()) throw Error::config("--label-words: an empty label word; give one word per class");
-    // The first token of " <word>" that is not blank (a tokenizer may emit the word-start piece on its own).
-    int64_t id = -1;
-    for (int64_t t : llm::encode64(*impl_->policy.tok, " " + w)) {
-      const std::string piece = impl_->policy.tok->decode({static_cast<int>(t)});
-      if (piece.find_first_not_of(" \t\n") != std::string::npos) {
-        id = t;
-        break;
-      }
-    }
+    const int64_t id = llm::first_word_token(*impl_->policy.tok, w);
     if (id < 0) throw Error::config("--label-words: '{}' encodes to no token; choose another word", w);
     for (size_t k = 0; k < impl_->word_ids.size(); ++k)
       if (impl_->word_ids[k] == id)
