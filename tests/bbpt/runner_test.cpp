@@ -13,6 +13,8 @@
 #include "../fl/synthetic_config.h"
 #include "run_files.h"
 #include "plexus/core/checkpoint.h"
+#include "plexus/serve/api_client.h"
+#include "plexus/serve/server_process.h"
 
 using namespace plexus;
 namespace fs = std::filesystem;
@@ -146,6 +148,101 @@ TEST(FedBbptCli, BadSettingsAreOneLineErrors) {
   expect_error("fl run --config " + cfg + " --set bbpt.api_url=\\\"http://127.0.0.1:1\\\"", "api_keys");
   expect_error("fl run --config " + cfg + " --set bbpt.api_keys=\\\"keys.json\\\"", "only with api_url");
   expect_error("fl run --config " + cfg + " --set bbpt.task=\\\"text\\\"", "needs an llm run");
+  // A choice written as a number is shown as written, with the allowed values.
+  expect_error("fl run --config " + cfg + " --set bbpt.shift=3",
+               "[bbpt] shift = 3 is not one of: none, invert, low_contrast, rotate, relabel");
   // A model of another input shape: the synthetic data at 5×5 against the 4×4 source model.
   expect_error("fl run --config " + cfg + " --set data.synthetic_dim=5 --set run.name=\\\"bad5\\\"", "inputs");
+}
+
+namespace {
+
+// A keys file for an external server: client-0..client-5 with `budget` calls each, and "eval" unlimited.
+fs::path external_keys_file(const std::string& name, int64_t budget) {
+  Json keys;
+  for (int i = 0; i < 6; ++i) keys["keys"]["client-" + std::to_string(i)] = {{"budget", budget}};
+  keys["keys"]["eval"] = {{"budget", nullptr}};
+  auto file = root() / (name + "_keys.json");
+  std::ofstream(file) << keys.dump();
+  return file;
+}
+
+std::string external_sets(const std::string& url, const fs::path& keys) {
+  return " --set bbpt.api_url=\\\"" + url + "\\\" --set bbpt.api_keys=\\\"" + keys.string() + "\\\"";
+}
+
+}  // namespace
+
+TEST(FedBbptCli, ExternalServerLimitsAndSpentBudgetsAreReadFromItsInfo) {
+  // A server of max batch 16 (the training batch) and 15 calls per client key, one of which already spent 7.
+  const auto keys = external_keys_file("ext", 15);
+  serve::ServerProcess server({.model = source_run(), .keys = keys, .extra_args = {"--max-batch", "16"},
+                               .binary = PLEXUS_BINARY});
+  for (int i = 0; i < 7; ++i) serve::ApiClient(server.url(), "client-0").predict(torch::zeros({1, 1, 4, 4}));
+  auto cfg = bbpt_config("fed_bbpt", "ext", {"fl.client_fraction=1.0"}).string();
+  auto r = test::run_plexus("fl run --config " + cfg + external_sets(server.url(), keys));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("split to 16"), std::string::npos) << "bbpt.max_batch = 1024 > the server's 16:\n" << r.out;
+  auto rows = metrics("ext");
+  // Round 1: 5 fresh keys pay 3 steps of 4 calls (12 of 15); client-0 has 8 left: 2 steps. Round 2: nobody can
+  // pay a step (3 and 0 left), so no call is refused with 429 mid-run.
+  EXPECT_EQ(rows[0]["queries"].get<int64_t>(), 5 * 12 + 8);
+  EXPECT_EQ(rows[1]["queries"].get<int64_t>(), 0);
+  EXPECT_EQ(rows[1]["clients_out_of_budget"].get<int64_t>(), 6);
+  EXPECT_EQ(serve::ApiClient(server.url(), "client-0").info()["queries_left"], 0);
+  EXPECT_EQ(serve::ApiClient(server.url(), "client-1").info()["queries_left"], 3);
+
+  // A training batch over the server's max batch: one line naming the key to set, before the run directory.
+  r = test::run_plexus("fl run --config " + cfg + external_sets(server.url(), keys) +
+                       " --set train.batch_size=32 --set run.name=\\\"ext32\\\"");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("set train.batch_size <= 16"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(root() / "ext32"));
+}
+
+TEST(FedBbptCli, BrokenExternalServerSettingsFailBeforeTheRunDirectory) {
+  auto cfg = bbpt_config("fed_bbpt", "extbad").string();
+  const auto good_keys = external_keys_file("extbad", 100);
+  const auto broken = root() / "broken_keys.json";
+  std::ofstream(broken) << "{\"keys\": {\"client-0\": {\"budget\": 5},";
+  struct Case {
+    std::string url;
+    fs::path keys;
+    std::string needle;
+  };
+  const std::vector<Case> cases = {
+      {"http://127.0.0.1:1", root() / "no_such_keys.json", "does not exist"},
+      {"http://127.0.0.1:1", broken, "is not JSON"},
+      {"http://127.0.0.1:1", good_keys, "cannot reach the model service"},  // nothing listens on port 1
+      {"ftp://127.0.0.1:8080", good_keys, "must look like http://"},
+  };
+  for (const auto& c : cases) {
+    auto r = test::run_plexus("fl run --config " + cfg + external_sets(c.url, c.keys));
+    EXPECT_NE(r.code, 0) << c.needle;
+    EXPECT_NE(r.out.find(c.needle), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("[bbpt] api_"), std::string::npos) << "names the key to fix: " << r.out;
+    EXPECT_EQ(r.out.find("error:"), r.out.rfind("error:")) << "one error line: " << r.out;
+    EXPECT_FALSE(fs::exists(root() / "extbad")) << "nothing written for: " << c.needle;
+  }
+}
+
+TEST(FedBbptCli, ResumeOfARunStoppedBeforeItsFirstCheckpointStartsFromRoundZero) {
+  // checkpoint_every = 0 writes a checkpoint only at the end: remove it to stand for a run killed before it.
+  auto cfg = bbpt_config("fed_bbpt", "nockpt", {"run.checkpoint_every=0"}).string();
+  ASSERT_EQ(test::run_plexus("fl run --config " + cfg).code, 0);
+  const auto full_x = final_x("nockpt");
+  const auto full_rows = metrics("nockpt");
+  fs::remove_all(root() / "nockpt" / "checkpoints");
+  fs::remove(root() / "nockpt" / "summary.json");
+  auto r = test::run_plexus("fl run --config " + cfg + " --resume");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("starting again from round 0"), std::string::npos) << r.out;
+  EXPECT_TRUE(final_x("nockpt").equal(full_x)) << "the same seeded run again";
+  ASSERT_EQ(metrics("nockpt").size(), full_rows.size()) << "the old rows were replaced, not appended to";
+  EXPECT_EQ(metrics("nockpt").back()["queries_total"], full_rows.back()["queries_total"]);
+  // The rule that the config must match is kept.
+  fs::remove_all(root() / "nockpt" / "checkpoints");
+  r = test::run_plexus("fl run --config " + cfg + " --resume --set bbpt.spsa_a=0.5");
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("spsa_a"), std::string::npos) << r.out;
 }

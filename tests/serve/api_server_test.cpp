@@ -3,6 +3,12 @@
 // valid request still served), keys, budgets under concurrency, and a walk over routes that must not exist.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
 #include <functional>
@@ -38,6 +44,38 @@ void expect_error(ApiClient& c, const std::string& method, const std::string& pa
   EXPECT_EQ(longest_array(j), 0u) << what << ": an error carries no numbers";
 }
 
+// Send `request` as raw bytes on a fresh loopback connection to `port` and read one HTTP response (its headers and
+// the Content-Length bytes of its body). The socket gives up after `wait_s` seconds without data, so a server that
+// keeps waiting for a body makes this return what it has (an empty string), never hang the test.
+std::string raw_exchange(int port, const std::string& request, int wait_s) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "socket() failed";
+  timeval tv{wait_s, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    char buf[4096];
+    for (;;) {
+      const auto head_end = got.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        const auto cl = got.find("Content-Length: ");
+        const size_t body = cl == std::string::npos ? 0 : std::stoul(got.substr(cl + 16));
+        if (got.size() >= head_end + 4 + body) break;
+      }
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;  // closed, or nothing for wait_s seconds
+      got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return got;
+}
+
 }  // namespace
 
 TEST(ApiServer, InfoDescribesTaskLimitsAndNothingMore) {
@@ -53,11 +91,28 @@ TEST(ApiServer, InfoDescribesTaskLimitsAndNothingMore) {
   EXPECT_EQ(info["limits"]["max_body_bytes"], 64 << 20);
   EXPECT_EQ(info["query_budget"], 40);
   EXPECT_EQ(info["queries_used"], 0);
+  EXPECT_EQ(info["queries_left"], 40);
   // No parameter-sized payload: no array longer than the class count anywhere.
   EXPECT_LE(longest_array(info), 3u) << info.dump();
   EXPECT_TRUE(ApiClient(s.url(), "eval").info()["query_budget"].is_null());
+  EXPECT_TRUE(ApiClient(s.url(), "eval").info()["queries_left"].is_null());
 }
 
+TEST(ApiServer, InfoReportsOnlyTheCallersOwnUsage) {
+  TinyService s(/*budget=*/10);
+  ApiClient client(s.url(), "client"), eval(s.url(), "eval");
+  const auto x = torch::zeros({2, 1, 4, 4});
+  for (int i = 0; i < 3; ++i) client.predict(x);
+  for (int i = 0; i < 5; ++i) eval.predict(x);
+  const auto mine = client.info();
+  EXPECT_EQ(mine["queries_used"], 3);
+  EXPECT_EQ(mine["query_budget"], 10);
+  EXPECT_EQ(mine["queries_left"], 7) << "10 - 3";
+  EXPECT_EQ(eval.info()["queries_used"], 5);
+  // Nothing about another key: neither its name nor its count.
+  EXPECT_EQ(mine.dump().find("eval"), std::string::npos) << mine.dump();
+  EXPECT_EQ(mine.dump().find("5"), std::string::npos) << mine.dump();
+}
 TEST(ApiServer, PredictMatchesModelForwardAndCrossEntropy) {
   TinyService s;
   ApiClient c(s.url(), "client");
@@ -173,6 +228,37 @@ TEST(ApiServer, MalformedRequestsGetTheirStatusAndServingContinues) {
     EXPECT_EQ(e.kind(), ErrorKind::Data);
     EXPECT_NE(std::string(e.what()).find("does not match the served input [B,1,4,4]"), std::string::npos) << e.what();
   }
+}
+
+TEST(ApiServer, OversizeContentLengthWithoutBodyIsRefusedAtOnce) {
+  ServerLimits limits;
+  limits.max_body_bytes = 64 * 1024;
+  TinyService s(1000, limits);
+  auto head = [&](const std::string& extra) {
+    return "POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer client\r\n"
+           "Content-Type: application/json\r\n" + extra + "\r\n";
+  };
+  // Declares 100 MB and sends nothing. httplib 0.11 on its own waits for the body for the server's 60 s read
+  // timeout; the reply must come long before this socket's 10 s receive timeout gives up.
+  for (const std::string length : {"100000000", "65537", "99999999999999999999999"}) {
+    const std::string r = raw_exchange(s.port, head("Content-Length: " + length + "\r\n"), 10);
+    EXPECT_EQ(r.rfind("HTTP/1.1 413", 0), 0u) << length << ": " << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+    const auto j = nlohmann::json::parse(r.substr(r.find("\r\n\r\n") + 4), nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << r;
+    EXPECT_NE(j["error"].get<std::string>().find("over the limit of 65536 bytes"), std::string::npos) << r;
+  }
+  // A length that is no number, and a chunked body (which has no length to check), are refused as promptly.
+  EXPECT_EQ(raw_exchange(s.port, head("Content-Length: -5\r\n"), 10).rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(raw_exchange(s.port, head("Transfer-Encoding: chunked\r\n"), 10).rfind("HTTP/1.1 411", 0), 0u);
+  // At the limit the body is read as before: a valid request sent raw is answered 200.
+  const std::string good = image_body(torch::zeros({1, 1, 4, 4})).dump();
+  const std::string ok = raw_exchange(s.port, head("Content-Length: " + std::to_string(good.size()) + "\r\n") + good, 10);
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
+  // The next valid request through the client still works, and the refused ones cost no query.
+  ApiClient c(s.url(), "client");
+  EXPECT_EQ(c.predict(torch::zeros({2, 1, 4, 4})).queries_used, 2);
+  EXPECT_EQ(s.server.usage().at("client").queries, 2);
 }
 
 TEST(ApiServer, MissingOrUnknownKeyIs401) {

@@ -1,5 +1,7 @@
 #include "plexus/bbpt/api_eval.h"
 
+#include "plexus/bbpt/tuner.h"
+
 namespace plexus::bbpt {
 
 fl::EvalStats api_evaluate(const PromptGenerator& gen, const torch::Tensor& theta, const data::Dataset& split,
@@ -9,8 +11,7 @@ fl::EvalStats api_evaluate(const PromptGenerator& gen, const torch::Tensor& thet
   const int64_t n = static_cast<int64_t>(idx.size());
   for (int64_t lo = 0; lo < n; lo += batch) {
     const int64_t hi = std::min(n, lo + batch);
-    auto ix = torch::tensor(std::vector<int64_t>(idx.begin() + lo, idx.begin() + hi), torch::kLong);
-    auto x = split.x.index_select(0, ix), y = split.y.index_select(0, ix);
+    const auto [x, y] = select_examples(split, std::span(idx).subspan(static_cast<size_t>(lo), static_cast<size_t>(hi - lo)));
     auto pred = api.predict(gen.prompted(theta, x), y);
     st.correct += pred.logits.argmax(1).eq(y).sum().item<int64_t>();
     st.count += hi - lo;

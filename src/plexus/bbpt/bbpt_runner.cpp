@@ -4,14 +4,19 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 
+#include "plexus/core/checkpoint_store.h"
+#include "plexus/core/config.h"
 #include "plexus/core/file_io.h"
 #include "plexus/core/log.h"
 #include "plexus/core/progress.h"
+#include "plexus/core/run_lifecycle.h"
 #include "plexus/fl/algorithm.h"
 #include "plexus/fl/run_support.h"
 #include "plexus/fl/worker_pool.h"
+#include "plexus/serve/api_server.h"
 #include "plexus/serve/black_box.h"
 #include "plexus/serve/server_process.h"
 
@@ -43,28 +48,21 @@ Keys own_keys(const fl::FlConfig& cfg) {
 }
 
 // Keys of an external server, read from its keys file in file order: limited keys → clients, the first
-// unlimited key → evaluation.
+// unlimited key → evaluation. The file is checked as `plexus serve --keys` checks it (serve::load_keys).
 Keys external_keys(const fl::FlConfig& cfg) {
   const auto& path = cfg.bbpt.api_keys;
-  Json j;
   try {
-    j = Json::parse(read_file(path));
-  } catch (const Json::exception& e) {
-    throw Error::config("[bbpt] api_keys = \"{}\" is not valid JSON ({}); write {{\"keys\": {{\"<key>\": "
-                        "{{\"budget\": N}}, ...}}}}", path, e.what());
+    serve::load_keys(path);
+  } catch (const Error& e) {
+    throw Error(e.kind(), fmt::format("[bbpt] api_keys: {} (set bbpt.api_keys to the keys file of the server at "
+                                      "bbpt.api_url)", e.what()));
   }
   Keys k;
-  if (!j.contains("keys") || !j["keys"].is_object()) {
-    throw Error::config("[bbpt] api_keys = \"{}\" has no \"keys\" object", path);
-  }
+  const Json j = Json::parse(read_file(path));  // valid: load_keys read it
   for (const auto& [key, v] : j["keys"].items()) {
-    const bool unlimited = v.is_object() && v.contains("budget") && v["budget"].is_null();
-    if (unlimited && k.eval.empty()) k.eval = key;
-    else if (!unlimited) {
-      if (!v.is_object() || !v.contains("budget") || !v["budget"].is_number_integer()) {
-        throw Error::config("[bbpt] api_keys = \"{}\": key \"{}\" needs {{\"budget\": N}} (or null for the evaluation "
-                            "key)", path, key);
-      }
+    if (v["budget"].is_null()) {
+      if (k.eval.empty()) k.eval = key;
+    } else {
       k.clients.push_back(key);
       k.budgets.push_back(v["budget"].get<int64_t>());
     }
@@ -77,6 +75,64 @@ Keys external_keys(const fl::FlConfig& cfg) {
   k.clients.resize(static_cast<size_t>(cfg.fl.clients));
   k.budgets.resize(static_cast<size_t>(cfg.fl.clients));
   return k;
+}
+
+// What a running server (bbpt.api_url) allows, asked through GET /v1/info before the run directory is opened.
+struct External {
+  Keys keys;
+  nlohmann::json info;        // /v1/info of the evaluation key (the task description)
+  std::vector<int64_t> left;  // each client key's remaining calls now
+  int64_t max_batch = 0;      // the server's limits.max_batch (0: not reported)
+};
+
+// Probe the server at bbpt.api_url with every key of bbpt.api_keys. /v1/info costs no query.
+// Throws: Error(Config) for a malformed URL or keys file, a key the server does not know, or a training batch over
+// the server's max batch; Error(Io) if nothing answers at the URL.
+External probe_external(const fl::FlConfig& cfg) {
+  const auto& url = cfg.bbpt.api_url;
+  External ext;
+  ext.keys = external_keys(cfg);
+  auto ask = [&](const std::string& key) {
+    try {
+      serve::ApiClient api(url, key);  // Error(Config) for a URL that is not http://host:port
+      const serve::RawReply r = api.send("GET", "/v1/info");  // Error(Io) if nothing answers
+      if (r.status == 401) {
+        throw Error::config("[bbpt] api_keys = \"{}\": the server at {} does not know key '{}'; set bbpt.api_keys to "
+                            "that server's keys file", cfg.bbpt.api_keys, url, clip_text(key, 40));
+      }
+      auto j = Json::parse(r.body, nullptr, false);
+      if (r.status != 200 || !j.is_object()) {
+        throw Error::data("GET /v1/info answered HTTP {} with {}; is a `plexus serve` listening there?", r.status,
+                          clip_text(r.body, 120));
+      }
+      return j;
+    } catch (const Error& e) {
+      if (std::string(e.what()).rfind("[bbpt]", 0) == 0) throw;
+      throw Error(e.kind(), fmt::format("[bbpt] api_url = \"{}\": {}", clip_text(url, 80), e.what()));
+    }
+  };
+  ext.info = ask(ext.keys.eval);
+  if (const auto* lim = ext.info.contains("limits") ? &ext.info["limits"] : nullptr;
+      lim && lim->is_object() && lim->contains("max_batch") && (*lim)["max_batch"].is_number_integer()) {
+    ext.max_batch = (*lim)["max_batch"].get<int64_t>();
+  }
+  if (ext.max_batch > 0 && cfg.train.batch_size > ext.max_batch) {
+    throw Error::config("[train] batch_size = {} is over the max batch of {} examples per call of the server at {} "
+                        "(its /v1/info limits.max_batch); one minibatch is one API call: set train.batch_size <= {}",
+                        cfg.train.batch_size, ext.max_batch, url, ext.max_batch);
+  }
+  for (size_t i = 0; i < ext.keys.clients.size(); ++i) {
+    const auto j = ask(ext.keys.clients[i]);
+    auto integer = [&](const char* f) { return j.contains(f) && j[f].is_number_integer(); };
+    int64_t left = ext.keys.budgets[i];  // a server that does not report usage: the keys file's budget
+    if (integer("queries_left")) left = j["queries_left"].get<int64_t>();
+    else if (integer("query_budget") && integer("queries_used"))
+      left = j["query_budget"].get<int64_t>() - j["queries_used"].get<int64_t>();
+    else if (j.contains("query_budget") && j["query_budget"].is_null())
+      left = std::numeric_limits<int64_t>::max() / 2;  // unlimited on that server
+    ext.left.push_back(std::max<int64_t>(0, left));
+  }
+  return ext;
 }
 
 // Write the keys file of a child server: each client's remaining budget, evaluation unlimited.
@@ -102,14 +158,42 @@ struct Accuracy {
   double local_mean = NAN, local_std = NAN, global = NAN;
 };
 
+// The checks of a --resume (core start_run) for a run that has no checkpoint yet: the saved config must equal
+// this one except what a resume may change, and the data must be the recorded data.
+// Throws: Error(Config) for a changed key; Error(Data) for a missing config.toml or other data.
+void check_restart(const RunDir& dir, const RunSpec& spec) {
+  const fs::path saved = dir.path() / "config.toml";
+  if (!fs::exists(saved)) {
+    throw Error::data("--resume: '{}' is missing, so the resume cannot be checked; restore it or start a new run.name",
+                      saved.string());
+  }
+  check_resume_config(load_toml(saved), *spec.config, spec.rules);
+  const fs::path recorded = dir.path() / "data.json";
+  if (!fs::exists(recorded)) return;
+  DataFingerprint was;
+  try {
+    was = DataFingerprint::from_json(nlohmann::json::parse(read_file(recorded)));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error::data("'{}' is unreadable ({}); restore it or start a new run.name", recorded.string(), e.what());
+  }
+  if (was.digest != spec.data.digest || nlohmann::json(was.sizes) != nlohmann::json(spec.data.sizes)) {
+    throw Error::data("--resume: the data differ from the run's: now {} ({}) but the run was started on {} ({}); point "
+                      "the data path back at the original data or start a new run.name", spec.data.source,
+                      spec.data.digest, was.source, was.digest);
+  }
+}
+
 }  // namespace
 
-fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& recipe) {
-  const fl::Algorithm& algo = fl::find_algorithm(cfg.fl.algorithm);
-  const auto& b = cfg.bbpt;
+fl::RunResult run_bbpt(const fl::FlConfig& user_cfg, bool resume, const BbptRecipe& recipe) {
+  const fl::Algorithm& algo = fl::find_algorithm(user_cfg.fl.algorithm);
   auto t_load = fl::Clock::now();
-  fl::setup_workers(cfg.run, torch::kCPU, false);  // one intra-op thread per client: results do not depend on workers
-  if (b.api_url.empty()) {  // a missing or foreign model directory fails before the run directory exists
+  fl::setup_workers(user_cfg.run, torch::kCPU, false);  // one intra-op thread per client: results do not depend on workers
+  // Everything that can be checked without the run directory fails before it exists: the model directory, or
+  // the external server (its URL, keys file, keys and limits, asked through GET /v1/info).
+  std::optional<External> ext;
+  if (user_cfg.bbpt.api_url.empty()) {
+    const auto& b = user_cfg.bbpt;
     const std::string want = b.task == "text" ? "llm" : "image";  // serve::run_kind of the black box
     std::string kind;
     try {
@@ -123,8 +207,22 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
                           b.model, kind, b.task, want,
                           b.task == "text" ? "bbpt_text_source" : "bbpt_source");
     }
-  }  auto task = make_prompt_task(cfg);
+  } else {
+    ext = probe_external(user_cfg);
+  }
+  // The config the run works with: evaluation calls split to the external server's max batch (training batches
+  // were checked against it). config.toml keeps the user's values.
+  fl::FlConfig run_cfg = user_cfg;
+  if (ext && ext->max_batch > 0 && ext->max_batch < run_cfg.bbpt.max_batch) {
+    log_info("bbpt: the server at {} takes at most {} examples per call (bbpt.max_batch = {}): evaluation calls are "
+             "split to {}", run_cfg.bbpt.api_url, ext->max_batch, run_cfg.bbpt.max_batch, ext->max_batch);
+    run_cfg.bbpt.max_batch = ext->max_batch;
+  }
+  const fl::FlConfig& cfg = run_cfg;
+  const auto& b = cfg.bbpt;
+  auto task = make_prompt_task(cfg);
   const auto& data = task->data();
+  if (ext) task->check_fits(ext->info);
 
   const int64_t N = cfg.fl.clients;
   const int64_t P = task->size();
@@ -139,10 +237,29 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
   int64_t eval_calls = 0;
   std::optional<std::pair<double, double>> zero_ck;  // zero-shot (local, global) of the run being resumed
 
+  // The run directory, as fl::open_run, except that a --resume of a run stopped before its first checkpoint
+  // starts again from round 0 (after the same config and data checks) instead of failing.
+  RunDir dir(user_cfg.run.out_dir, user_cfg.run.name, resume);
+  RunSpec spec;
+  spec.config = &user_cfg.resolved;
+  spec.rules = fl::fl_resume_rules();
+  spec.data = fl::fl_data_fingerprint(user_cfg, data);
+  spec.target = user_cfg.fl.rounds;
+  spec.target_key = "fl.rounds";
   fs::path ckpt_path;
-  RunDir dir = fl::open_run(cfg, data, resume, ckpt_path);
+  const bool restart = resume && list_checkpoints(dir.checkpoints()).empty();  // none written yet
+  if (restart) {
+    check_restart(dir, spec);
+    start_run(dir, spec, /*resume=*/false);  // config.toml and data.json, as a fresh run
+  } else {
+    ckpt_path = start_run(dir, spec, resume).checkpoint;
+  }
   int64_t start = 0;
-  if (resume) {
+  if (restart) {
+    dir.metrics().truncate_after("round", 0);
+    log_info("bbpt: --resume: no checkpoint in {} (the run stopped before its first one): starting again from round 0",
+             dir.checkpoints().string());
+  } else if (resume) {
     auto ck = load_checkpoint(ckpt_path);
     X.copy_(ck.tensors.at("X"));
     M.copy_(ck.tensors.at("M"));
@@ -156,9 +273,12 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
     log_info("bbpt: resuming after round {} from {}", start, ckpt_path.string());
   }
 
-  // The black box: a child `plexus serve` holding the remaining budgets, or the configured server.
-  Keys keys = b.api_url.empty() ? own_keys(cfg) : external_keys(cfg);
-  for (size_t i = 0; i < keys.budgets.size(); ++i) acct[i].budget = keys.budgets[i];  // an external server's budgets
+  // The black box: a child `plexus serve` holding the remaining budgets, or the configured server, whose keys
+  // have what its /v1/info reported left (a key spent elsewhere before this run is accounted for).
+  Keys keys = ext ? ext->keys : own_keys(cfg);
+  if (ext) {
+    for (size_t i = 0; i < acct.size(); ++i) acct[i].budget = acct[i].used + ext->left[i];
+  }
   std::unique_ptr<serve::ServerProcess> server;
   std::string url = b.api_url;
   if (url.empty()) {
@@ -171,8 +291,7 @@ fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& r
     url = server->url();
   }
   serve::ApiClient eval_api(url, keys.eval);
-  const auto info = eval_api.info();
-  task->check_fits(info);
+  if (!ext) task->check_fits(eval_api.info());  // an external server's was checked before the run directory
   std::vector<serve::ApiClient> apis;
   for (const auto& k : keys.clients) apis.emplace_back(url, k);
   const auto eval_idx = eval_subset(cfg, data.test.size());

@@ -27,12 +27,16 @@ struct BbptRecipe {
   bool federated = true;
 };
 
-/// Run the whole experiment of `cfg` with `recipe`: load the task's data, open the run directory (resume
-/// checks as every FL run), start `plexus serve` on bbpt.model unless bbpt.api_url is set, evaluate the
-/// zero-shot model, then the rounds. Checkpoints hold the prompts X [N,P], the correction rows M [N,P] and
-/// each client's spent queries, so a resumed run restarts the server with the remaining budgets.
-/// Throws: Error(Config) for a served model that does not fit the data; Error(Io) if the server cannot
-/// start or be reached; Error(Infeasible) if tuning diverges; as fl::run_fl otherwise.
+/// Run the whole experiment of `cfg` with `recipe`: check the model directory, or with bbpt.api_url probe that
+/// server's GET /v1/info with every key of bbpt.api_keys (its max batch, each key's remaining calls); load the
+/// task's data; open the run directory (resume checks as every FL run, except that a run with no checkpoint yet
+/// restarts from round 0); start `plexus serve` on bbpt.model unless bbpt.api_url is set; evaluate the zero-shot
+/// model, then the rounds. Checkpoints hold the prompts X [N,P], the correction rows M [N,P] and each client's
+/// spent queries, so a resumed run restarts the server with the remaining budgets.
+/// Throws, before the run directory exists: Error(Config) for a missing model, a malformed api_url or keys file,
+/// a key the server does not know, train.batch_size over the server's max batch, a served model that does not fit
+/// the data; Error(Io) if nothing answers at api_url. Later: Error(Io) if the child server cannot start;
+/// Error(Infeasible) if tuning diverges; as fl::run_fl otherwise.
 fl::RunResult run_bbpt(const fl::FlConfig& cfg, bool resume, const BbptRecipe& recipe);
 
 }  // namespace plexus::bbpt

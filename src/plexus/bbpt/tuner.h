@@ -8,6 +8,8 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "plexus/bbpt/prompt_generator.h"
@@ -60,5 +62,9 @@ std::unique_ptr<PromptTuner> white_box_tuner(const fl::FlConfig& cfg, std::share
 /// The K minibatches (index lists of at most B) a client draws in a round: a fresh shuffle of `idx` per pass,
 /// from `rng`. Shapes: idx [n] → K lists. K = train.local_steps, else train.local_epochs · ⌈n/B⌉.
 std::vector<std::vector<int64_t>> round_batches(const fl::LocalOptions& o, const std::vector<int64_t>& idx, Rng& rng);
+
+/// The examples `idx` of `split`, in that order: a minibatch or an evaluation chunk.
+/// Shapes: split.x [n,C,H,W], split.y [n], idx [B] → {x [B,C,H,W], y [B]}.
+std::pair<torch::Tensor, torch::Tensor> select_examples(const data::Dataset& split, std::span<const int64_t> idx);
 
 }  // namespace plexus::bbpt

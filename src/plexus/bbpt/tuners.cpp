@@ -23,11 +23,12 @@ std::vector<std::vector<int64_t>> round_batches(const fl::LocalOptions& o, const
   return batches;
 }
 
-namespace {
-
-torch::Tensor index_tensor(const std::vector<int64_t>& b) {
-  return torch::tensor(b, torch::kLong);
+std::pair<torch::Tensor, torch::Tensor> select_examples(const data::Dataset& split, std::span<const int64_t> idx) {
+  const auto ix = torch::tensor(std::vector<int64_t>(idx.begin(), idx.end()), torch::kLong);  // [B]
+  return {split.x.index_select(0, ix), split.y.index_select(0, ix)};
 }
+
+namespace {
 
 void check_finite(double loss, int64_t client, int64_t round, const char* fix) {
   if (!std::isfinite(loss)) {
@@ -56,8 +57,7 @@ class SpsaGcTuner : public PromptTuner {
         st.out_of_budget = true;
         break;
       }
-      auto ix = index_tensor(batches[s]);
-      auto x = train_.x.index_select(0, ix), y = train_.y.index_select(0, ix);
+      const auto [x, y] = select_examples(train_, batches[s]);
       auto encoded = gen_->encode(x);  // the frozen encoder once per batch, shared by the 2q evaluations
       // L(θ') = the API's mean cross-entropy on the prompted batch (one call).
       auto loss = [&](const torch::Tensor& th) {
@@ -101,8 +101,7 @@ class WhiteBoxTuner : public PromptTuner {
     TuneStats st;
     double loss_sum = 0;
     for (const auto& b : batches) {
-      auto ix = index_tensor(b);
-      auto x = train_.x.index_select(0, ix), y = train_.y.index_select(0, ix);
+      const auto [x, y] = select_examples(train_, b);
       auto th = theta.detach().clone().set_requires_grad(true);
       auto loss = torch::nn::functional::cross_entropy(model_->forward(gen_->prompted(th, x)), y);
       auto g = torch::autograd::grad({loss}, {th})[0];

@@ -248,10 +248,16 @@ const toml::node* ConfigTable::lookup(std::string_view key) {
 
 std::string ConfigTable::value_text(std::string_view key) const {
   const toml::node* n = resolved_.get(key);
-  if (!n && table_) n = table_->get(key);
+  const toml::node* written = table_ ? table_->get(key) : nullptr;
+  // A string key given a bare --set value (`--set bbpt.shift=3`) holds the text "3": show it as written, not "3".
+  if (n && n->is_string() && written && !written->is_string()) {
+    const auto& origin = written->source().path;
+    if (origin && origin->rfind(kSetOrigin, 0) == 0) return clip_text(origin->substr(kSetOrigin.size()));
+  }
+  if (!n) n = written;
   if (!n) return "?";
   // A long string is clipped inside its quotes, so the quotes stay paired and the byte count is the value's.
-  if (auto v = n->value_exact<std::string>(); v && v->size() > 80) return "\"" + clip_text(*v) + "\"";
+  if (auto v = n->value_exact<std::string>(); v && v->size() > 80) return fmt::format("\"{}\"", clip_text(*v));
   return clip_text(value_text_of(*n));
 }
 
@@ -369,8 +375,8 @@ void ConfigTable::get_choice(std::string_view key, std::string& field, const std
     std::string list;
     for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
     std::string near = nearest_name(field, choices);
-    throw Error::config("[{}] {} = \"{}\" is not one of: {}{}", section_, key, field, list,
-                        near.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", near));
+    throw Error::config("[{}] {} = {} is not one of: {}{} (set {}.{})", section_, key, value_text(key), list,
+                        near.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", near), section_, key);
   }
 }
 

@@ -166,6 +166,8 @@ void check_allowed(ConfigTable& t, std::string_view key, const std::string& v, c
   if (!a.is_choice()) return;
   auto names = a.names();
   if (std::find(names.begin(), names.end(), v) != names.end()) return;
+  std::string again = v;
+  t.get_choice(key, again, names);  // throws, naming the value as the user wrote it (ConfigTable::value_text)
   std::string near = nearest_name(v, names);
   throw Error::config("[{}] {} = \"{}\" is not one of: {}{} (set {}.{})", t.section(), key, clip_text(v),
                       fmt::format("{}", fmt::join(names, ", ")),

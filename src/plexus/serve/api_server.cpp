@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include <charconv>
 #include <mutex>
 #include <thread>
 
@@ -57,6 +58,7 @@ const char* status_text(int status) {
     case 401: return "missing or unknown API key";
     case 404: return "no such route; the routes are GET /v1/info and POST /v1/predict";
     case 405: return "method not allowed";
+    case 411: return "a Content-Length header is required";
     case 413: return "request body too large";
     case 414: return "request URI too long";
     case 429: return "query budget spent";
@@ -139,6 +141,7 @@ struct ApiServer::Impl {
       const auto& a = accounts.at(key);
       j["queries_used"] = a.queries;
       j["query_budget"] = a.budget ? nlohmann::json(*a.budget) : nlohmann::json(nullptr);
+      j["queries_left"] = a.budget ? nlohmann::json(std::max<int64_t>(0, *a.budget - a.queries)) : nlohmann::json(nullptr);
     }
     send_json(res, 200, j);
   }
@@ -222,6 +225,32 @@ ApiServer::ApiServer(std::shared_ptr<const BlackBox> box, KeyBudgets budgets, Se
   // shutdown quick; a client idle for longer simply reconnects (cheap on loopback).
   s.set_keep_alive_timeout(1);
   s.set_read_timeout(60);            // seconds to receive a request (64 MiB on loopback takes far less)
+  // A body over the limit is refused from its headers, before any of it is read. httplib 0.11 would instead
+  // read and discard Content-Length bytes (skip_content_with_length), so a request that declares a huge body and
+  // sends none held a worker, and left its client waiting, for the whole read timeout before the 413. A chunked
+  // body has no length to check (httplib 0.11 reads it whatever its size), so it is refused too. The unread body
+  // makes the connection unusable: the reply says `Connection: close` (httplib's client then reconnects), and
+  // the server closes the connection once it idles for the keep-alive timeout.
+  const int64_t body_limit = limits.max_body_bytes;
+  s.set_pre_routing_handler([body_limit](const httplib::Request& req, httplib::Response& res) {
+    const auto refuse = [&](int status, const std::string& msg) {
+      res.set_header("Connection", "close");
+      send_error(res, status, msg);
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    if (req.has_header("Transfer-Encoding"))
+      return refuse(411, "chunked or encoded bodies are not accepted; send the body with a Content-Length header");
+    if (!req.has_header("Content-Length")) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string len = req.get_header_value("Content-Length");
+    uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), n);
+    if (len.empty() || ec == std::errc::invalid_argument || end != len.data() + len.size())
+      return refuse(400, fmt::format("Content-Length '{}' is not a byte count", clip_text(len, 40)));
+    if (ec == std::errc::result_out_of_range || n > static_cast<uint64_t>(body_limit))
+      return refuse(413, fmt::format("request body of {} bytes (Content-Length) is over the limit of {} bytes "
+                                     "(--max-body-bytes)", clip_text(len, 40), body_limit));
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   auto not_allowed = [](const char* allow) {
     return Impl::guarded([allow](const httplib::Request& req, httplib::Response& res) {
       res.set_header("Allow", allow);
