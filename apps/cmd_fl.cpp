@@ -1,8 +1,16 @@
-// `plexus fl run --config FILE [--set section.key=value ...] [--resume]` and `plexus fl algorithms`.
+// `plexus fl run --config FILE [--set section.key=value ...] [--resume] [--ranks R]` and `plexus fl algorithms`.
+// Under torchrun, mpirun or srun (their rank variables set; dist/rank_env.h) the process is one rank of a
+// multi-process run; --ranks R starts R such ranks locally (docs/distributed.md).
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "command_registry.h"
+#include "plexus/dist/group.h"
+#include "plexus/dist/launch.h"
+#include "plexus/dist/rank_env.h"
 #include "plexus/fl/algorithm.h"
+#include "plexus/fl/ranked.h"
 #include "plexus/fl/runner.h"
 
 namespace {
@@ -11,6 +19,7 @@ struct RunArgs {
   std::string config;
   std::vector<std::string> sets;
   bool resume = false;
+  int ranks = 0;  // 0: no local launch
 };
 
 void setup(CLI::App& app) {
@@ -20,10 +29,28 @@ void setup(CLI::App& app) {
   run->add_option("--config,-c", args->config, "TOML config file")->required();
   run->add_option("--set", args->sets, "override a key, e.g. --set fl.rounds=50 (repeatable)");
   run->add_flag("--resume", args->resume, "continue runs/<name>/ from its newest checkpoint");
+  run->add_option("--ranks", args->ranks,
+                  "run as R local processes over c10d/Gloo (like torchrun --nproc-per-node R; docs/distributed.md)")
+      ->check(CLI::Range(1, 1024));
   run->callback([args] {
+    namespace dist = plexus::dist;
+    const auto env = dist::rank_env();  // a half-set rank environment is an error here, before anything runs
+    if (env.distributed()) dist::prefix_stderr(fmt::format("[rank {}] ", env.rank));
     auto cfg = plexus::fl::load_fl_config(args->config, args->sets);
-    auto result = plexus::fl::run_fl(cfg, args->resume);
-    fmt::print("{}\n", result.summary.dump(2));
+    if (args->ranks > 0) {
+      // Check once here what every rank would refuse, then start them; the exit code is the first failure's.
+      plexus::fl::check_ranked(cfg, args->ranks);
+      const int code = dist::launch_local(args->ranks, dist::without_option(dist::own_command_line(), "--ranks"));
+      if (code != 0) std::exit(code);  // the failed rank printed its error; main has nothing to add
+      return;
+    }
+    std::unique_ptr<dist::Group> group;
+    if (env.distributed()) {
+      plexus::fl::check_ranked(cfg, env.world);
+      group = dist::Group::connect(env, dist::dist_timeout_seconds());
+    }
+    auto result = plexus::fl::run_fl(cfg, args->resume, group.get());
+    if (!group || group->rank() == 0) fmt::print("{}\n", result.summary.dump(2));
   });
 
   auto* list = fl.add_subcommand("algorithms", "list the FL algorithms with their papers");

@@ -6,6 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev            # LibTorch 1.13 (CPU): tensors, autograd, modules
+  libgloo-dev             # Gloo headers for c10d process groups (multi-process FL; the code is in libtorch)
   libopenblas0-openmp     # fast BLAS for LibTorch (without it matmuls use the reference BLAS, ~15x slower)
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
   libstb-dev              # stb_image: decodes image-folder data sets (png, jpg, bmp, gif, tga, ppm)

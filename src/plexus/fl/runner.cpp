@@ -3,12 +3,15 @@
 #include <fmt/ranges.h>  // fmt::join (not in fmt/format.h on fmt >= 11)
 
 #include <filesystem>
+#include <optional>
 
 #include "plexus/core/log.h"
 #include "plexus/core/progress.h"
 #include "plexus/core/run_dir.h"
 #include "plexus/fl/algorithm.h"
 #include "plexus/fl/batched_round.h"
+#include "plexus/dist/group.h"
+#include "plexus/fl/ranked.h"
 #include "plexus/fl/run_support.h"
 #include "plexus/fl/worker_pool.h"
 
@@ -40,9 +43,10 @@ std::optional<std::vector<std::vector<StepPlan>>> batched_plans(const Session& s
 }
 
 // Local training of the participants `who` on their rows of `Z` (the communicator's models): one batched
-// computation when the rule allows it, else client by client on the worker threads. Returns the mean
-// training loss over the participants.
-double train_round(Session& s, LocalRule& rule, torch::Tensor Z, const std::vector<int64_t>& who, int64_t round) {
+// computation when the rule allows it, else client by client on the worker threads. Returns each
+// participant's mean training loss, in `who`'s order (RankedRun::mean_loss averages them).
+std::vector<double> train_round(Session& s, LocalRule& rule, torch::Tensor Z, const std::vector<int64_t>& who,
+                                int64_t round) {
   std::vector<double> losses(who.size());
   if (auto plans = batched_plans(s, rule, Z, who, round)) {
     std::vector<const std::vector<int64_t>*> idx;
@@ -57,9 +61,7 @@ double train_round(Session& s, LocalRule& rule, torch::Tensor Z, const std::vect
       losses[k] = rule.train(s.trainers[w], who[k], round, Z[who[k]], s.fed.M[who[k]]);
     });
   }
-  double sum = 0;
-  for (double l : losses) sum += l;
-  return who.empty() ? 0.0 : sum / static_cast<double>(who.size());
+  return losses;
 }
 
 void save(const Session& s, const Parts& parts, RunDir& dir, int64_t round_done) {
@@ -70,13 +72,14 @@ void save(const Session& s, const Parts& parts, RunDir& dir, int64_t round_done)
   save_round_checkpoint(dir, ck, round_done, s.cfg.run.keep_checkpoints);
 }
 
-// Restore the state after round `start` from `path`; returns `start`.
-int64_t restore(Session& s, const Parts& parts, RunDir& dir, const fs::path& path) {
+// Restore the state after round `start` from `path`; returns `start`. `dir` is null on ranks other than 0
+// (they read the checkpoint; rank 0 alone truncates the metrics).
+int64_t restore(Session& s, const Parts& parts, RunDir* dir, const fs::path& path) {
   auto ck = load_checkpoint(path);
   s.fed.load_from(ck);
   for (Part* p : parts.all()) p->load(ck, path.string());
   const int64_t start = ck.meta.at("round").get<int64_t>();
-  dir.metrics().truncate_after("round", start);
+  if (dir) dir->metrics().truncate_after("round", start);
   log_info("fl: resuming after round {} from {}", start, path.string());
   return start;
 }
@@ -94,22 +97,28 @@ Row summary(const Session& s, const Algorithm& algo, const Parts& parts, const R
 
 }  // namespace
 
-RunResult run_fl(const FlConfig& cfg, bool resume) {
+RunResult run_fl(const FlConfig& cfg, bool resume, dist::Group* group) {
   const Algorithm& algo = find_algorithm(cfg.fl.algorithm);
+  if (group) check_ranked(cfg, group->size());
   if (algo.run) return algo.run(cfg, resume);
   auto t_load = Clock::now();
   Session s = open_session(cfg);
   Parts parts = algo.build(s);
+  RankedRun ranks(s, group);  // one process: every method answers as the plain loop
+  parts.comm = ranks.wrap(s, std::move(parts.comm));
   log_info("fl: {} on {} ({} train / {} test), {} clients, model {} with P = {} parameters, device {}, {} "
            "worker(s); loaded in {:.1f}s", algo.title, s.data.train.name, s.data.train.size(), s.data.test.size(),
            cfg.fl.clients, cfg.model.name, s.layout.size(),
            s.device.str(), s.workers, seconds_since(t_load));
   log_info("fl: communication {}", parts.comm->describe());
 
-  // The run directory is opened only now, so a bad dataset, model or topology leaves nothing behind.
+  // The run directory is opened only now, so a bad dataset, model or topology leaves nothing behind. Rank 0
+  // alone opens it; the other ranks resume from the checkpoint rank 0 names.
   fs::path ckpt_path;
-  RunDir dir = open_run(cfg, s.data, resume, ckpt_path);
-  const int64_t start = resume ? restore(s, parts, dir, ckpt_path) : 0;
+  std::optional<RunDir> dir;
+  if (ranks.lead()) dir.emplace(open_run(cfg, s.data, resume, ckpt_path));
+  ckpt_path = ranks.share("resume_checkpoint", ckpt_path.string());
+  const int64_t start = resume ? restore(s, parts, dir ? &*dir : nullptr, ckpt_path) : 0;
 
   Progress progress("round", cfg.fl.rounds, start + 1);
   auto t_run = Clock::now();
@@ -120,17 +129,23 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
     double t_eval = 0;
     auto timed_eval = [&](auto&& hook) { auto te = Clock::now(); hook(); t_eval += seconds_since(te); };
 
-    timed_eval([&] { parts.eval->before_training(t, eval_now); });
+    // Only rank 0 evaluates (it holds every fresh row after communication; ranked.h).
+    if (ranks.lead()) timed_eval([&] { parts.eval->before_training(t, eval_now); });
     auto t1 = Clock::now();
     auto who = parts.comm->participants(t);
     parts.comm->before_training(who, t);
-    const double train_loss = train_round(s, *parts.rule, parts.comm->models(), who, t);
+    const auto mine = ranks.own(who);
+    const auto losses = train_round(s, *parts.rule, parts.comm->models(), mine, t);
+    const double train_loss = ranks.mean_loss(who, mine, losses);
     const double t_train = seconds_since(t1);
-    timed_eval([&] { parts.eval->after_training(t, eval_now); });
+    if (ranks.lead()) timed_eval([&] { parts.eval->after_training(t, eval_now); });
     auto t2 = Clock::now();
     parts.comm->communicate(who, t);
     const double t_comm = seconds_since(t2);
-    timed_eval([&] { parts.eval->after_communication(t, eval_now); });
+    if (ranks.lead()) timed_eval([&] { parts.eval->after_communication(t, eval_now); });
+    const bool save_now = r == cfg.fl.rounds || (cfg.run.checkpoint_every > 0 && r % cfg.run.checkpoint_every == 0);
+    if (save_now) ranks.before_checkpoint(s.fed);
+    if (!ranks.lead()) continue;  // rank 0 alone writes the metrics and checkpoints
 
     Row row;
     row["round"] = r;
@@ -141,23 +156,25 @@ RunResult run_fl(const FlConfig& cfg, bool resume) {
     row["seconds_comm"] = t_comm;
     row["seconds_eval"] = t_eval;
     row["seconds"] = seconds_since(t0);
-    dir.metrics().append(nan_to_null(row));
+    dir->metrics().append(nan_to_null(row));
     std::string line = fmt::format("loss {:.4f}", train_loss);
     for (const Part* p : parts.all()) line += p->progress(eval_now);
     progress.update(r, line);
-    if (r == cfg.fl.rounds || (cfg.run.checkpoint_every > 0 && r % cfg.run.checkpoint_every == 0)) {
-      save(s, parts, dir, r);
-    }
+    if (save_now) save(s, parts, *dir, r);
   }
   progress.finish();
 
   RunResult result;
-  result.run_dir = dir.path().string();
-  result.rows = dir.metrics().rows();
+  if (!ranks.lead()) {
+    log_info("fl: rank {} done", ranks.rank());
+    return result;
+  }
+  result.run_dir = dir->path().string();
+  result.rows = dir->metrics().rows();
   result.summary = summary(s, algo, parts, result.rows);
   result.summary["seconds"] = seconds_since(t_run);
   result.summary["run_dir"] = result.run_dir;
-  dir.write_summary(result.summary);
+  dir->write_summary(result.summary);
   const auto& last = result.rows.back();
   // Four decimals as in the progress lines; null (no evaluated round) stays "null". Full precision is in the files.
   auto acc = [](const auto& v) { return v.is_number() ? fmt::format("{:.4f}", v.template get<double>()) : v.dump(); };

@@ -18,6 +18,10 @@
 
 #include "plexus/fl/fl_config.h"
 
+namespace plexus::dist {
+class Group;
+}
+
 namespace plexus::fl {
 
 struct RunResult {
@@ -28,8 +32,12 @@ struct RunResult {
 
 /// Execute a whole run described by `config`. With `resume`, continue from the newest checkpoint in the
 /// run directory (the config must match the one saved there except fl.rounds).
+/// With `group` (a process group of R > 1 ranks, dist/group.h) this process is one rank of the run: it
+/// trains its block of clients and exchanges rows with the others (ranked.h); rank 0 alone writes the run
+/// directory, and only rank 0's result holds rows and a summary. Null: one process, as always.
 /// Throws: Error(Config/Data/Io/Infeasible) with one-line messages; checkpoints already written are kept.
-RunResult run_fl(const FlConfig& config, bool resume);
+/// Error(Config) if the algorithm does not run across ranks (check_ranked); Error(Io) if a rank died.
+RunResult run_fl(const FlConfig& config, bool resume, dist::Group* group = nullptr);
 
 /// Load a config file, apply `--set` overrides, parse. Throws: Error(Config/Io).
 FlConfig load_fl_config(const std::string& path, const std::vector<std::string>& overrides);

@@ -1,0 +1,147 @@
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1  // as group.cpp: expose c10d's declarations
+#endif
+#include "plexus/dist/launch.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "plexus/core/error.h"
+#include "plexus/core/log.h"
+#include "plexus/dist/rank_env.h"
+
+extern char** environ;
+
+namespace plexus::dist {
+
+std::vector<std::string> own_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  if (!in) throw Error::io("cannot read /proc/self/cmdline to start the ranks");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  std::string cur;
+  for (char c : all) {
+    if (c == '\0') args.push_back(cur), cur.clear();
+    else cur += c;
+  }
+  if (!cur.empty()) args.push_back(cur);
+  return args;
+}
+
+std::vector<std::string> without_option(const std::vector<std::string>& args, const std::string& name) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == name) {
+      ++i;  // and its value
+      continue;
+    }
+    if (args[i].rfind(name + "=", 0) == 0) continue;
+    out.push_back(args[i]);
+  }
+  return out;
+}
+
+namespace {
+
+// The environment of rank k: ours without any rank variable, plus the rank's.
+std::vector<std::string> rank_environment(int k, int ranks, int port) {
+  static const char* kDrop[] = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=", "MASTER_ADDR=",
+                                "MASTER_PORT=", "TORCHELASTIC_USE_AGENT_STORE="};
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view v(*e);
+    bool drop = false;
+    for (const char* d : kDrop) drop = drop || v.rfind(d, 0) == 0;
+    if (!drop) env.emplace_back(v);
+  }
+  env.push_back(fmt::format("RANK={}", k));
+  env.push_back(fmt::format("LOCAL_RANK={}", k));
+  env.push_back(fmt::format("WORLD_SIZE={}", ranks));
+  env.push_back(fmt::format("LOCAL_WORLD_SIZE={}", ranks));
+  env.push_back("MASTER_ADDR=127.0.0.1");
+  env.push_back(fmt::format("MASTER_PORT={}", port));
+  env.push_back("TORCHELASTIC_USE_AGENT_STORE=True");
+  return env;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& v) {
+  std::vector<char*> p;
+  for (auto& s : v) p.push_back(s.data());
+  p.push_back(nullptr);
+  return p;
+}
+
+}  // namespace
+
+int launch_local(int ranks, const std::vector<std::string>& argv) {
+  if (ranks < 1) throw Error::config("--ranks {} must be >= 1", ranks);
+  if (rank_env().distributed())
+    throw Error::config("--ranks starts its own ranks; under torchrun, mpirun or srun leave it out");
+  // The store lives in this process for the whole run (a daemon thread answers the ranks).
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  try {
+    c10d::TCPStoreOptions o;
+    o.port = 0;  // any free port
+    o.isServer = true;
+    o.waitWorkers = false;
+    o.numWorkers = static_cast<std::size_t>(ranks);
+    store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o);
+  } catch (const std::exception& e) {
+    throw Error::io("dist: cannot start the rendezvous store on 127.0.0.1: {}", describe_exception(e));
+  }
+  const int port = store->getPort();
+  log_info("dist: starting {} ranks on 127.0.0.1 (store port {})", ranks, port);
+
+  std::vector<pid_t> pids(static_cast<std::size_t>(ranks), -1);
+  std::vector<std::string> args = argv;
+  auto c_args = c_strings(args);
+  for (int k = 0; k < ranks; ++k) {
+    auto env = rank_environment(k, ranks, port);
+    auto c_env = c_strings(env);  // built before fork: the child only calls execve
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      for (pid_t p : pids) if (p > 0) ::kill(p, SIGTERM);
+      throw Error::io("dist: cannot start rank {}: {}", k, std::strerror(errno));
+    }
+    if (pid == 0) {
+      ::execve("/proc/self/exe", c_args.data(), c_env.data());
+      ::_exit(127);
+    }
+    pids[static_cast<std::size_t>(k)] = pid;
+  }
+
+  int result = 0, running = ranks;
+  while (running > 0) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    int k = -1;
+    for (int i = 0; i < ranks; ++i) if (pids[static_cast<std::size_t>(i)] == pid) k = i;
+    if (k < 0) continue;
+    pids[static_cast<std::size_t>(k)] = -1;
+    --running;
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (ok || result != 0) continue;
+    // The first failure: report it and stop the others (their own errors may follow).
+    result = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    if (WIFEXITED(status))
+      std::fprintf(stderr, "error: dist: rank %d exited with code %d; stopping the other ranks\n", k, result);
+    else
+      std::fprintf(stderr, "error: dist: rank %d was killed by signal %d; stopping the other ranks\n", k,
+                   WTERMSIG(status));
+    for (pid_t p : pids) if (p > 0) ::kill(p, SIGTERM);
+  }
+  return result;
+}
+
+}  // namespace plexus::dist

@@ -1,0 +1,155 @@
+#include "plexus/dist/rank_env.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <thread>
+
+#include "plexus/core/error.h"
+
+namespace plexus::dist {
+
+namespace {
+
+int parse_int(const char* name, const char* value) {
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(value, &end, 10);
+  if (errno != 0 || end == value || *end != '\0' || v < 0 || v > (1L << 30))
+    throw Error::config("environment {}={} must be a non-negative integer", name, value);
+  return static_cast<int>(v);
+}
+
+// One launcher's variable names, in the order they are looked for.
+struct Names {
+  const char* launcher;
+  const char* rank;
+  const char* world;
+  const char* local;
+};
+constexpr Names kLaunchers[] = {
+    {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK"},
+    {"mpirun", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"},
+    {"srun", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
+};
+
+}  // namespace
+
+RankEnv rank_env_from(const std::function<const char*(const char*)>& get) {
+  RankEnv env;
+  for (const Names& n : kLaunchers) {
+    const char* r = get(n.rank);
+    const char* w = get(n.world);
+    if (!r && !w) continue;
+    if (!r || !w)
+      throw Error::config("environment {} is set but {} is not: set both (a {} launch) or neither (one process)",
+                          r ? n.rank : n.world, r ? n.world : n.rank, n.launcher);
+    env.rank = parse_int(n.rank, r);
+    env.world = parse_int(n.world, w);
+    if (env.world < 1 || env.rank >= env.world)
+      throw Error::config("environment {}={} must lie in [0, {}={})", n.rank, r, n.world, w);
+    if (const char* l = get(n.local)) env.local_rank = parse_int(n.local, l);
+    env.launcher = n.launcher;
+    break;
+  }
+  if (!env.distributed()) return env;
+  const char* addr = get("MASTER_ADDR");
+  const char* port = get("MASTER_PORT");
+  if (!addr || !port || !*addr)
+    throw Error::config("a {} launch with {} ranks needs MASTER_ADDR and MASTER_PORT (the rendezvous address of "
+                        "rank 0); export them, e.g. MASTER_ADDR=$(hostname) MASTER_PORT=29500",
+                        env.launcher, env.world);
+  env.master_addr = addr;
+  env.master_port = parse_int("MASTER_PORT", port);
+  if (env.master_port < 1 || env.master_port > 65535)
+    throw Error::config("environment MASTER_PORT={} must be a TCP port in [1, 65535]", port);
+  const char* agent = get("TORCHELASTIC_USE_AGENT_STORE");
+  env.agent_store = agent && std::string_view(agent) == "True";
+  return env;
+}
+
+RankEnv rank_env() {
+  return rank_env_from([](const char* name) { return static_cast<const char*>(std::getenv(name)); });
+}
+
+double dist_timeout_seconds() {
+  const char* v = std::getenv("PLEXUS_DIST_TIMEOUT");
+  if (!v) return 300.0;
+  char* end = nullptr;
+  const double s = std::strtod(v, &end);
+  if (end == v || *end != '\0' || !(s > 0))
+    throw Error::config("environment PLEXUS_DIST_TIMEOUT={} must be a positive number of seconds", v);
+  return s;
+}
+
+namespace {
+
+// The stderr relay: the pipe's reader thread copies lines to the original stderr with the prefix.
+struct Relay {
+  int original = -1;  // dup of the real stderr
+  std::thread reader;
+
+  ~Relay() {  // at exit: restore fd 2 (closing the pipe's last writer), then drain the rest
+    if (original < 0) return;
+    std::fflush(stderr);
+    ::dup2(original, STDERR_FILENO);
+    if (reader.joinable()) reader.join();
+  }
+};
+
+Relay& relay() {
+  static Relay r;
+  return r;
+}
+
+void write_all(int fd, const std::string& s) {
+  std::size_t done = 0;
+  while (done < s.size()) {
+    const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+void prefix_stderr(const std::string& prefix) {
+  Relay& r = relay();
+  if (r.original >= 0) return;
+  int fds[2];
+  if (::pipe(fds) != 0) throw Error::io("cannot create the stderr pipe for the rank prefix: {}", std::strerror(errno));
+  std::fflush(stderr);
+  r.original = ::dup(STDERR_FILENO);
+  ::fcntl(r.original, F_SETFD, FD_CLOEXEC);
+  ::fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+  ::dup2(fds[1], STDERR_FILENO);
+  ::close(fds[1]);
+  std::setvbuf(stderr, nullptr, _IOLBF, 0);
+  r.reader = std::thread([in = fds[0], out = r.original, prefix] {
+    std::string pending;
+    char buf[4096];
+    bool at_line_start = true;
+    for (;;) {
+      const ssize_t n = ::read(in, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      pending.clear();
+      for (ssize_t i = 0; i < n; ++i) {
+        // A carriage return (a live progress bar) also starts a new visual line.
+        if (at_line_start && buf[i] != '\n' && buf[i] != '\r') pending += prefix, at_line_start = false;
+        pending += buf[i];
+        if (buf[i] == '\n') at_line_start = true;
+      }
+      write_all(out, pending);
+    }
+    ::close(in);
+  });
+}
+
+}  // namespace plexus::dist
