@@ -259,6 +259,18 @@ TEST(Ranks, DpFedAvgMetricsBitIdenticalWithTwoAndThreeRanks) {
   expect_same_rows(cfg, "dp_fedavg", 3);
 }
 
+TEST(Ranks, EveryOtherListedAlgorithmIsBitIdentical) {
+  // The rest of ranked_algorithms(): SAM, momentum gossip, sparsified DP and Fed-SMP.
+  expect_same_rows(write_config("fedsam"), "fedsam", 2);
+  expect_same_rows(write_config("dfedsam"), "dfedsam", 3);
+  expect_same_rows(write_config("dfedavgm"), "dfedavgm", 2, "--set train.momentum=0.9");
+  const std::string dp = "[privacy]\nnoise_multiplier = 0.5\nclip_norm = 1.0\ndensity = 0.5\n";
+  expect_same_rows(write_config("dp_fedsam", dp), "dp_fedsam", 2, "--set privacy.sampling=fixed");
+  expect_same_rows(write_config("dp_fedsam_topk", dp), "dp_fedsam_topk", 3);
+  expect_same_rows(write_config("fed_smp_randk", dp), "fed_smp_randk", 2);
+  expect_same_rows(write_config("fed_smp_topk", dp), "fed_smp_topk", 3);
+}
+
 TEST(Ranks, GossipSendsOnlyNeighbourRows) {
   // Ring of 6 over 2 ranks, Q = 1: each rank sends its two boundary rows once per round (hand count above),
   // P = 16·16+16 + 16·4+4 = 340 parameters of 4 bytes (MLP 16 → 16 → 4).
@@ -320,4 +332,43 @@ TEST(Ranks, UnsupportedAlgorithmIsRefusedBeforeStartingRanks) {
   EXPECT_NE(r.out.find("error: config: fl.algorithm = \"scaffold\" does not run across ranks"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("fedavg"), std::string::npos);  // names the algorithms that do
+}
+
+TEST(Ranks, ResumeWithTheSameRankCountIsBitIdentical) {
+  // 3 rounds on 2 ranks, then --resume to 6 on 2 ranks: the rows and the last checkpoint equal one process's
+  // 6-round run (rank 0 wrote the checkpoints; every rank read the one rank 0 named).
+  const auto cfg = write_config("dfedavg");
+  const auto root = test::temp_root("dist");
+  const std::string every = "--set run.checkpoint_every=1";
+  auto a = test::run_plexus(fmt::format("fl run --config {} {} --set run.name=resume2 --set fl.rounds=3 --ranks 2",
+                                        cfg, every));
+  ASSERT_EQ(a.code, 0) << a.out;
+  auto b = test::run_plexus(fmt::format("fl run --config {} {} --set run.name=resume2 --ranks 2 --resume", cfg, every));
+  ASSERT_EQ(b.code, 0) << b.out;
+  auto one = test::run_plexus(fmt::format("fl run --config {} {} --set run.name=resume1", cfg, every));
+  ASSERT_EQ(one.code, 0) << one.out;
+  const auto x = read_rows(root / "resume2"), y = read_rows(root / "resume1");
+  ASSERT_EQ(x.size(), 6u);
+  ASSERT_EQ(y.size(), 6u);
+  for (std::size_t r = 0; r < y.size(); ++r) {
+    for (const auto& [key, value] : y[r].items()) {
+      if (!is_timing(key)) EXPECT_EQ(value.dump(), x[r][key].dump()) << "round " << r + 1 << " column " << key;
+    }
+  }
+  EXPECT_EQ(slurp(root / "resume2" / "checkpoints" / "round_6.pt"), slurp(root / "resume1" / "checkpoints" / "round_6.pt"))
+      << "rank 0 gathers every block of X and M, so the checkpoint is the single-process one";
+}
+
+TEST(Ranks, AFailingRankEndsTheLaunchWithItsExitCode) {
+  // Rank 0 refuses an existing run directory (no --resume): the launcher stops rank 1 and exits with code 2.
+  const auto cfg = write_config("fedavg");
+  auto first = test::run_plexus(fmt::format("fl run --config {} --set run.name=taken --set fl.rounds=1", cfg));
+  ASSERT_EQ(first.code, 0) << first.out;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = test::run_plexus(fmt::format("fl run --config {} --set run.name=taken --set fl.rounds=1 --ranks 2", cfg));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("[rank 0] error: config: run directory"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error: dist: rank 0 exited with code 2; stopping the other ranks"), std::string::npos) << r.out;
+  EXPECT_LT(seconds, 120.0) << "rank 1 must not wait for its timeout";  // generous: 2 shared cores
 }
