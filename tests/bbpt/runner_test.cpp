@@ -246,3 +246,17 @@ TEST(FedBbptCli, ResumeOfARunStoppedBeforeItsFirstCheckpointStartsFromRoundZero)
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("spsa_a"), std::string::npos) << r.out;
 }
+
+TEST(FedBbptCli, ABlackBoxThatCannotStartLeavesNoRunDirectory) {
+  // An image run directory without checkpoints passes the kind check (config.toml) but `plexus serve` cannot
+  // load it: the child's message is the error, and the fresh run's directory is removed again.
+  const auto model = root() / "no_checkpoint_model";
+  fs::create_directories(model);
+  fs::copy_file(source_run() / "config.toml", model / "config.toml", fs::copy_options::overwrite_existing);
+  auto cfg = bbpt_config("fed_bbpt", "nostart", {"bbpt.model=\"" + model.string() + "\""}).string();
+  auto r = test::run_plexus("fl run --config " + cfg);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("checkpoints"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("terminate called"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(root() / "nostart")) << "nothing left behind by a run whose black box did not start";
+}

@@ -281,17 +281,27 @@ fl::RunResult run_bbpt(const fl::FlConfig& user_cfg, bool resume, const BbptReci
   }
   std::unique_ptr<serve::ServerProcess> server;
   std::string url = b.api_url;
-  if (url.empty()) {
-    const fs::path kf = dir.path() / "api_keys.json";  // the run's own secret keys, readable by its owner only
-    write_keys(kf, keys, acct);
-    auto serve_args = task->serve_args();
-    serve_args.insert(serve_args.end(), {"--max-batch", std::to_string(b.max_batch)});
-    server = std::make_unique<serve::ServerProcess>(serve::ServerProcessOptions{
-        .model = b.model, .keys = kf, .extra_args = serve_args});
-    url = server->url();
+  try {
+    if (url.empty()) {
+      const fs::path kf = dir.path() / "api_keys.json";  // the run's own secret keys, readable by its owner only
+      write_keys(kf, keys, acct);
+      auto serve_args = task->serve_args();
+      serve_args.insert(serve_args.end(), {"--max-batch", std::to_string(b.max_batch)});
+      server = std::make_unique<serve::ServerProcess>(serve::ServerProcessOptions{
+          .model = b.model, .keys = kf, .extra_args = serve_args});
+      url = server->url();
+      task->check_fits(serve::ApiClient(url, keys.eval).info());  // an external server's was checked earlier
+    }
+  } catch (const Error&) {
+    // A fresh run whose black box cannot start leaves nothing behind, as the checks before the directory do
+    // (a resumed run keeps its directory: it holds checkpoints).
+    if (!resume) {
+      std::error_code ec;
+      fs::remove_all(dir.path(), ec);
+    }
+    throw;
   }
   serve::ApiClient eval_api(url, keys.eval);
-  if (!ext) task->check_fits(eval_api.info());  // an external server's was checked before the run directory
   std::vector<serve::ApiClient> apis;
   for (const auto& k : keys.clients) apis.emplace_back(url, k);
   const auto eval_idx = eval_subset(cfg, data.test.size());
