@@ -99,14 +99,15 @@ int free_port() {
 }
 
 // Starts `plexus <args>` as rank `rank` of `world` (torchrun's variables), output to `log`.
-pid_t spawn_rank(int rank, int world, int port, const std::vector<std::string>& args, const fs::path& log) {
+pid_t spawn_rank(int rank, int world, int port, const std::vector<std::string>& args, const fs::path& log,
+                 int timeout_s = 20) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) env.emplace_back(*e);
   env.push_back(fmt::format("RANK={}", rank));
   env.push_back(fmt::format("WORLD_SIZE={}", world));
   env.push_back("MASTER_ADDR=127.0.0.1");
   env.push_back(fmt::format("MASTER_PORT={}", port));
-  env.push_back("PLEXUS_DIST_TIMEOUT=20");
+  env.push_back(fmt::format("PLEXUS_DIST_TIMEOUT={}", timeout_s));
   std::vector<std::string> argv = {PLEXUS_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
   auto c = [](std::vector<std::string>& v) {
@@ -306,6 +307,33 @@ TEST(Ranks, KilledRankEndsTheOtherWithAnError) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
   const auto log = slurp(dir / "killed_rank0.log");
   EXPECT_NE(log.find("[rank 0] error: io: dist: rank 0:"), std::string::npos) << log;
+}
+
+TEST(Ranks, HungRankEndsTheOtherAfterTheTimeout) {
+  // Rank 1 is stopped (SIGSTOP: its sockets stay open, so only the timeout can tell): rank 0 must give up
+  // after PLEXUS_DIST_TIMEOUT = 5 s with an error line.
+  const auto cfg = write_config("fedavg");
+  const auto dir = test::temp_root("dist");
+  const int port = free_port();
+  const std::vector<std::string> args = {"fl", "run", "--config", cfg, "--set", "run.name=hung", "--set",
+                                         "fl.rounds=100000"};
+  const pid_t r0 = spawn_rank(0, 2, port, args, dir / "hung_rank0.log", 5);
+  const pid_t r1 = spawn_rank(1, 2, port, args, dir / "hung_rank1.log", 5);
+  ASSERT_GT(r0, 0);
+  ASSERT_GT(r1, 0);
+  for (int i = 0; i < 1200 && read_rows(dir / "hung").empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_FALSE(read_rows(dir / "hung").empty()) << slurp(dir / "hung_rank0.log");
+  ::kill(r1, SIGSTOP);
+  auto status = wait_for(r0, 60.0);  // 5 s timeout; the rest is slack for 2 shared cores
+  ::kill(r1, SIGKILL);
+  ::waitpid(r1, nullptr, 0);
+  if (!status) ::kill(r0, SIGKILL), ::waitpid(r0, nullptr, 0);
+  ASSERT_TRUE(status.has_value()) << "rank 0 did not give up on a hung rank 1";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
+  const auto log = slurp(dir / "hung_rank0.log");
+  EXPECT_NE(log.find("[rank 0] error: io: dist: rank 0:"), std::string::npos) << log;
+  EXPECT_NE(log.find("timed out after 5s"), std::string::npos) << log;
 }
 
 TEST(Ranks, HalfSetRankEnvironmentIsAOneLineError) {
