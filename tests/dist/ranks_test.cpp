@@ -311,21 +311,22 @@ TEST(Ranks, KilledRankEndsTheOtherWithAnError) {
 
 TEST(Ranks, HungRankEndsTheOtherAfterTheTimeout) {
   // Rank 1 is stopped (SIGSTOP: its sockets stay open, so only the timeout can tell): rank 0 must give up
-  // after PLEXUS_DIST_TIMEOUT = 5 s with an error line.
+  // after PLEXUS_DIST_TIMEOUT = 10 s with an error line (10 s, not less: the rendezvous under a loaded CTest
+  // run must not hit it).
   const auto cfg = write_config("fedavg");
   const auto dir = test::temp_root("dist");
   const int port = free_port();
   const std::vector<std::string> args = {"fl", "run", "--config", cfg, "--set", "run.name=hung", "--set",
                                          "fl.rounds=100000"};
-  const pid_t r0 = spawn_rank(0, 2, port, args, dir / "hung_rank0.log", 5);
-  const pid_t r1 = spawn_rank(1, 2, port, args, dir / "hung_rank1.log", 5);
+  const pid_t r0 = spawn_rank(0, 2, port, args, dir / "hung_rank0.log", 10);
+  const pid_t r1 = spawn_rank(1, 2, port, args, dir / "hung_rank1.log", 10);
   ASSERT_GT(r0, 0);
   ASSERT_GT(r1, 0);
   for (int i = 0; i < 1200 && read_rows(dir / "hung").empty(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_FALSE(read_rows(dir / "hung").empty()) << slurp(dir / "hung_rank0.log");
   ::kill(r1, SIGSTOP);
-  auto status = wait_for(r0, 60.0);  // 5 s timeout; the rest is slack for 2 shared cores
+  auto status = wait_for(r0, 90.0);  // 10 s timeout; the rest is slack for 2 shared cores
   ::kill(r1, SIGKILL);
   ::waitpid(r1, nullptr, 0);
   if (!status) ::kill(r0, SIGKILL), ::waitpid(r0, nullptr, 0);
@@ -333,7 +334,7 @@ TEST(Ranks, HungRankEndsTheOtherAfterTheTimeout) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
   const auto log = slurp(dir / "hung_rank0.log");
   EXPECT_NE(log.find("[rank 0] error: io: dist: rank 0:"), std::string::npos) << log;
-  EXPECT_NE(log.find("timed out after 5s"), std::string::npos) << log;
+  EXPECT_NE(log.find("timed out after 10s"), std::string::npos) << log;
 }
 
 TEST(Ranks, HalfSetRankEnvironmentIsAOneLineError) {
