@@ -9,6 +9,7 @@
 #include "plexus/dist/group.h"
 #include "plexus/dist/launch.h"
 #include "plexus/dist/rank_env.h"
+#include "plexus/dist/stderr_prefix.h"
 #include "plexus/fl/algorithm.h"
 #include "plexus/fl/ranked.h"
 #include "plexus/fl/runner.h"

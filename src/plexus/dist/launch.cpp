@@ -1,6 +1,3 @@
-#ifndef USE_C10D_GLOO
-#define USE_C10D_GLOO 1  // as group.cpp: expose c10d's declarations
-#endif
 #include "plexus/dist/launch.h"
 
 #include <signal.h>
@@ -50,6 +47,8 @@ std::vector<std::string> without_option(const std::vector<std::string>& args, co
 
 namespace {
 
+constexpr const char* kLoopback = "127.0.0.1";
+
 // The environment of rank k: ours without any rank variable, plus the rank's.
 std::vector<std::string> rank_environment(int k, int ranks, int port) {
   static const char* kDrop[] = {"RANK=", "WORLD_SIZE=", "LOCAL_RANK=", "LOCAL_WORLD_SIZE=", "MASTER_ADDR=",
@@ -65,9 +64,9 @@ std::vector<std::string> rank_environment(int k, int ranks, int port) {
   env.push_back(fmt::format("LOCAL_RANK={}", k));
   env.push_back(fmt::format("WORLD_SIZE={}", ranks));
   env.push_back(fmt::format("LOCAL_WORLD_SIZE={}", ranks));
-  env.push_back("MASTER_ADDR=127.0.0.1");
+  env.push_back(fmt::format("MASTER_ADDR={}", kLoopback));
   env.push_back(fmt::format("MASTER_PORT={}", port));
-  env.push_back("TORCHELASTIC_USE_AGENT_STORE=True");
+  env.push_back(fmt::format("TORCHELASTIC_USE_AGENT_STORE={}", "True"));
   return env;
 }
 
@@ -92,7 +91,7 @@ int launch_local(int ranks, const std::vector<std::string>& argv) {
     o.isServer = true;
     o.waitWorkers = false;
     o.numWorkers = static_cast<std::size_t>(ranks);
-    store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", o);
+    store = c10::make_intrusive<c10d::TCPStore>(kLoopback, o);
   } catch (const std::exception& e) {
     throw Error::io("dist: cannot start the rendezvous store on 127.0.0.1: {}", describe_exception(e));
   }

@@ -40,9 +40,4 @@ RankEnv rank_env();
 /// $PLEXUS_DIST_TIMEOUT, default 300. Throws: Error(Config) if the value is not a positive number.
 double dist_timeout_seconds();
 
-/// From now on, prefix every line this process writes to stderr with `prefix` (e.g. "[rank 1] "): stderr
-/// is routed through a pipe and a thread that adds it; the remaining lines are flushed at exit. Idempotent
-/// per process (a second call changes nothing). Throws: Error(Io) if the pipe cannot be made.
-void prefix_stderr(const std::string& prefix);
-
 }  // namespace plexus::dist
