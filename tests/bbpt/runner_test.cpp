@@ -151,6 +151,13 @@ TEST(FedBbptCli, BadSettingsAreOneLineErrors) {
   // A choice written as a number is shown as written, with the allowed values.
   expect_error("fl run --config " + cfg + " --set bbpt.shift=3",
                "[bbpt] shift = 3 is not one of: none, invert, low_contrast, rotate, relabel");
+  // One SPSA-GC step costs 2q = 4 calls here: a budget of 3 could never train.
+  expect_error("fl run --config " + cfg + " --set bbpt.query_budget=3", "query_budget = 3 cannot pay for one local step");
+  EXPECT_FALSE(fs::exists(root() / "bad")) << "nothing written for a budget below one step";
+  // A Fed-BBPT run is prompts, not a model to serve.
+  ASSERT_EQ(test::run_plexus("fl run --config " + bbpt_config("fed_bbpt", "prompts").string()).code, 0);
+  expect_error("fl run --config " + cfg + " --set bbpt.model=\\\"" + (root() / "prompts").string() + "\\\"",
+               "is a fed_bbpt run");
   // A model of another input shape: the synthetic data at 5×5 against the 4×4 source model.
   expect_error("fl run --config " + cfg + " --set data.synthetic_dim=5 --set run.name=\\\"bad5\\\"", "inputs");
 }
@@ -198,6 +205,37 @@ TEST(FedBbptCli, ExternalServerLimitsAndSpentBudgetsAreReadFromItsInfo) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("set train.batch_size <= 16"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(root() / "ext32"));
+}
+
+TEST(FedBbptCli, AResumeFollowsARestartedExternalServerAndSpentKeysAreRefused) {
+  const auto keys = external_keys_file("extres", 100);
+  auto cfg = bbpt_config("fed_bbpt", "extres", {"fl.client_fraction=1.0", "run.checkpoint_every=1"}).string();
+  std::vector<Json> first;
+  {
+    serve::ServerProcess server({.model = source_run(), .keys = keys, .binary = PLEXUS_BINARY});
+    ASSERT_EQ(test::run_plexus("fl run --config " + cfg + external_sets(server.url(), keys) + " --set fl.rounds=1")
+                  .code, 0);
+    first = metrics("extres");
+  }
+  // The server restarts on another port with its keys file copied elsewhere; the resume follows both.
+  const auto moved = root() / "extres_keys_moved.json";
+  fs::copy_file(keys, moved, fs::copy_options::overwrite_existing);
+  serve::ServerProcess again({.model = source_run(), .keys = moved, .binary = PLEXUS_BINARY});
+  auto r = test::run_plexus("fl run --config " + cfg + external_sets(again.url(), moved) + " --resume");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto rows = metrics("extres");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["queries"], first[0]["queries"]);
+  EXPECT_EQ(rows[1]["queries"].get<int64_t>(), 6 * 3 * 4);  // 6 clients × K = 3 steps × 2q = 4 calls
+
+  // Keys that cannot pay one step (2q = 4 calls) on that server: refused before the run directory.
+  const auto poor = external_keys_file("extpoor", 3);
+  serve::ServerProcess poor_server({.model = source_run(), .keys = poor, .binary = PLEXUS_BINARY});
+  r = test::run_plexus("fl run --config " + cfg + external_sets(poor_server.url(), poor) +
+                       " --set run.name=\\\"extpoor\\\"");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no client key"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(root() / "extpoor"));
 }
 
 TEST(FedBbptCli, BrokenExternalServerSettingsFailBeforeTheRunDirectory) {

@@ -394,6 +394,21 @@ TEST(ApiServer, RefusesNonLoopbackHostsAndBadSettings) {
   EXPECT_TRUE(config_error({{"k", 1}}, ServerLimits{8, 10, 4}));
 }
 
+TEST(ApiServer, ASecondServerCannotTakeAPortInUse) {
+  // Two servers on one port would split the requests and each keep its own budgets: the second is refused.
+  auto box = std::make_shared<ImageClassifierBox>(plexus::test::tiny_image_model(), plexus::test::kChw, 3);
+  ApiServer first(box, {{"k", 5}});
+  const int port = first.start("127.0.0.1", 0);
+  ApiServer second(box, {{"k", 5}});
+  try {
+    second.start("127.0.0.1", port);
+    FAIL() << "a second server bound port " << port;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Io);
+    EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ApiClient, UnreachableServiceIsIoErrorNamingTheUrl) {
   int port;
   {

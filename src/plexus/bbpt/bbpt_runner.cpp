@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -135,6 +136,27 @@ External probe_external(const fl::FlConfig& cfg) {
   return ext;
 }
 
+// A budget that cannot pay for one local step would run rounds in which nobody trains: refuse it before the run
+// directory exists. `left` is each external key's remaining calls (null: the run starts its own server).
+// Throws: Error(Config) naming bbpt.query_budget, or bbpt.api_keys for an external server.
+void check_budget_pays_a_step(const fl::FlConfig& cfg, const std::vector<int64_t>* left) {
+  if (cfg.fl.algorithm == "bbpt_whitebox") return;  // true gradients: no queries
+  const auto& b = cfg.bbpt;
+  const bool text = b.task == "text";
+  const int64_t step = text ? b.samples : 2 * b.spsa_perturbations;  // API calls per local step
+  const std::string why = text ? fmt::format("I = bbpt.samples = {}", b.samples)
+                               : fmt::format("2q with q = bbpt.spsa_perturbations = {}", b.spsa_perturbations);
+  if (!left && b.query_budget < step) {
+    throw Error::config("[bbpt] query_budget = {} cannot pay for one local step ({} API calls: {}); raise "
+                        "bbpt.query_budget to at least {}", b.query_budget, step, why, step);
+  }
+  if (left && !left->empty() && *std::max_element(left->begin(), left->end()) < step) {
+    throw Error::config("[bbpt] api_keys = \"{}\": no client key of the server at {} has the {} calls one local step "
+                        "needs ({}) left (most: {}); give the clients keys with larger budgets in that server's keys "
+                        "file", b.api_keys, b.api_url, step, why, *std::max_element(left->begin(), left->end()));
+  }
+}
+
 // Write the keys file of a child server: each client's remaining budget, evaluation unlimited.
 void write_keys(const fs::path& file, const Keys& keys, const std::vector<QueryAccount>& acct) {
   Json j;
@@ -199,8 +221,9 @@ fl::RunResult run_bbpt(const fl::FlConfig& user_cfg, bool resume, const BbptReci
     try {
       kind = serve::run_kind(b.model);
     } catch (const Error& e) {
-      throw Error::config("[bbpt] model = \"{}\" is not a run directory ({}); train the black box first, e.g. with "
-                          "configs/bbpt_source.toml", b.model, e.what());
+      throw Error::config("[bbpt] model = \"{}\" cannot be served ({}); set bbpt.model to a trained black box, e.g. "
+                          "a run of configs/{}.toml", b.model, e.what(),
+                          b.task == "text" ? "bbpt_text_source" : "bbpt_source");
     }
     if (kind != want) {
       throw Error::config("[bbpt] model = \"{}\" is an {} run, but bbpt.task = \"{}\" needs an {} run (configs/{}.toml)",
@@ -210,6 +233,7 @@ fl::RunResult run_bbpt(const fl::FlConfig& user_cfg, bool resume, const BbptReci
   } else {
     ext = probe_external(user_cfg);
   }
+  check_budget_pays_a_step(user_cfg, ext ? &ext->left : nullptr);
   // The config the run works with: evaluation calls split to the external server's max batch (training batches
   // were checked against it). config.toml keeps the user's values.
   fl::FlConfig run_cfg = user_cfg;
@@ -243,6 +267,9 @@ fl::RunResult run_bbpt(const fl::FlConfig& user_cfg, bool resume, const BbptReci
   RunSpec spec;
   spec.config = &user_cfg.resolved;
   spec.rules = fl::fl_resume_rules();
+  // A restarted external server may listen elsewhere and keep its keys file elsewhere; the budgets carried in
+  // the checkpoint and the server's /v1/info decide what each client may still spend.
+  spec.rules.harmless.insert(spec.rules.harmless.end(), {"bbpt.api_url", "bbpt.api_keys"});
   spec.data = fl::fl_data_fingerprint(user_cfg, data);
   spec.target = user_cfg.fl.rounds;
   spec.target_key = "fl.rounds";
@@ -389,7 +416,8 @@ fl::RunResult run_bbpt(const fl::FlConfig& user_cfg, bool resume, const BbptReci
     row["seconds_eval"] = t_eval;
     row["seconds"] = fl::seconds_since(t0);
     dir.metrics().append(fl::nan_to_null(row));
-    std::string line = fmt::format("loss {:.4f}  queries {}", row["train_loss"].get<double>(), total_calls);
+    std::string line = fmt::format("loss {:.4f}  queries {} (total {})", row["train_loss"].get<double>(), round_calls,
+                                   total_calls);
     if (eval_now) line += fmt::format("  local acc {:.4f}", acc.local_mean);
     if (eval_now && recipe.federated) line += fmt::format("  global acc {:.4f}", acc.global);
     progress.update(r, line);

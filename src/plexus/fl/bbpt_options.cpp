@@ -7,14 +7,16 @@ const OptionSchema<BbptOptions>& BbptOptions::schema() {
   static const auto s =
       OptionSchema<B>("bbpt")
           .key("model", &B::model,
-               "run directory of the frozen black-box model (an FL run of the source task, e.g. "
-               "configs/bbpt_source.toml); required")
+               "run directory of the frozen black-box model: an FL run of the source task for images (e.g. "
+               "configs/bbpt_source.toml), an LLM run for text (configs/bbpt_text_source.toml); required")
           .key("api_url", &B::api_url,
                "\"\" = start `plexus serve` on a free loopback port for the run; else the URL of a running server")
           .key("api_keys", &B::api_keys,
                "with api_url: the server's keys file (clients take its limited keys in file order, evaluation its "
                "first unlimited key)")
-          .key("query_budget", &B::query_budget, "API calls allowed per client key over the run", "[1, 1000000000]")
+          .key("query_budget", &B::query_budget,
+               "API calls allowed per client key over the run (with api_url: each key's budget on that server "
+               "applies instead)", "[1, 1000000000]")
           .key("max_batch", &B::max_batch, "largest batch per API call (the served model's limit)", "[1, 100000]")
           .key("task", &B::task,
                "\"image\": the [data] set under bbpt.shift with a visual prompt generator; \"text\": Brown genre "

@@ -301,6 +301,12 @@ int ApiServer::start(const std::string& host, int port) {
   if (impl_->thread.joinable()) throw Error::config("ApiServer::start: the server already runs on port {}", impl_->port);
   if (port < 0 || port > 65535) throw Error::config("--port {} must be in 0..65535 (0 = any free port)", port);
   auto& s = impl_->server;
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, which lets a second server bind a port already
+  // in use, and the two would then split the requests and each keep its own budgets.
+  s.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   if (port == 0) {
     port = s.bind_to_any_port(host);
     if (port < 0) throw Error::io("cannot bind {} to a free port", host);

@@ -121,7 +121,15 @@ std::string run_kind(const fs::path& run_dir) {
                     "pretrain)",
                     run_dir.string());
   auto root = load_toml(cfg);
-  if (root["fl"].as_table()) return "image";
+  if (root["fl"].as_table()) {
+    // A Fed-BBPT run's rows are prompts for another model, not a classifier.
+    const std::string algo = root["fl"]["algorithm"].value_or(std::string());
+    if (algo == "fed_bbpt" || algo == "bbpt_local" || algo == "bbpt_whitebox")
+      throw Error::config("--model '{}' is a {} run (its rows are prompts for a black box, not a model); give the FL "
+                          "run of the source task, e.g. runs/bbpt-source (configs/bbpt_source.toml)",
+                          run_dir.string(), algo);
+    return "image";
+  }
   auto* m = root["model"].as_table();
   if (fs::exists(run_dir / "tokenizer.model") || (m && m->contains("vocab_size"))) return "llm";
   throw Error::config("--model '{}': config.toml has neither an [fl] table (an FL image run) nor an LLM [model] "
