@@ -33,10 +33,13 @@ class ImageTask : public PromptTask {
     const auto shape = info.value("input_shape", std::vector<int64_t>{});
     const int64_t classes = info.value("classes", int64_t{0});
     if (info.value("task", std::string()) != "image_classification" || shape != want || classes != train.num_classes) {
-      throw Error::config("[bbpt] model serves {} with inputs [{}] and {} classes, but the data set {} has inputs "
-                          "[{}] and {} classes: serve a model trained on the source task of this data set",
-                          info.value("task", std::string("?")), fmt::join(shape, ","), classes, train.name,
-                          fmt::join(want, ","), train.num_classes);
+      const std::string task = info.value("task", std::string("?"));
+      const std::string served = task == "image_classification"
+                                     ? fmt::format("{} with inputs [{}] and {} classes", task, fmt::join(shape, ","), classes)
+                                     : fmt::format("{} (not an image classifier)", task);
+      throw Error::config("{} serves {}, but the data set {} has inputs [{}] and {} classes: serve a model trained on "
+                          "the source task of this data set", served_by(cfg_), served, train.name, fmt::join(want, ","),
+                          train.num_classes);
     }
   }
 

@@ -44,6 +44,11 @@ class PromptTask {
   virtual std::string describe() const = 0;
 };
 
+/// Who answers the queries, for messages: "[bbpt] model" or "the server at bbpt.api_url = <url>".
+inline std::string served_by(const fl::FlConfig& cfg) {
+  return cfg.bbpt.api_url.empty() ? std::string("[bbpt] model") : "the server at bbpt.api_url = " + cfg.bbpt.api_url;
+}
+
 /// The task of `cfg`: "image" (data from [data], shifted by bbpt.shift) or "text" (bbpt.task = "text").
 /// Throws: Error(Config|Data) as the data loaders.
 std::unique_ptr<PromptTask> make_prompt_task(const fl::FlConfig& cfg);

@@ -138,11 +138,11 @@ class TextTask : public PromptTask {
     const auto task = info.value("task", std::string("?"));
     const auto words = info.value("label_words", std::vector<std::string>{});
     if (task != "text_classification" || words != want) {
-      throw Error::config("[bbpt] model serves {} with label words [{}], but the text task needs an LLM served with "
-                          "--label-words {}: set bbpt.model to an LLM run (plexus llm pretrain, e.g. "
-                          "configs/bbpt_text_source.toml){}",
-                          task, fmt::join(words, ","), fmt::join(want, ","),
-                          cfg_.bbpt.api_url.empty() ? "" : ", or restart the server at bbpt.api_url with those words");
+      throw Error::config("{} serves {} with label words [{}], but the text task needs an LLM served with "
+                          "--label-words {}: {}", served_by(cfg_), task, fmt::join(words, ","), fmt::join(want, ","),
+                          cfg_.bbpt.api_url.empty()
+                              ? "set bbpt.model to an LLM run (plexus llm pretrain, e.g. configs/bbpt_text_source.toml)"
+                              : "restart that server with those words, or point bbpt.api_url at one that has them");
     }
     // Each word is at least one token: the box keeps the last max_seq_len tokens, so a prefix prompt would be
     // cut first (a suffix prompt is never cut; the passage's start is).
