@@ -1,10 +1,13 @@
 // `plexus llm …`: DeepSeek-V3 language models.
 //   plexus llm tokenizer --config configs/dsv3_small.toml --out runs/brown_bpe   train + report a BPE tokenizer
-//   plexus llm pretrain  --config configs/dsv3_small.toml [--set train.steps=100] [--resume]
+//   plexus llm pretrain  --config configs/dsv3_small.toml [--set train.steps=100] [--resume] [--ranks R]
+//                        (data parallel over R local ranks, or one rank of torchrun/mpirun/srun;
+//                         docs/distributed.md "LLM data parallel")
 //   plexus llm generate  --run runs/dsv3-small --prompt "The jury said" [--prompt ...] [--temperature 0.8]
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -14,6 +17,10 @@
 #include "plexus/core/device.h"
 #include "plexus/core/error.h"
 #include "plexus/core/log.h"
+#include "plexus/dist/group.h"
+#include "plexus/dist/launch.h"
+#include "plexus/dist/rank_env.h"
+#include "plexus/dist/stderr_prefix.h"
 #include "plexus/llm/generate.h"
 #include "plexus/llm/model.h"
 #include "plexus/llm/optim.h"
@@ -22,6 +29,7 @@
 namespace fs = std::filesystem;
 using namespace plexus;
 using namespace plexus::llm;
+namespace dist = plexus::dist;
 
 namespace {
 
@@ -118,8 +126,33 @@ static plexus::app::CommandRegistrar reg("llm", [](CLI::App& app) {
   auto resume = std::make_shared<bool>(false);
   add_config_args(pt, *pt_args);
   pt->add_flag("--resume", *resume, "continue runs/<run.name> from its latest checkpoint");
-  pt->callback([pt_args, resume] {
-    auto r = pretrain(read_config(*pt_args), *resume);
+  auto ranks = std::make_shared<int>(0);  // 0: no local launch
+  pt->add_option("--ranks", *ranks,
+                 "data parallel over R local processes (c10d/Gloo, like torchrun --nproc-per-node R; "
+                 "docs/distributed.md)")
+      ->check(CLI::Range(1, 1024));
+  pt->callback([pt_args, resume, ranks] {
+    const auto env = dist::rank_env();  // a half-set rank environment is an error here, before anything runs
+    if (env.distributed()) dist::prefix_stderr(fmt::format("[rank {}] ", env.rank));
+    auto cfg = read_config(*pt_args);
+    auto check_batch = [&](int64_t R) {
+      if (cfg.train.batch_size % R != 0)
+        throw Error::config("train.batch_size = {} is not divisible by the {} ranks; use a multiple of {}",
+                            cfg.train.batch_size, R, R);
+    };
+    if (*ranks > 0) {
+      check_batch(*ranks);  // once here, before any rank starts
+      const int code = dist::launch_local(*ranks, dist::without_option(dist::own_command_line(), "--ranks"));
+      if (code != 0) std::exit(code);  // the failed rank printed its error
+      return;
+    }
+    std::unique_ptr<dist::Group> group;
+    if (env.distributed()) {
+      check_batch(env.world);
+      group = dist::Group::connect(env, dist::dist_timeout_seconds());
+    }
+    auto r = pretrain(cfg, *resume, group.get());
+    if (group && group->rank() != 0) return;  // rank 0 prints the run's result
     fmt::print("pretrain: step {}  train loss {:.4f}  val loss {:.4f}  {:.0f} tok/s  load max/mean {:.2f}  → {}\n",
                r.last_step, r.train_loss, r.val_loss, r.tokens_per_s, r.load_max_mean, r.run_dir.string());
   });

@@ -121,7 +121,8 @@ std::vector<Moe> TransformerImpl::moe_layers() const {
   return v;
 }
 
-std::vector<LoadStats> TransformerImpl::end_step_balance(double gamma) {
+std::vector<LoadStats> TransformerImpl::end_step_balance(double gamma,
+                                                        const std::function<void(torch::Tensor&)>& reduce_load) {
   auto layers_moe = moe_layers();
   if (layers_moe.empty()) return {};
   // All layers at once on the model's device: the bias update needs no host value, and the statistics
@@ -130,6 +131,7 @@ std::vector<LoadStats> TransformerImpl::end_step_balance(double gamma) {
   std::vector<torch::Tensor> loads;
   for (auto& m : layers_moe) loads.push_back(m->take_load());
   auto L = torch::stack(loads);                                   // [layers, E] f64
+  if (reduce_load) reduce_load(L);
   if (gamma > 0) {
     // sign(mean − load) is 0 for a layer that routed nothing, so such a layer's bias stays.
     auto step = bias_update_step(L, gamma).to(layers_moe[0]->gate->bias.options());

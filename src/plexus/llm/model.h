@@ -7,6 +7,8 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+
 #include <vector>
 
 #include "plexus/llm/block.h"
@@ -62,8 +64,11 @@ class TransformerImpl : public torch::nn::Module {
   std::vector<Moe> moe_layers() const;
 
   /// End of a training step: read each MoE layer's accumulated load, apply the bias update with `gamma`
-  /// (skipped when 0) and return the per-layer statistics.
-  std::vector<LoadStats> end_step_balance(double gamma);
+  /// (skipped when 0) and return the per-layer statistics. `reduce_load`, when given, replaces the loads
+  /// [layers, E] f64 (expert-selection counts) in place first: data parallel sums them over the ranks so every
+  /// rank updates the bias from the global batch's counts.
+  std::vector<LoadStats> end_step_balance(double gamma,
+                                          const std::function<void(torch::Tensor&)>& reduce_load = {});
 
   const ModelArgs& args() const { return a_; }
 

@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <optional>
 
 #include "plexus/core/checkpoint_store.h"
 #include "plexus/core/config.h"
@@ -13,6 +15,8 @@
 #include "plexus/core/rng.h"
 #include "plexus/core/run_dir.h"
 #include "plexus/core/run_lifecycle.h"
+#include "plexus/dist/grad_buckets.h"
+#include "plexus/dist/group.h"
 #include "plexus/llm/model.h"
 #include "plexus/llm/optim.h"
 #include "plexus/llm/tasks/task_text.h"
@@ -155,32 +159,57 @@ DataFingerprint llm_data_fingerprint(const PretrainConfig& cfg, const std::vecto
   return b.finish();
 }
 
-PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
+PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume, dist::Group* group) {
   PretrainConfig cfg = cfg_in;
   const auto& o = cfg.train;
   const auto seed = static_cast<uint64_t>(cfg.run.seed);
+  // Data parallel (R > 1): this rank's share of every global batch; rank 0 (the lead) owns the run directory.
+  const int64_t R = group ? group->size() : 1, k = group ? group->rank() : 0;
+  const bool lead = k == 0;
+  if (o.batch_size % R != 0)
+    throw Error::config("train.batch_size = {} is not divisible by the {} ranks; use a multiple of {}", o.batch_size,
+                        R, R);
+  const int64_t B_rank = o.batch_size / R;
   if (cfg.run.threads > 0) torch::set_num_threads(static_cast<int>(cfg.run.threads));
   torch::Device dev = resolve_device(cfg.run.device);
-  RunDir run(cfg.run.out_dir, cfg.run.name, resume);  // locked until this function returns
+  std::optional<RunDir> run_opt;  // locked until this function returns (rank 0 only)
+  if (lead) run_opt.emplace(cfg.run.out_dir, cfg.run.name, resume);
 
   // Data and tokenizer (trained once per run and saved with it).
   std::vector<Document> train_docs, val_docs;
   load_corpus(cfg, train_docs, val_docs);
-  fs::path tok_path = run.path() / "tokenizer.model";
-  Tokenizer tok = fs::exists(tok_path) ? Tokenizer::load(tok_path)
-                                       : Tokenizer::train(document_lines(train_docs), run.path() / "tokenizer",
-                                                          cfg.tokenizer);
-  cfg.model.vocab_size = tok.vocab_size();
-  (*cfg.resolved["model"].as_table()).insert_or_assign("vocab_size", cfg.model.vocab_size);
-  // Every resume check (config, data, checkpoint, history, steps) passes before anything is written.
   const int64_t last = o.stop_at > 0 ? o.stop_at : o.steps;
-  RunSpec spec;
-  spec.config = &cfg.resolved;
-  spec.rules = llm_resume_rules();
-  spec.data = llm_data_fingerprint(cfg, train_docs, val_docs);
-  spec.target = last;
-  spec.target_key = o.stop_at > 0 ? "train.stop_at" : "train.steps";
-  const ResumePoint point = start_run(run, spec, resume);
+  fs::path run_path, checkpoint_path;
+  std::optional<Tokenizer> tok_opt;
+  if (lead) {
+    run_path = run_opt->path();
+    fs::path tok_path = run_path / "tokenizer.model";
+    tok_opt.emplace(fs::exists(tok_path) ? Tokenizer::load(tok_path)
+                                         : Tokenizer::train(document_lines(train_docs), run_path / "tokenizer",
+                                                            cfg.tokenizer));
+    cfg.model.vocab_size = tok_opt->vocab_size();
+    (*cfg.resolved["model"].as_table()).insert_or_assign("vocab_size", cfg.model.vocab_size);
+    // Every resume check (config, data, checkpoint, history, steps) passes before anything is written.
+    RunSpec spec;
+    spec.config = &cfg.resolved;
+    spec.rules = llm_resume_rules();
+    spec.data = llm_data_fingerprint(cfg, train_docs, val_docs);
+    spec.target = last;
+    spec.target_key = o.stop_at > 0 ? "train.stop_at" : "train.steps";
+    checkpoint_path = start_run(*run_opt, spec, resume).checkpoint;
+  }
+  if (group) {
+    // Rank 0 names the run directory (its tokenizer is saved there by now) and the checkpoint to resume from.
+    auto shared = group->share_from_rank0("llm.pretrain.run", run_path.string() + "\n" + checkpoint_path.string());
+    auto nl = shared.find('\n');
+    run_path = shared.substr(0, nl);
+    checkpoint_path = shared.substr(nl + 1);
+    if (!lead) {
+      tok_opt.emplace(Tokenizer::load(run_path / "tokenizer.model"));
+      cfg.model.vocab_size = tok_opt->vocab_size();
+    }
+  }
+  const Tokenizer& tok = *tok_opt;
   TokenData data{pack_documents(train_docs, tok), pack_documents(val_docs, tok)};
   log_info("llm: {} train / {} val documents, {} / {} tokens, vocab {}", train_docs.size(), val_docs.size(),
            data.train.size(0), data.val.size(0), cfg.model.vocab_size);
@@ -200,35 +229,58 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
   log_info("llm: {:.2f}M parameters ({:.2f}M active per token), {} MoE layers, device {}, {}", pc.total / 1e6,
            pc.active / 1e6, model->moe_layers().size(), dev.str(), bf16 ? "bf16" : "f32");
 
+  std::optional<dist::GradBuckets> buckets;
+  if (group) {
+    std::vector<torch::Tensor> ps;
+    for (auto& [name, p] : params) ps.push_back(p);
+    buckets.emplace(std::move(ps));
+    log_info("llm: data parallel over {} ranks, {} sequences per rank per step, {} gradient buckets of {:.1f} MB",
+             R, B_rank, buckets->size(), static_cast<double>(buckets->bytes_per_step()) / 1e6);
+  }
+
   int64_t start = 0;
   if (resume) {
-    const auto& path = point.checkpoint;
+    const auto& path = checkpoint_path;
     auto ck = load_checkpoint(path);
     std::map<std::string, torch::Tensor> s;
     for (auto& [k, v] : ck.tensors) s[k] = v.to(dev);
     load_module_state(*model, s);
     opt.load_state(s);
     start = ck.meta.at("step").get<int64_t>();
-    run.metrics().truncate_after("step", start);
+    if (lead) run_opt->metrics().truncate_after("step", start);
     log_info("llm: resumed from {} at step {}", path.string(), start);
   }
 
   Progress progress("step", o.steps, start + 1);
   model->train();
   PretrainResult res;
-  res.run_dir = run.path();
+  res.run_dir = run_path;
+  std::function<void(torch::Tensor&)> sum_loads;  // expert-selection counts of the global batch
+  if (group) sum_loads = [&](torch::Tensor& L) { group->allreduce_sum(L, "expert loads"); };
   double last_val = std::nan("");
   for (int64_t step = start + 1; step <= last; ++step) {
     auto t0 = std::chrono::steady_clock::now();
     double lr = learning_rate(sched, step);
     auto [x, y] = sample_batch(data.train, o.batch_size, o.seq_len, seed, step);
+    if (group) x = x.narrow(0, k * B_rank, B_rank), y = y.narrow(0, k * B_rank, B_rank);  // this rank's rows
     x = x.to(dev), y = y.to(dev);
     opt.zero_grad();
     auto parts = model->loss(x, y);
     parts.total.backward();
+    if (group) {
+      // Every loss is a mean over equal shares, so the global batch's is the mean of the ranks' (and its
+      // gradient the mean of theirs): average the gradients before clipping, sum the logged losses.
+      buckets->average(*group);
+      auto l = torch::stack({parts.total.detach(), parts.main.detach(), parts.mtp.detach(), parts.balance.detach()})
+                   .to(torch::kCPU, torch::kFloat64)
+                   .contiguous();
+      group->allreduce_sum(l, "losses");
+      l.div_(static_cast<double>(R));
+      parts = {l[0], l[1], l[2], l[3]};
+    }
     double gnorm = opt.clip_grad_norm(o.grad_clip);
     opt.step(lr);
-    auto loads = model->end_step_balance(cfg.model.bias_update_speed);  // after the optimizer step (A6)
+    auto loads = model->end_step_balance(cfg.model.bias_update_speed, sum_loads);  // after the optimizer step (A6)
     double loss = parts.total.item<double>();
     if (!std::isfinite(loss))
       throw Error::infeasible("training diverged at step {} (loss {}); lower train.lr", step, loss);
@@ -244,7 +296,7 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
     row["loss_mtp"] = parts.mtp.item<double>();
     row["loss_balance"] = parts.balance.item<double>();
     bool eval = step % o.eval_every == 0 || step == o.steps;
-    if (eval) last_val = validation_loss(model, data.val, o, dev);
+    if (eval && lead) last_val = validation_loss(model, data.val, o, dev);
     row["val_loss"] = eval ? nlohmann::ordered_json(last_val) : nlohmann::ordered_json();
     row["grad_norm"] = gnorm;
     row["tokens_per_s"] = tok_s;
@@ -254,6 +306,8 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
     for (auto& l : loads) worst = std::max(worst, l.max_over_mean);
     row["load_max_mean"] = worst;
     for (size_t i = 0; i < loads.size(); ++i) row[fmt::format("load_max_mean_{}", i)] = loads[i].max_over_mean;
+    if (!lead) continue;  // rank 0 alone logs and checkpoints (every rank holds the same weights)
+    auto& run = *run_opt;
     run.metrics().append(row);
     progress.update(step, fmt::format("loss {:.3f}{}  lr {:.2e}  load max/mean {:.2f}  {:.0f} tok/s", loss,
                                       eval ? fmt::format("  val {:.3f}", last_val) : std::string(), lr, worst,
@@ -267,6 +321,11 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume) {
       save_checkpoint_rotating(run.checkpoints(), ck, step, kKeepCheckpoints);
     }
   }
+  if (!lead) {
+    res.last_step = std::max(start, last);
+    return res;
+  }
+  auto& run = *run_opt;
   progress.finish();
   if (start >= last) log_info("llm: run '{}' is already at step {}; nothing to train", run.path().string(), start);
   nlohmann::ordered_json summary = summarize(run.metrics().rows(), res);

@@ -20,6 +20,10 @@
 #include "plexus/llm/tasks/task.h"
 #include "plexus/llm/tokenizer.h"
 
+namespace plexus::dist {
+class Group;
+}
+
 namespace plexus::llm {
 
 /// [run]: the table every family shares (core/run_options.h); `threads` = LibTorch intra-op CPU threads.
@@ -112,8 +116,14 @@ DataFingerprint llm_data_fingerprint(const PretrainConfig& cfg, const std::vecto
 /// Run (or with `resume`, continue) pretraining as configured: the run lifecycle of core/run_lifecycle.h
 /// (locked run directory, resume checks, checkpoints with a digest, the 2 newest kept). A resume that
 /// finds the run already at its last step trains nothing and rewrites the same summary.
-/// Throws: Error(Config|Data|Io).
-PretrainResult pretrain(const PretrainConfig& cfg, bool resume);
+/// With `group` (R > 1 ranks, docs/distributed.md "LLM data parallel"): data parallel. Rank k trains on rows
+/// [k·B/R, (k+1)·B/R) of every global batch [B,T] (the same windows as one process), gradients are averaged
+/// over the ranks in buckets (dist/grad_buckets.h) before clipping and the one AdamW step, expert loads and the
+/// logged losses are summed over the ranks, so every rank takes the same step and the curve is the global
+/// batch's. Rank 0 alone owns the run directory (metrics, checkpoints, summary, tokenizer) and evaluates; on
+/// resume it names the checkpoint and every rank loads it. Only rank 0's result is complete.
+/// Throws: Error(Config|Data|Io); Error(Config) if train.batch_size is not divisible by R.
+PretrainResult pretrain(const PretrainConfig& cfg, bool resume, dist::Group* group = nullptr);
 
 /// The documents of the configured source split into train / validation.
 void load_corpus(const PretrainConfig& cfg, std::vector<Document>& train, std::vector<Document>& val);
