@@ -194,6 +194,7 @@ clip_norm = 0.2
 delta = 1e-3
 )");
   auto dir = std::filesystem::temp_directory_path() / fmt::format("plexus_dp_test_{}", ::getpid());
+  std::filesystem::remove_all(dir);  // pids wrap: an earlier process of this pid may have left runs
   apply_override(root, "run.out_dir=\"" + dir.string() + "\"");
   apply_override(root, "run.name=dp_full");
   auto full = FlConfig::parse(root);

@@ -7,15 +7,22 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "plexus/core/config.h"
 
 namespace plexus::test {
 
-/// Per-process temporary root for run directories (created on first use).
+/// Per-process temporary root for run directories (emptied and created on first use in this process: pids wrap
+/// around, and a finished test process of the same pid may have left run directories there).
 inline std::filesystem::path temp_root(const std::string& tag) {
   auto p = std::filesystem::temp_directory_path() / fmt::format("plexus_{}_test_{}", tag, ::getpid());
+  static std::mutex mutex;
+  static std::set<std::string> fresh;  // tags already emptied by this process
+  std::lock_guard<std::mutex> lock(mutex);
+  if (fresh.insert(tag).second) std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
   return p;
 }

@@ -83,6 +83,7 @@ local_steps = 2
 TEST(FlRunCli, RunsAndPrintsSummary) {
   auto cfg = write_config("ok", kSmall);
   auto out_dir = "/tmp/plexus_fl_cli_runs_" + std::to_string(::getpid());
+  std::filesystem::remove_all(out_dir);  // pids wrap: an earlier process of this pid may have left runs
   auto r = run_plexus("fl run --config " + cfg + " --set run.out_dir=\\\"" + out_dir + "\\\"");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("\"algorithm\": \"DFedSAM\""), std::string::npos) << r.out;

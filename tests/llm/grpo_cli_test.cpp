@@ -20,7 +20,11 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path dir() {
-  static fs::path d = fs::temp_directory_path() / ("plexus_grpo_cli_" + std::to_string(::getpid()));
+  static fs::path d = [] {
+    auto p = fs::temp_directory_path() / ("plexus_grpo_cli_" + std::to_string(::getpid()));
+    fs::remove_all(p);  // pids wrap: an earlier process of this pid may have left runs
+    return p;
+  }();
   return d;
 }
 

@@ -30,6 +30,7 @@ fs::path write_config(const fs::path& dir, int stop_at) {
 
 TEST(LlmCli, PretrainResumeGenerate) {
   auto dir = fs::temp_directory_path() / ("plexus_llm_cli_" + std::to_string(::getpid()));
+  fs::remove_all(dir);  // pids wrap: an earlier process of this pid may have left runs
   auto r = run_plexus("llm pretrain --config " + write_config(dir, 4).string());  // steps 1-4 of 6
   ASSERT_EQ(r.code, 0) << r.out;
   auto run = dir / "runs" / "t";

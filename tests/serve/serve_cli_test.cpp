@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 fs::path temp_dir() {
   static const fs::path p = [] {
     auto d = fs::temp_directory_path() / ("plexus_serve_cli_" + std::to_string(::getpid()));
+    fs::remove_all(d);  // pids wrap: an earlier process of this pid may have left files
     fs::create_directories(d);
     return d;
   }();
