@@ -1,6 +1,7 @@
 #include "plexus/serve/api_client.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (fmt ≥ 11 declares it here only)
 #include <httplib.h>
 
 #include "plexus/core/config.h"

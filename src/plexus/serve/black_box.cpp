@@ -1,6 +1,7 @@
 #include "plexus/serve/black_box.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (fmt ≥ 11 declares it here only)
 #include <toml++/toml.h>
 
 #include <algorithm>
