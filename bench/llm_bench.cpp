@@ -3,6 +3,9 @@
 // JSON on stdout. With --pretrain it instead runs `plexus llm pretrain` from a config (for GPU machines where
 // only plexus_llm is built).
 //   llm_bench --model configs/dsv3_100m.toml --batch 32 --seq 512 --steps 30 --warmup 5 --device cuda
+//   llm_bench ... --cuda-graphs 1    (the step of llm/train_step.h captured once and replayed; default 0)
+// Without --phases the step is llm/train_step.h's, as `plexus llm pretrain` runs it: on CUDA no host read inside
+// a step, so the timed window (synchronised only at its ends) measures the GPU-bound rate.
 //   llm_bench --pretrain configs/dsv3_100m.toml --set model.bias_update_speed=0
 #include <chrono>
 #include <cstdio>
@@ -16,6 +19,7 @@
 #include "plexus/llm/model.h"
 #include "plexus/llm/optim.h"
 #include "plexus/llm/pretrain.h"
+#include "plexus/llm/train_step.h"
 
 using namespace plexus;
 using namespace plexus::llm;
@@ -23,7 +27,7 @@ using namespace plexus::llm;
 int main(int argc, char** argv) {
   std::string model_cfg = "configs/dsv3_100m.toml", device = "cuda", dtype = "bf16", pretrain_cfg, attn,
               dispatch = "auto";
-  int64_t batch = 32, seq = 512, steps = 30, warmup = 5, vocab = 8192, mtp = 1, phases = 0;
+  int64_t batch = 32, seq = 512, steps = 30, warmup = 5, vocab = 8192, mtp = 1, phases = 0, graphs = 0;
   double peak = 989.0;
   std::vector<std::string> sets;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -38,6 +42,7 @@ int main(int argc, char** argv) {
     else if (k == "--vocab") vocab = std::stoll(v);
     else if (k == "--mtp") mtp = std::stoll(v);
     else if (k == "--phases") phases = std::stoll(v);
+    else if (k == "--cuda-graphs") graphs = std::stoll(v);
     else if (k == "--peak-tflops") peak = std::stod(v);
     else if (k == "--pretrain") pretrain_cfg = v;
     else if (k == "--attn") attn = v;              // model.attn_implementation: sdpa | sdpa_padded | eager
@@ -90,7 +95,24 @@ int main(int argc, char** argv) {
       if (on) ph[i] += std::chrono::duration<double>(now - t).count();
       t = now;
     };
-    for (int64_t s = 0; s < steps + warmup; ++s) {
+    if (graphs && phases) throw Error::config("--phases 1 times eager phases; it cannot be used with --cuda-graphs 1");
+    if (!phases) {
+      // The shipped step: device-resident batches, one read of the losses at the first and the last step.
+      data = data.to(dev);
+      TrainStep step(m, opt, {1.0, 0.001, graphs != 0}, dev, dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+      std::chrono::steady_clock::time_point t0;
+      for (int64_t s = 0; s < steps + warmup; ++s) {
+        if (s == warmup) {
+          if (dev.is_cuda()) torch::cuda::synchronize();
+          t0 = std::chrono::steady_clock::now();
+        }
+        step.run(data[s].narrow(1, 0, seq), data[s].narrow(1, 1, seq), 1e-3);
+        if (s == 0) first = step.read().main;
+      }
+      last = step.read().main;  // waits for the last step
+      timed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    for (int64_t s = 0; phases && s < steps + warmup; ++s) {
       if (s == warmup && dev.is_cuda()) torch::cuda::synchronize();
       auto t0 = std::chrono::steady_clock::now();
       auto tp = t0;
@@ -119,13 +141,13 @@ int main(int argc, char** argv) {
                 "\"seq\": %lld, \"steps\": %lld, \"params_total\": %lld, \"params_active\": %lld, "
                 "\"flops_per_token\": %.4e, \"step_ms\": %.2f, \"tokens_per_s\": %.1f, \"mfu\": %.4f, "
                 "\"loss_first\": %.4f, \"loss_last\": %.4f, \"phases_ms\": [%.2f, %.2f, %.2f, %.2f], "
-                "\"attn\": \"%s\", \"moe_dispatch\": \"%s\"}\n",
+                "\"attn\": \"%s\", \"moe_dispatch\": \"%s\", \"cuda_graphs\": %lld}\n",
                 model_cfg.c_str(), device.c_str(), dtype.c_str(), static_cast<long long>(batch),
                 static_cast<long long>(seq), static_cast<long long>(steps), static_cast<long long>(pc.total),
                 static_cast<long long>(pc.active), fpt, 1000.0 * timed_s / static_cast<double>(steps), tok_s,
                 dev.is_cuda() ? fpt * tok_s / (peak * 1e12) : 0.0, first, last, 1000 * ph[0] / steps,
                 1000 * ph[1] / steps, 1000 * ph[2] / steps, 1000 * ph[3] / steps, a.attn_implementation.c_str(),
-                dispatch.c_str());
+                dispatch.c_str(), static_cast<long long>(graphs));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", describe_exception(e).c_str());
     return 1;

@@ -4,6 +4,7 @@
 # runs on the Brown corpus (balancing on vs off). Dependencies that machine lacks (toml++, fmt, CLI11,
 # nlohmann-json, SentencePiece) come as Debian packages unpacked under .deps/device/root.
 #   bash bench/llm_gpu.sh build|speed|balance   (writes JSON/CSV under ${OUT:-bench_out})
+#   SHAPES="gpu100m:dsv3_100m:32:512" STEPS=10 WARMUP=3 bash bench/llm_gpu.sh speed   (one preset:config:B:T)
 #   bash bench/llm_gpu.sh parity                 (builds if needed; plexus vs the reference at identical weights,
 #                                                 f32 and bf16 on the GPU; exit 1 outside tolerance; docs/llm.md)
 set -euo pipefail
@@ -22,9 +23,11 @@ if [[ $what == build || $what == all || ( $what == parity && ! -x $B/bench/llm_p
 fi
 export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 if [[ $what == speed || $what == all ]]; then
-  # Side by side on one GPU (issue 19): eager PyTorch, torch.compile'd PyTorch, plexus as shipped (fused SDPA
-  # attention + sync-free grouped-GEMM MoE), and plexus with the kernels of before (eager attention,
-  # per-expert MoE with host-read counts). Each line is JSON; a run that fails or exceeds PT seconds says so.
+  # Side by side on one GPU (issue 19): eager PyTorch, torch.compile'd PyTorch, plexus eager (fused SDPA
+  # attention, sync-free grouped-GEMM MoE, device-side clip and AdamW), plexus with the step as one CUDA graph,
+  # and with OLD_KERNELS=1 plexus with the kernels of before (eager attention, per-expert MoE with host-read
+  # counts). Each line is JSON; a run that fails or exceeds PT seconds says so. Rows: NO_EAGER_REF,
+  # NO_COMPILE, NO_GRAPHS leave one out; NO_PHASES skips the phase breakdown.
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
   S="--steps ${STEPS:-10} --warmup ${WARMUP:-3}"
   # peak device memory of a run: nvidia-smi sampled every 100 ms (the same measure for both sides)
@@ -36,12 +39,17 @@ if [[ $what == speed || $what == all ]]; then
   plx() { mem "plexus $*" bash -c "(timeout ${PT:-150} ./$B/bench/llm_bench $* $S || echo '{\"impl\": \"plexus\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; }
   for cfg in ${SHAPES:-"gpu100m:dsv3_100m:32:512" "gpu100m:dsv3_100m:16:1024" "gpu1b:dsv3_1b:16:1024"}; do
     IFS=: read -r preset conf bsz seq <<< "$cfg"
-    ref --preset $preset --batch $bsz --seq $seq
+    [[ -z "${NO_EAGER_REF:-}" ]] && ref --preset $preset --batch $bsz --seq $seq
+    # torch.compile'd reference: its MoE is the grouped, host-read-free dispatch (--moe grouped), which
+    # dynamo can trace once; the per-expert loop recompiles on every new expert-count pattern.
     [[ -z "${NO_COMPILE:-}" ]] && ref --preset $preset --batch $bsz --seq $seq --compile 1
-    plx --model configs/$conf.toml --batch $bsz --seq $seq
-    plx --model configs/$conf.toml --batch $bsz --seq $seq --attn eager --moe-dispatch per_expert
+    plx --model configs/$conf.toml --batch $bsz --seq $seq --cuda-graphs 0
+    # the whole training step captured as one CUDA graph and replayed (llm/train_step.h)
+    [[ -z "${NO_GRAPHS:-}" ]] && plx --model configs/$conf.toml --batch $bsz --seq $seq --cuda-graphs 1
+    [[ -n "${OLD_KERNELS:-}" ]] && plx --model configs/$conf.toml --batch $bsz --seq $seq --attn eager --moe-dispatch per_expert
     [[ -n "${VARIANTS:-}" ]] && plx --model configs/$conf.toml --batch $bsz --seq $seq --attn sdpa_padded
   done
+  [[ -n "${NO_PHASES:-}" ]] && exit 0
   # Where the time goes (synchronised phases: forward, backward, clip+AdamW, bias update).
   python3 bench/llm_reference.py --preset gpu100m --batch 32 --seq 512 --steps 5 --warmup 2 --phases 1 | tee -a "$OUT/phases.jsonl" || true
   ./$B/bench/llm_bench --model configs/dsv3_100m.toml --batch 32 --seq 512 --steps 5 --warmup 2 --phases 1 | tee -a "$OUT/phases.jsonl"

@@ -9,6 +9,12 @@ matrices), clipping at 1.0, aux-loss-free bias update. bf16 via torch.autocast, 
 Prints one JSON line.
 
   python3 bench/llm_reference.py --preset gpu100m --batch 32 --seq 512 --steps 30 --warmup 5
+  python3 bench/llm_reference.py ... --compile 1   (torch.compile of the loss, with the grouped MoE dispatch)
+
+--moe grouped (the default with --compile 1) replaces the per-expert loop, which reads each expert's row count
+on the host (so dynamo recompiles for every new count pattern), by the same function without host reads: rows
+sorted by expert are placed into 16-row-aligned groups and each projection is one torch._grouped_mm (bf16,
+sm90); loads stay on the device. Same outputs up to float summation order (the choice plexus makes on CUDA).
 """
 import argparse, json, math, time
 
@@ -129,8 +135,25 @@ class MoE(nn.Module):
         self.gate = Gate(a)
         self.experts = nn.ModuleList([MLP(a["dim"], a["moe_inter_dim"]) for _ in range(a["n_routed_experts"])])
         self.shared = MLP(a["dim"], a["n_shared_experts"] * a["moe_inter_dim"])
-        self.load = torch.zeros(a["n_routed_experts"], dtype=torch.float64)
+        # expert loads since the last bias update (not in the state dict: bench/llm_parity.py dumps weights)
+        self.register_buffer("load", torch.zeros(a["n_routed_experts"], dtype=torch.float64), persistent=False)
         self.bal = None
+        self.grouped = False  # --moe grouped: no host read of expert counts (torch.compile-able)
+
+    def routed_grouped(self, xs, se, counts):
+        """Experts on expert-sorted rows xs [NK,C] (expert ids se [NK], counts [E]) via torch._grouped_mm."""
+        NK, C = xs.shape
+        E, A = counts.numel(), 16
+        padded = (counts + A - 1) // A * A  # group sizes rounded up to the kernel's 16-row alignment
+        ends = padded.cumsum(0)
+        starts, first = ends - padded, counts.cumsum(0) - counts
+        pos = starts[se] + torch.arange(NK, device=xs.device) - first[se]  # row of each sorted row in the buffer
+        xp = xs.new_zeros(NK + E * (A - 1), C).index_copy(0, pos, xs).to(torch.bfloat16)
+        offs = ends.to(torch.int32)
+        w = lambda name: torch.stack([getattr(e, name).weight for e in self.experts]).to(torch.bfloat16)
+        h = F.silu(torch._grouped_mm(xp, w("w1").transpose(1, 2), offs=offs)) * \
+            torch._grouped_mm(xp, w("w3").transpose(1, 2), offs=offs)
+        return torch._grouped_mm(h, w("w2").transpose(1, 2), offs=offs).index_select(0, pos)
 
     def forward(self, x):
         a, (B, T, C) = self.a, x.shape
@@ -140,17 +163,21 @@ class MoE(nn.Module):
         pe = idx.reshape(-1)
         order = pe.sort(stable=True)[1]
         token = order // K
-        counts = torch.bincount(pe, minlength=E).cpu()
         xs = flat.index_select(0, token)
         ws = w.reshape(-1).index_select(0, order).to(x.dtype).unsqueeze(1)
-        outs, off = [], 0
-        for e, c in enumerate(counts.tolist()):
-            if c:
-                outs.append(self.experts[e](xs[off:off + c]))
-                off += c
-        ys = torch.cat(outs, 0) * ws
+        if self.grouped:
+            counts = torch.zeros(E, dtype=torch.long, device=x.device).scatter_add_(0, pe, torch.ones_like(pe))
+            ys = self.routed_grouped(xs, pe[order], counts).to(x.dtype) * ws
+        else:
+            counts = torch.bincount(pe, minlength=E).cpu()
+            outs, off = [], 0
+            for e, c in enumerate(counts.tolist()):
+                if c:
+                    outs.append(self.experts[e](xs[off:off + c]))
+                    off += c
+            ys = torch.cat(outs, 0) * ws
         y = torch.zeros_like(flat).index_add_(0, token, ys.to(flat.dtype)) + self.shared(flat)
-        self.load += counts.double()
+        self.load += counts.to(self.load.device).double()
         cnt = torch.zeros(B, E, device=x.device).scatter_add_(1, idx.view(B, T * K), torch.ones(B, T * K, device=x.device))
         f = cnt * (E / (K * T))
         P = (s.view(B, T, E) / s.view(B, T, E).sum(-1, keepdim=True)).mean(1)
@@ -227,7 +254,7 @@ class Transformer(nn.Module):
             if isinstance(m, MoE):
                 l = m.load
                 m.gate.bias += (torch.sign(l.mean() - l) * gamma).to(m.gate.bias)
-                m.load = torch.zeros_like(l)
+                l.zero_()
 
 
 def flops_per_token(a, V, T, mtp):  # same rule as plexus::llm::train_flops_per_token
@@ -256,11 +283,18 @@ def main():
     ap.add_argument("--peak-tflops", type=float, default=989.0)
     ap.add_argument("--phases", type=int, default=0)
     ap.add_argument("--compile", type=int, default=0, help="1: torch.compile the loss (what a careful user adds)")
+    ap.add_argument("--moe", default="auto", choices=["auto", "loop", "grouped"],
+                    help="MoE dispatch: loop (per expert, counts read on the host), grouped (torch._grouped_mm, "
+                         "no host read); auto = grouped with --compile 1, else loop")
     args = ap.parse_args()
     a = PRESETS[args.preset]
     torch.manual_seed(0)
     dev = torch.device(args.device)
     m = Transformer(a, args.vocab, args.mtp, args.seq).to(dev)
+    moe = args.moe if args.moe != "auto" else ("grouped" if args.compile else "loop")
+    for mod in m.modules():
+        if isinstance(mod, MoE):
+            mod.grouped = moe == "grouped"
     decay = [p for p in m.parameters() if p.dim() >= 2]
     no_decay = [p for p in m.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
@@ -306,7 +340,8 @@ def main():
         last = loss
     tok_s = args.batch * args.seq * args.steps / timed
     fpt = flops_per_token(a, args.vocab, args.seq, args.mtp)
-    print(json.dumps({"impl": "pytorch-compile" if args.compile else "pytorch-eager", "torch": torch.__version__, "preset": args.preset,
+    print(json.dumps({"impl": "pytorch-compile" if args.compile else "pytorch-eager", "moe": moe,
+                      "torch": torch.__version__, "preset": args.preset,
                       "device": args.device, "batch": args.batch, "seq": args.seq, "steps": args.steps,
                       "params_total": sum(p.numel() for p in m.parameters()), "flops_per_token": fpt,
                       "step_ms": 1000 * timed / args.steps, "tokens_per_s": tok_s,

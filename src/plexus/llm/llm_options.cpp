@@ -84,6 +84,24 @@ const OptionSchema<GenerateOptions>& GenerateOptions::schema() {
   return s;
 }
 
+const OptionSchema<PretrainRunOptions>& PretrainRunOptions::schema() {
+  static const auto s =
+      OptionSchema<PretrainRunOptions>("run")
+          .include_base(plexus::RunOptions::schema())
+          .key("cuda_graphs", &PretrainRunOptions::cuda_graphs,
+               "pretraining on CUDA: \"auto\" = capture the whole training step as one CUDA graph and replay it "
+               "(bf16 with the grouped-GEMM MoE, one process; otherwise eager), \"off\" = launch kernels every "
+               "step (docs/llm.md)",
+               Allowed::choices({"auto", "off"}));
+  return s;
+}
+
+PretrainRunOptions PretrainRunOptions::parse(ConfigTable& t) {
+  auto o = schema().parse(t);
+  plexus::RunOptions::check_name(t, o.name);
+  return o;
+}
+
 PretrainConfig PretrainConfig::parse(const toml::table& root) {
   check_sections(root, {"run", "model", "data", "tokenizer", "train"});
   PretrainConfig c;
@@ -92,7 +110,7 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
     parse_fn(t);
     c.resolved.insert_or_assign(name, t.resolved());
   };
-  section("run", [&](ConfigTable& t) { c.run = RunOptions::parse(t); });
+  section("run", [&](ConfigTable& t) { c.run = PretrainRunOptions::parse(t); });
   section("model", [&](ConfigTable& t) { c.model = ModelArgs::parse(t); });
   {
     // [data.tasks.<name>] sub-tables are parsed by TaskOptions; the flat keys by the schema, from a copy without
@@ -134,7 +152,7 @@ PretrainConfig PretrainConfig::parse(const toml::table& root) {
 }
 
 std::vector<SectionDoc> config_docs() {
-  return {section_doc("llm", RunOptions::schema()),       section_doc("llm", ModelArgs::schema()),
+  return {section_doc("llm", PretrainRunOptions::schema()), section_doc("llm", ModelArgs::schema()),
           section_doc("llm", DataOptions::schema()),      section_doc("llm", TokenizerOptions::schema()),
           section_doc("llm", TrainOptions::schema()),     section_doc("llm", GenerateOptions::schema())};
 }

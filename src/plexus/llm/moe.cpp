@@ -68,7 +68,13 @@ torch::Tensor MoeImpl::forward(const torch::Tensor& x) {
   auto pair_expert = r.indices.reshape({-1});                                        // [N·K]
   auto [sorted_expert, order] = pair_expert.sort(/*stable=*/true, 0, false);         // [N·K]
   auto token = order.div(K, "floor");                                                // source token of each row
-  auto counts = torch::bincount(pair_expert, {}, E);                                 // [E], on x's device
+  // Rows per expert [E]. CUDA's bincount reads the input's min and max on the host (a sync that also breaks
+  // CUDA-graph capture); the sorted ids give the same integers from E+1 binary searches on the device.
+  auto counts = x.is_cuda() ? [&] {
+    auto bounds = torch::searchsorted(sorted_expert, torch::arange(E + 1, sorted_expert.options()));  // [E+1]
+    return (bounds.narrow(0, 1, E) - bounds.narrow(0, 0, E)).contiguous();
+  }()
+                            : torch::bincount(pair_expert, {}, E);
   auto xs = flat.to(matmul_dtype()).index_select(0, token);  // gather [N·K, C], cast once (not per expert)
   auto ws = r.weights.reshape({-1}).index_select(0, order).to(x.scalar_type()).unsqueeze(1);
   auto ys = (use_grouped(x) ? routed_grouped(xs, sorted_expert, counts) : routed_per_expert(xs, counts)) * ws;

@@ -35,6 +35,28 @@ double AdamW::clip_grad_norm(double max_norm) {
   return norm;
 }
 
+torch::Tensor AdamW::clip_grad_norm_device(double max_norm) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> grads;
+  for (auto& [n, p] : params_)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return torch::zeros({}, params_.empty() ? torch::TensorOptions() : params_[0].second.options());
+  auto norm = torch::stack(at::_foreach_norm(grads, 2)).norm();  // [] f32, the host path's value
+  if (max_norm > 0) {
+    // The host path multiplies by the double max_norm/(n+1e-6), which the kernel rounds to f32: the same here.
+    auto n64 = norm.to(torch::kFloat64);
+    // (a Scalar / Tensor in ATen is a reciprocal times the scalar, rounded differently: divide explicitly)
+    auto scaled = torch::full_like(n64, max_norm).div(n64 + 1e-6);
+    auto coef = torch::where(n64 > max_norm, scaled, torch::ones_like(n64)).to(grads[0].dtype());
+#if PLEXUS_HAVE_FUSED_ADAMW
+    at::_foreach_mul_(grads, coef);  // one multi-tensor launch (the Tensor-scalar overload, PyTorch >= 2.1)
+#else
+    for (auto& g : grads) g.mul_(coef);
+#endif
+  }
+  return norm;
+}
+
 void AdamW::step(double lr) {
   torch::NoGradGuard ng;
   ++t_;
@@ -49,7 +71,7 @@ void AdamW::step(double lr) {
   }
   if (ps.empty()) return;
 #if PLEXUS_HAVE_FUSED_ADAMW
-  if (ps[0].is_cuda()) return fused_step(lr, ps, gs, ms, vs);
+  if (ps[0].is_cuda()) return fused_step(lr, {}, ps, gs, ms, vs);
 #endif
   // Multi-tensor (foreach) kernels, as torch.optim.AdamW's default implementation on CUDA.
   at::_foreach_mul_(ms, o_.beta1);
@@ -64,15 +86,39 @@ void AdamW::step(double lr) {
 }
 
 #if PLEXUS_HAVE_FUSED_ADAMW
-void AdamW::fused_step(double lr, std::vector<torch::Tensor>& ps, std::vector<torch::Tensor>& gs,
-                       std::vector<torch::Tensor>& ms, std::vector<torch::Tensor>& vs) {
+void AdamW::step_device(const torch::Tensor& lr) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> ps, gs, ms, vs;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto& p = params_[i].second;
+    if (!p.grad().defined()) continue;
+    ps.push_back(p), gs.push_back(p.grad()), ms.push_back(m_[i]), vs.push_back(v_[i]);
+  }
+  if (ps.empty()) return;
+  PLEXUS_CHECK(ps[0].is_cuda() && lr.is_cuda(), "AdamW::step_device needs CUDA parameters and a CUDA lr");
+  if (!step_t_on_device_ || !step_t_.defined() || step_t_.device() != ps[0].device()) {
+    // Take over the count once (before any capture): t from the host, later advanced on the device.
+    step_t_ = torch::zeros({}, ps[0].options().dtype(torch::kFloat32));
+    step_t_.fill_(static_cast<double>(t_));
+    step_t_on_device_ = true;
+  }
+  step_t_.add_(1);  // torch.optim's fused path advances state_steps the same way, before the kernel
+  fused_step(0.0, lr, ps, gs, ms, vs);
+}
+
+void AdamW::fused_step(double lr, const torch::Tensor& lr_t, std::vector<torch::Tensor>& ps,
+                       std::vector<torch::Tensor>& gs, std::vector<torch::Tensor>& ms,
+                       std::vector<torch::Tensor>& vs) {
   // torch.optim.AdamW(fused=True)'s kernel: one launch per group for the whole update, the same formulas as the
   // foreach path below (decoupled decay p ← p(1 − lr·λ), bias-corrected moments). Decay applies to matrices
   // only, so the parameters go in two groups. The kernel reads the step count from a device tensor per
   // parameter; one shared scalar, filled from t_, serves all (a fill, not a host→device copy).
-  if (!step_t_.defined() || step_t_.device() != ps[0].device())
-    step_t_ = torch::zeros({}, ps[0].options().dtype(torch::kFloat32));
-  step_t_.fill_(static_cast<double>(t_));
+  if (!lr_t.defined()) {
+    if (!step_t_.defined() || step_t_.device() != ps[0].device())
+      step_t_ = torch::zeros({}, ps[0].options().dtype(torch::kFloat32));
+    step_t_.fill_(static_cast<double>(t_));
+    step_t_on_device_ = false;
+  }
   std::vector<torch::Tensor> g[2][4];  // [decayed?][p, grad, m, v]
   for (size_t i = 0; i < ps.size(); ++i) {
     const int d = (o_.weight_decay > 0 && ps[i].dim() >= 2) ? 1 : 0;
@@ -81,8 +127,13 @@ void AdamW::fused_step(double lr, std::vector<torch::Tensor>& ps, std::vector<to
   for (int d = 0; d < 2; ++d) {
     if (g[d][0].empty()) continue;
     std::vector<torch::Tensor> steps(g[d][0].size(), step_t_);
-    at::_fused_adamw_(g[d][0], g[d][1], g[d][2], g[d][3], /*max_exp_avg_sqs=*/{}, steps, lr, o_.beta1, o_.beta2,
-                      d == 1 ? o_.weight_decay : 0.0, o_.eps, /*amsgrad=*/false, /*maximize=*/false);
+    const double wd = d == 1 ? o_.weight_decay : 0.0;
+    if (lr_t.defined())  // the tensor-lr overload (PyTorch >= 2.2): lr read from device memory by the kernel
+      at::_fused_adamw_(g[d][0], g[d][1], g[d][2], g[d][3], /*max_exp_avg_sqs=*/{}, steps, lr_t, o_.beta1,
+                        o_.beta2, wd, o_.eps, /*amsgrad=*/false, /*maximize=*/false);
+    else
+      at::_fused_adamw_(g[d][0], g[d][1], g[d][2], g[d][3], /*max_exp_avg_sqs=*/{}, steps, lr, o_.beta1, o_.beta2,
+                        wd, o_.eps, /*amsgrad=*/false, /*maximize=*/false);
   }
 }
 #endif
@@ -113,6 +164,9 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& s) {
   auto it = s.find("adam.t");
   if (it == s.end()) throw Error::data("checkpoint lacks optimizer tensor 'adam.t'");
   t_ = it->second.item<int64_t>();
+#if PLEXUS_HAVE_FUSED_ADAMW
+  step_t_on_device_ = false;  // step_device refills its device count from the restored t
+#endif
 }
 
 double learning_rate(const ScheduleOptions& o, int64_t step) {

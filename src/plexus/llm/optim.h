@@ -20,8 +20,9 @@ struct AdamWOptions {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
 };
 
-// at::_fused_adamw_ (torch.optim.AdamW's fused=True kernel): PyTorch ≥ 2.1 (CUDA). Debian's 1.13 lacks it.
-#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1))
+// at::_fused_adamw_ (torch.optim.AdamW's fused=True kernel) with its Tensor-lr overload and the Tensor-scalar
+// _foreach_mul_: PyTorch ≥ 2.2 (CUDA). Debian's 1.13 lacks them.
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2))
 #define PLEXUS_HAVE_FUSED_ADAMW 1
 #else
 #define PLEXUS_HAVE_FUSED_ADAMW 0
@@ -36,19 +37,40 @@ class AdamW {
   void zero_grad();
   /// Global L2 norm of all gradients, then scale them so it is at most `max_norm` (if max_norm > 0).
   /// Returns the norm before clipping. Source: Pascanu et al. 2013; V3 clips at 1.0.
+  /// Reads the norm on the host (one device sync on CUDA); clip_grad_norm_device avoids that.
   double clip_grad_norm(double max_norm);
+  /// clip_grad_norm without a host read, for CUDA steps and CUDA graphs: the norm n stays a device scalar and
+  /// every gradient is multiplied by c = (n > max_norm ? max_norm / (n + 1e-6) : 1), computed in f64 and
+  /// rounded to f32 like the host path's scalar, so both paths scale by the same number. Units: as
+  /// clip_grad_norm. Shapes: → n, a 0-dim f32 tensor on the gradients' device (0 when no parameter has a
+  /// gradient). Capturable: no allocation depends on values, no host synchronisation.
+  torch::Tensor clip_grad_norm_device(double max_norm);
   /// Moments and step count as named tensors ("adam.m.<name>", "adam.v.<name>", "adam.t").
   std::map<std::string, torch::Tensor> state() const;
   /// Restore what state() returned. Throws: Error(Data) if a tensor is missing or has the wrong shape.
   void load_state(const std::map<std::string, torch::Tensor>& s);
   int64_t steps() const { return t_; }
 
+#if PLEXUS_HAVE_FUSED_ADAMW
+  /// One fused AdamW update (CUDA) whose learning rate is read on the device from `lr` (a 0-dim f32 tensor on
+  /// the parameters' device) and whose step count t lives in a device scalar advanced by the kernel sequence
+  /// itself, so the update needs no host value and can be captured in a CUDA graph and replayed. Same formulas
+  /// and kernel as step(lr) (the f32 lr equals the double lr rounded as the kernel rounds it). The host count
+  /// steps() is not advanced here: call count_step() once per update that really ran (a graph capture records
+  /// without running). Throws: Error(Internal) when the parameters are not on CUDA.
+  void step_device(const torch::Tensor& lr);
+  /// Host bookkeeping for step_device: t ← t + 1 (the device counter was advanced by the update itself).
+  void count_step() { ++t_; }
+#endif
+
  private:
 #if PLEXUS_HAVE_FUSED_ADAMW
   /// CUDA: the fused AdamW kernel (at::_fused_adamw_) instead of the foreach sequence; same formulas.
-  void fused_step(double lr, std::vector<torch::Tensor>& ps, std::vector<torch::Tensor>& gs,
-                  std::vector<torch::Tensor>& ms, std::vector<torch::Tensor>& vs);
+  /// `lr_t` defined: the tensor-lr overload of the kernel (lr read on the device); else `lr`.
+  void fused_step(double lr, const torch::Tensor& lr_t, std::vector<torch::Tensor>& ps,
+                  std::vector<torch::Tensor>& gs, std::vector<torch::Tensor>& ms, std::vector<torch::Tensor>& vs);
   torch::Tensor step_t_;  // the step count t as a device scalar for the fused kernel
+  bool step_t_on_device_ = false;  // step_device has taken over the count: step_t_ advances on the device
 #endif
   std::vector<std::pair<std::string, torch::Tensor>> params_;
   std::vector<torch::Tensor> m_, v_;

@@ -20,6 +20,7 @@
 #include "plexus/llm/model.h"
 #include "plexus/llm/optim.h"
 #include "plexus/llm/tasks/task_text.h"
+#include "plexus/llm/train_step.h"
 
 namespace fs = std::filesystem;
 
@@ -140,8 +141,9 @@ ResumeRules llm_resume_rules() {
   r.unit = "step";
   // train.stop_at only says where this invocation stops; the schedule follows train.steps, which stays fixed.
   // data.brown_dir may change: the data fingerprint decides whether the corpus is the same (see fl_resume_rules).
-  r.harmless = {"run.threads", "run.tensorboard", "run.out_dir", "run.name", "train.checkpoint_every", "train.stop_at",
-                "tokenizer.num_threads", "data.brown_dir"};
+  // run.cuda_graphs changes how the step is launched, not what it computes (tests/llm/train_step_test.cpp).
+  r.harmless = {"run.threads", "run.tensorboard", "run.out_dir", "run.name", "run.cuda_graphs",
+                "train.checkpoint_every", "train.stop_at", "tokenizer.num_threads", "data.brown_dir"};
   return r;
 }
 
@@ -257,17 +259,32 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume, dist::Group* 
   res.run_dir = run_path;
   std::function<void(torch::Tensor&)> sum_loads;  // expert-selection counts of the global batch
   if (group) sum_loads = [&](torch::Tensor& L) { group->allreduce_sum(L, "expert loads"); };
+  // One process: the step of llm/train_step.h (on CUDA free of host reads, and graphed with run.cuda_graphs).
+  std::optional<TrainStep> one;
+  if (!group) {
+    const auto compute = bf16 ? torch::kBFloat16 : torch::kFloat32;
+    std::string why = TrainStep::graph_blocker(model, dev, compute);
+    const bool graphs = cfg.run.cuda_graphs == "auto" && dev.is_cuda() && why.empty();
+    if (cfg.run.cuda_graphs == "auto" && dev.is_cuda() && !why.empty())
+      log_info("llm: training step without CUDA graphs: {}", why);
+    one.emplace(model, opt, TrainStepOptions{o.grad_clip, cfg.model.bias_update_speed, graphs}, dev, compute);
+    if (graphs) log_info("llm: training step captured once as a CUDA graph and replayed (run.cuda_graphs)");
+  }
   double last_val = std::nan("");
   for (int64_t step = start + 1; step <= last; ++step) {
     auto t0 = std::chrono::steady_clock::now();
     double lr = learning_rate(sched, step);
     auto [x, y] = sample_batch(data.train, o.batch_size, o.seq_len, seed, step);
-    if (group) x = x.narrow(0, k * B_rank, B_rank), y = y.narrow(0, k * B_rank, B_rank);  // this rank's rows
-    x = x.to(dev), y = y.to(dev);
-    opt.zero_grad();
-    auto parts = model->loss(x, y);
-    parts.total.backward();
-    if (group) {
+    StepStats st;
+    if (one) {
+      one->run(x, y, lr);
+      st = one->read();  // one device→host copy, after the step
+    } else {
+      x = x.narrow(0, k * B_rank, B_rank), y = y.narrow(0, k * B_rank, B_rank);  // this rank's rows
+      x = x.to(dev), y = y.to(dev);
+      opt.zero_grad();
+      auto parts = model->loss(x, y);
+      parts.total.backward();
       // Every loss is a mean over equal shares, so the global batch's is the mean of the ranks' (and its
       // gradient the mean of theirs): average the gradients before clipping, sum the logged losses.
       buckets->average(*group);
@@ -276,12 +293,14 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume, dist::Group* 
                    .contiguous();
       group->allreduce_sum(l, "losses");
       l.div_(static_cast<double>(R));
-      parts = {l[0], l[1], l[2], l[3]};
+      st.grad_norm = opt.clip_grad_norm(o.grad_clip);
+      opt.step(lr);
+      st.loads = model->end_step_balance(cfg.model.bias_update_speed, sum_loads);  // after the optimizer step (A6)
+      st.total = l[0].item<double>(), st.main = l[1].item<double>(), st.mtp = l[2].item<double>();
+      st.balance = l[3].item<double>();
     }
-    double gnorm = opt.clip_grad_norm(o.grad_clip);
-    opt.step(lr);
-    auto loads = model->end_step_balance(cfg.model.bias_update_speed, sum_loads);  // after the optimizer step (A6)
-    double loss = parts.total.item<double>();
+    const auto& loads = st.loads;
+    double loss = st.total;
     if (!std::isfinite(loss))
       throw Error::infeasible("training diverged at step {} (loss {}); lower train.lr", step, loss);
     if (dev.is_cuda()) torch::cuda::synchronize();
@@ -292,13 +311,13 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume, dist::Group* 
     row["step"] = step;
     row["lr"] = lr;
     row["loss"] = loss;
-    row["loss_main"] = parts.main.item<double>();
-    row["loss_mtp"] = parts.mtp.item<double>();
-    row["loss_balance"] = parts.balance.item<double>();
+    row["loss_main"] = st.main;
+    row["loss_mtp"] = st.mtp;
+    row["loss_balance"] = st.balance;
     bool eval = step % o.eval_every == 0 || step == o.steps;
     if (eval && lead) last_val = validation_loss(model, data.val, o, dev);
     row["val_loss"] = eval ? nlohmann::ordered_json(last_val) : nlohmann::ordered_json();
-    row["grad_norm"] = gnorm;
+    row["grad_norm"] = st.grad_norm;
     row["tokens_per_s"] = tok_s;
     row["mfu"] = dev.is_cuda() ? nlohmann::ordered_json(flops_per_token * tok_s / (o.peak_tflops * 1e12))
                                : nlohmann::ordered_json();

