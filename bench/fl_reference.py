@@ -433,6 +433,7 @@ def main():
     print(json.dumps({"implementation": "pytorch_reference", "torch": torch.__version__, "device": str(dev),
                       "threads": threads, "algorithm": algo, "clients": N, "parameters": P, "rounds": n_rows,
                       "load_seconds": round(load_s, 3), "seconds_per_round": mean("seconds"),
+                      "seconds_last_round": rows[-1]["seconds"], "seconds_train_last_round": rows[-1]["seconds_train"],
                       "seconds_train": mean("seconds_train"), "seconds_comm": mean("seconds_comm"),
                       "seconds_eval": mean("seconds_eval"),
                       "train_loss_per_round": [row["train_loss"] for row in rows],

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# plexus vs a plain PyTorch reference (bench/fl_reference.py) on the same FL settings, one round each, same
+# plexus vs a plain PyTorch reference (bench/fl_reference.py) on the same FL settings, one round each (ROUNDS), same
 # threads, same device; prints one JSON object per setting with both times and the ratio (reference / plexus).
 #
 #   bash bench/fl_speed.sh [cpu|cuda]            (default cpu)
 # Environment:
 #   PLEXUS=./build/plexus   the binary        THREADS=2   run.threads = torch threads of the reference
 #   MODES="default"         plexus runs to time: "default" (no override) or run.client_batching values
-#                           ("on off" where the batched engine is wired; docs/batching.md, Status)
+#                           ("auto on off"; docs/batching.md); a "-nograph" suffix also sets run.cuda_graphs = "off"
+#                           (e.g. MODES="auto auto-nograph": the batched engine with and without CUDA graphs)
 #   SETTINGS="quickstart dp_fedsam100 dfedpgp20 dfedsam20 dfedsam100 dfedsam1000"   which settings
 #   FULL=0                  on CPU, settings whose full round takes minutes on 2 shared cores run fewer local
 #                           steps (the SMALL overrides below; evaluation keeps its full size); FULL=1 (the
 #                           default on cuda) runs the configs' full rounds
+#   ROUNDS=1                rounds per run; with ROUNDS > 1 both sides report their last round (steady state:
+#                           no cuDNN first-call tuning, no CUDA graph capture), plexus's from metrics.jsonl
 #   REF_MALLOC=0            1: also time the reference under the malloc settings plexus applies to itself
 #                           (src/plexus/core/heap.h, as glibc environment variables), reported as
 #                           "reference_malloc" and "speedup_malloc_<mode>" next to the reference as users run it
@@ -46,7 +49,7 @@ setting() {
     *) echo "error: unknown setting '$1'" >&2; exit 2 ;;
   esac
   [ "$FULL" = 1 ] || SETS="$SETS $SMALL"
-  SETS="$SETS fl.rounds=1"
+  SETS="$SETS fl.rounds=${ROUNDS:-1}"
 }
 
 metric() {  # metric <metrics.jsonl> <key>: the last row's value
@@ -60,7 +63,8 @@ for S in $SETTINGS; do
   for kv in $SETS; do ref_args+=(--set "$kv"); plx_args+=(--set "$kv"); done
   echo "== $S: $CFG $SETS" >&2
   ref=$("$PYTHON" bench/fl_reference.py "${ref_args[@]}")
-  ref_s=$(echo "$ref" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["seconds_per_round"])')
+  key=seconds_per_round; [ "${ROUNDS:-1}" = 1 ] || key=seconds_last_round
+  ref_s=$(echo "$ref" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' $key)
   ref_m=""; ref_ms=""
   if [ "${REF_MALLOC:-0}" = 1 ]; then
     ref_m=$(MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483647 \
@@ -70,7 +74,9 @@ for S in $SETTINGS; do
   line="{\"setting\": \"$S\", \"device\": \"$DEVICE\", \"threads\": $THREADS, \"config\": \"$CFG\", \"overrides\": \"${SETS# }\", \"reference\": $ref"
   for M in $MODES; do
     name="${S}_$M"
-    mode=(); [ "$M" = default ] || mode=(--set run.client_batching=\"$M\")
+    b=${M%-nograph}; mode=()
+    [ "$b" = default ] || mode+=(--set run.client_batching=\"$b\")
+    [ "$b" = "$M" ] || mode+=(--set run.cuda_graphs=\"off\")
     "$PLEXUS" "${plx_args[@]}" --set run.name=\"$name\" "${mode[@]}" > "$RUNS/$name.log" 2>&1 \
       || { tail -5 "$RUNS/$name.log" >&2; exit 1; }
     m="$RUNS/$name/metrics.jsonl"

@@ -1,5 +1,6 @@
 #include "plexus/fl/batched_round.h"
 
+#include "plexus/core/cuda_graph.h"
 #include "plexus/core/error.h"
 
 namespace plexus::fl {
@@ -11,6 +12,17 @@ bool batching_enabled(const std::string& client_batching, const nn::ModelOptions
   }
   if (client_batching == "on") return true;
   return client_batching == "auto" && device.is_cuda() && nn::has_batched_forward(model);
+}
+
+bool cuda_graphs_enabled(const std::string& cuda_graphs, bool batched, torch::Device device) {
+  if (cuda_graphs == "on") {
+    if (!batched) {
+      throw Error::config("run.cuda_graphs = \"on\" graphs the batched local step, but this run trains client by "
+                          "client (run.client_batching, docs/batching.md); use \"auto\" or \"off\"");
+    }
+    return true;  // BatchedTrainer refuses a CPU device or a CPU-only build with its own error line
+  }
+  return cuda_graphs == "auto" && batched && device.is_cuda() && cuda_graphs_supported();
 }
 
 namespace {
@@ -30,7 +42,12 @@ std::vector<double> train_round_batched(BatchedTrainer& trainer, torch::Tensor X
   if (n == 0) return losses;
   std::size_t n_plans = 0;
   for (const auto& p : plans) n_plans = std::max(n_plans, p.size());
-  auto row_t = torch::tensor(rows, torch::kInt64).to(X.device());
+  auto row_t = upload_indices(rows, X.device());
+  // The loss sums stay on the device until every plan is queued: one transfer per round (the metric), so the
+  // host never waits for the GPU between plans or chunks.
+  std::vector<torch::Tensor> sums;
+  std::vector<ClientJob> all_jobs;
+  std::vector<std::size_t> all_who;
   for (std::size_t j = 0; j < n_plans; ++j) {
     const StepPlan* rule = nullptr;
     std::vector<ClientJob> jobs;
@@ -48,10 +65,14 @@ std::vector<double> train_round_batched(BatchedTrainer& trainer, torch::Tensor X
       torch::NoGradGuard no_grad;
       if (o.momentum > 0) M.index_fill_(0, row_t, 0.0);
     }
-    auto part = trainer.train(X, M, data, jobs, o, *rule);
-    for (std::size_t q = 0; q < who.size(); ++q) {
-      if (jobs[q].steps > 0) losses[who[q]] = part[q];
-    }
+    sums.push_back(trainer.train_sums(X, M, data, jobs, o, *rule));
+    all_jobs.insert(all_jobs.end(), jobs.begin(), jobs.end());
+    all_who.insert(all_who.end(), who.begin(), who.end());
+  }
+  if (sums.empty()) return losses;
+  const auto mean = BatchedTrainer::mean_losses(sums.size() == 1 ? sums[0] : torch::cat(sums), all_jobs);
+  for (std::size_t q = 0; q < all_jobs.size(); ++q) {
+    if (all_jobs[q].steps > 0) losses[all_who[q]] = mean[q];  // a later plan's loss replaces an earlier one's
   }
   return losses;
 }

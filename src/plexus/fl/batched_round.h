@@ -21,8 +21,15 @@ namespace plexus::fl {
 /// Throws: Error(Config) for "on" with a model that has no batched forward (vgg11, resnet18).
 bool batching_enabled(const std::string& client_batching, const nn::ModelOptions& model, torch::Device device);
 
+/// Whether run.cuda_graphs runs the batched local step as CUDA graphs: "auto" = when the batched engine runs
+/// (`batched`) on a CUDA device and this build has CUDA (cuda_graphs_supported); "off" never; "on" always.
+/// Throws: Error(Config) for "on" when the run does not use the batched engine (the BatchedTrainer constructor
+/// refuses "on" on a CPU device or a CPU-only build).
+bool cuda_graphs_enabled(const std::string& cuda_graphs, bool batched, torch::Device device);
+
 /// Train rows `rows[k]` of X [N,P] in place with plans[k] on idx[k], batches from rngs[k]; M [N,P] momentum rows
 /// (zeroed on `rows` before each plan). Returns each client's mean training loss of its last non-empty plan.
+/// The host does not wait for the GPU until the losses are read, once, at the end.
 /// Throws: Error(Internal) if plan j differs across clients in anything but steps; Error(Infeasible) as
 /// BatchedTrainer::train.
 std::vector<double> train_round_batched(BatchedTrainer& trainer, torch::Tensor X, torch::Tensor M,

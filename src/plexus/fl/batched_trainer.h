@@ -11,11 +11,17 @@
 // client's mean loss, and a client past its K_i steps has its row (and momentum) left untouched.
 // Each client draws its mini-batches from its own Rng stream exactly as the sequential engine does, so the
 // batches — and the results, up to floating-point summation order — do not depend on batching.
+//
+// On CUDA the step can run as a captured CUDA graph (BatchedStepGraphs, batched_graphs.h): one launch per
+// step instead of ~20 kernel launches per layer. Nothing inside a round waits for the GPU: the host uploads
+// each chunk's mini-batch indices from pinned memory without blocking, and the loss sums come back once per
+// round (train_sums + mean_losses), the round's only metric transfer.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "plexus/core/rng.h"
@@ -33,13 +39,22 @@ struct ClientJob {
   Rng* rng = nullptr;                      ///< the client's batch stream (advanced as LocalTrainer::train does)
 };
 
+class BatchedStepGraphs;
+
+/// `v` as an int64 tensor on `device`. On CUDA it is staged in pinned host memory and copied without blocking
+/// the host (a pageable copy would wait for all queued GPU work: a host synchronisation).
+torch::Tensor upload_indices(const std::vector<int64_t>& v, torch::Device device);
+
 class BatchedTrainer {
  public:
   BatchedTrainer() = default;
   /// `max_clients`: clients per batched computation (memory bound; 0 = device default: 32 on CPU, 1024 on CUDA).
-  /// Throws: Error(Config) if the model has no batched forward (nn::has_batched_forward).
+  /// `cuda_graphs`: run each local step as a replayed CUDA graph (needs a CUDA device and a CUDA build:
+  /// cuda_graphs_enabled in batched_round.h decides; results equal the eager step up to fp rounding).
+  /// Throws: Error(Config) if the model has no batched forward (nn::has_batched_forward), or if cuda_graphs is
+  /// set without a CUDA device or on a CPU-only build.
   BatchedTrainer(const nn::ModelOptions& model, const nn::ParamLayout& layout, torch::Device device,
-                 int64_t max_clients = 0);
+                 int64_t max_clients = 0, bool cuda_graphs = false);
 
   /// For every job, what LocalTrainer::train(X[row], M[row], data, *idx, o, plan, *rng) does with
   /// plan.steps = job.steps, all jobs at once. X, M [N,P] are updated in place on the jobs' rows (M is not
@@ -47,6 +62,15 @@ class BatchedTrainer {
   /// Throws: Error(Infeasible) if a loss becomes non-finite (diverged: lower train.lr).
   std::vector<double> train(torch::Tensor X, torch::Tensor M, const data::Dataset& data,
                             const std::vector<ClientJob>& jobs, const LocalOptions& o, const StepPlan& plan);
+
+  /// train() without waiting for the GPU: returns each job's sum of step losses as a float32 tensor [jobs] on
+  /// the device (queued work); mean_losses turns it into train()'s result.
+  torch::Tensor train_sums(torch::Tensor X, torch::Tensor M, const data::Dataset& data,
+                           const std::vector<ClientJob>& jobs, const LocalOptions& o, const StepPlan& plan);
+
+  /// Mean loss per job from train_sums' result: sums[i] / steps[i] (0 for a job with no steps or no data).
+  /// Throws: Error(Infeasible) if a sum is not finite (diverged: lower train.lr or set train.grad_clip).
+  static std::vector<double> mean_losses(const torch::Tensor& sums, const std::vector<ClientJob>& jobs);
 
   /// Loss and per-row gradient of Σ_i mean-loss_i at rows W [n,P] on padded batches: x [B,n,C,H,W], y [n,B]
   /// int64, mask [n,B] float (1 = real sample). Returns (per-client mean losses [n], G [n,P]).
@@ -60,9 +84,24 @@ class BatchedTrainer {
 
   int64_t max_clients() const { return max_clients_; }
 
+  /// Whether local steps run as CUDA graphs.
+  bool cuda_graphs() const { return graphs_ != nullptr; }
+  /// Graph captures and replays so far (0, 0 without graphs): for tests and logs.
+  std::pair<int64_t, int64_t> graph_counts() const;
+
  private:
-  std::vector<double> train_chunk(torch::Tensor X, torch::Tensor M, const data::Dataset& data,
-                                  const std::vector<ClientJob>& jobs, const LocalOptions& o, const StepPlan& plan);
+  // The tensors one local step reads and writes: state Wb, Mb [n,P] and loss_sum [n] (updated in place), and
+  // the step's inputs idx [B·n] (sample-major dataset indices), mask [n,B] float, active [n,1] bool.
+  struct StepTensors {
+    torch::Tensor Wb, Mb, loss_sum, idx, mask, active, lr;  // lr: [1] float32, η of the plan
+  };
+  // One local step on `t` (the body a CUDA graph captures): gather, loss and gradient, SAM, clip, weight
+  // decay, momentum, update. `every`: all clients active (unmasked update).
+  void step(const StepTensors& t, const data::Dataset& data, const std::vector<int64_t>& xs, const LocalOptions& o,
+            const StepPlan& plan, bool every) const;
+  torch::Tensor train_chunk(torch::Tensor X, torch::Tensor M, const data::Dataset& data,
+                            const std::vector<ClientJob>& jobs, const LocalOptions& o, const StepPlan& plan);
+  std::shared_ptr<BatchedStepGraphs> graphs_;  // null: eager steps
   nn::BatchedForward forward_;
   nn::ParamLayout layout_;
   torch::Device device_ = torch::kCPU;

@@ -1,6 +1,7 @@
 #include "plexus/fl/communicator.h"
 
 #include "plexus/core/error.h"
+#include "plexus/fl/device_copy.h"
 #include "plexus/fl/gossip.h"
 #include "plexus/fl/mixing.h"
 #include "plexus/fl/run_support.h"
@@ -22,8 +23,8 @@ void ServerAverage::communicate(const std::vector<int64_t>& who, int64_t round) 
   auto& X = s_.fed.X;
   // Sample-size weights n_i / n_S (equal sizes give 1/m), as FedAvg and the reference code.
   const std::vector<double> w = averaging_weights(s_.sizes, who);
-  auto idx = torch::tensor(who, torch::kInt64).to(X.device());
-  auto weights = torch::tensor(w, torch::kFloat64).to(X.device(), X.scalar_type());
+  auto idx = to_device_async(torch::tensor(who, torch::kInt64), X.device(), torch::kInt64);  // no host sync
+  auto weights = to_device_async(torch::tensor(w, torch::kFloat64), X.device(), X.scalar_type());
   auto x = torch::matmul(weights.unsqueeze(0), X.index_select(0, idx));  // [1,P]
   X.copy_(x.expand_as(X));
 }

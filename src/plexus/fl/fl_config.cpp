@@ -17,6 +17,11 @@ const OptionSchema<RunOptions>& RunOptions::schema() {
           .key("client_batching", &RunOptions::client_batching,
                "train and evaluate all clients of a round as one batched computation (docs/batching.md): \"on\", "
                "\"off\", or \"auto\" = on for CUDA with an mlp/cnn model",
+               Allowed::choices({"auto", "on", "off"}))
+          .key("cuda_graphs", &RunOptions::cuda_graphs,
+               "run each batched local step as a captured CUDA graph (docs/batching.md): \"auto\" = when the "
+               "batched engine runs on CUDA and plexus was built against a CUDA LibTorch, \"on\" (an error "
+               "otherwise), \"off\"",
                Allowed::choices({"auto", "on", "off"}));
   return s;
 }

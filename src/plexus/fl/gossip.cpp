@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "plexus/core/error.h"
+#include "plexus/fl/device_copy.h"
 
 namespace plexus::fl {
 
@@ -34,7 +35,7 @@ torch::Tensor sparse_operator(const torch::Tensor& W, const torch::Tensor& X) {
 torch::Tensor dense_power(const torch::Tensor& W, int64_t Q, const torch::Tensor& X) {
   auto W64 = W.to(torch::kCPU, torch::kFloat64);
   auto M = Q == 1 ? W64 : torch::linalg_matrix_power(W64, Q);
-  return M.to(X.device(), X.scalar_type()).contiguous();
+  return to_device_async(M, X.device(), X.scalar_type());  // contiguous; queued without a host sync
 }
 
 // X[:, ranges] ← M X[:, ranges] chunk by chunk with one [N, chunk] buffer (M dense [N,N]).
@@ -116,7 +117,7 @@ void push_sum_step(torch::Tensor& U, torch::Tensor& mu, const torch::Tensor& P, 
   if (is_sparse(P))
     m.copy_(torch::mm(sparse_operator(P, mu), m));
   else
-    m.copy_(torch::mm(P.to(mu.device(), mu.scalar_type()), m));
+    m.copy_(torch::mm(to_device_async(P, mu.device(), mu.scalar_type()), m));
 }
 
 torch::Tensor push_sum_debias(const torch::Tensor& U, const torch::Tensor& mu, const ColumnRanges& columns) {

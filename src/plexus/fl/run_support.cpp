@@ -96,6 +96,7 @@ Session open_session(const FlConfig& cfg) {
   torch::Device device = resolve_device(cfg.run.device);
   // Parallelism comes from training clients concurrently, or from inside the batched ops (see setup_workers).
   const bool batched = batching_enabled(cfg.run.client_batching, cfg.model, device);
+  const bool graphs = cuda_graphs_enabled(cfg.run.cuda_graphs, batched, device);  // "on" without batching: error
   const int64_t workers = setup_workers(cfg.run, device, batched);
   auto data = load_data_on(cfg, device);
   // x^0: one initialization shared by every client.
@@ -115,8 +116,9 @@ Session open_session(const FlConfig& cfg) {
         throw Error::config("run.client_batching = \"on\" does not support data augmentation (data.crop_padding, "
                             "data.horizontal_flip); use \"auto\" or \"off\"");
       }
+      (void)cuda_graphs_enabled(cfg.run.cuda_graphs, false, device);  // "on" needs the batched engine
     } else {
-      s.batched = std::make_shared<BatchedTrainer>(cfg.model, layout, device);
+      s.batched = std::make_shared<BatchedTrainer>(cfg.model, layout, device, /*max_clients=*/0, graphs);
     }
   }
   return s;
