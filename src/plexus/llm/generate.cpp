@@ -5,6 +5,7 @@
 
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
+#include "plexus/llm/rollout.h"
 
 namespace plexus::llm {
 
@@ -36,10 +37,9 @@ std::vector<std::vector<int64_t>> generate(Transformer& model, const std::vector
   const auto B = static_cast<int64_t>(prompts.size());
   if (B == 0) return {};
   if (o.max_new_tokens < 1) throw Error::config("max_new_tokens = {} must be >= 1", o.max_new_tokens);
-  int64_t min_len = a.max_seq_len, max_len = 0;
+  int64_t max_len = 0;
   for (auto& p : prompts) {
     if (p.empty()) throw Error::config("a prompt encodes to no tokens; give a non-empty --prompt");
-    min_len = std::min<int64_t>(min_len, static_cast<int64_t>(p.size()));
     max_len = std::max<int64_t>(max_len, static_cast<int64_t>(p.size()));
   }
   const int64_t total = max_len + o.max_new_tokens;
@@ -48,43 +48,25 @@ std::vector<std::vector<int64_t>> generate(Transformer& model, const std::vector
                         o.max_new_tokens, a.max_seq_len,
                         max_len < a.max_seq_len ? fmt::format(" (pass --max-new-tokens {} or less)", a.max_seq_len - max_len)
                                                 : std::string(" (shorten the prompt)"));
-  torch::NoGradGuard ng;
-  model->eval();
-  auto dev = model->embed.device();
-  auto tokens = torch::full({B, total}, -1, torch::kInt64);
-  for (int64_t b = 0; b < B; ++b)
-    for (size_t i = 0; i < prompts[static_cast<size_t>(b)].size(); ++i) tokens[b][static_cast<int64_t>(i)] = prompts[static_cast<size_t>(b)][i];
-  auto in_prompt = tokens.ge(0);
-  auto caches = model->make_caches(B, total);
-  std::vector<bool> done(static_cast<size_t>(B), false);
-  std::vector<int64_t> end(static_cast<size_t>(B), total);  // first position after the generated tokens
-  int64_t prev = 0;
-  for (int64_t cur = min_len; cur < total; ++cur) {
-    auto logits = model->forward_cached(tokens.narrow(1, prev, cur - prev).to(dev), prev, caches);  // [B,T,V]
-    auto gen = torch_generator(stream_key(o.seed, "llm.sample", 0, static_cast<uint64_t>(cur)));
-    auto next = sample_next(logits.select(1, -1), o.temperature, o.top_p, gen);                     // [B]
-    next = torch::where(in_prompt.select(1, cur), tokens.select(1, cur), next);
-    tokens.select(1, cur).copy_(next);
-    for (int64_t b = 0; b < B; ++b) {
-      auto bi = static_cast<size_t>(b);
-      if (!done[bi] && !in_prompt[b][cur].item<bool>() && next[b].item<int64_t>() == o.eos_id) {
-        done[bi] = true;
-        end[bi] = cur;
-      }
-    }
-    prev = cur;
-    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
-  }
+  // The rollout engine (rollout.h): static KV cache, on-device sampling, CUDA-graphed steps on CUDA. A row
+  // draws its uniforms from (seed, "llm.sample", row, 0), so its continuation does not depend on the batch.
+  RolloutOptions ro;
+  ro.max_new_tokens = o.max_new_tokens;
+  ro.temperature = o.temperature;
+  ro.top_p = o.top_p;
+  ro.stop_id = -1;
+  ro.eos_id = o.eos_id;
+  ro.seed = o.seed;
+  ro.purpose = "llm.sample";
+  ro.cuda_graphs = o.cuda_graphs != "off";
+  auto r = rollout(model, prompts, ro);
+  auto rows = completions_on_host(r);
+  auto stopped = r.stopped.to(torch::kCPU);
   std::vector<std::vector<int64_t>> out;
   for (int64_t b = 0; b < B; ++b) {
-    auto plen = static_cast<int64_t>(prompts[static_cast<size_t>(b)].size());
-    int64_t stop = std::min(end[static_cast<size_t>(b)], plen + o.max_new_tokens);
-    std::vector<int64_t> v;
-    for (int64_t i = plen; i < stop; ++i) {
-      auto t = tokens[b][i].item<int64_t>();
-      if (t < 0) break;
-      v.push_back(t);
-    }
+    auto& c = rows[static_cast<size_t>(b)];
+    std::vector<int64_t> v(c.begin(), c.end());
+    if (stopped[b].item<bool>() && !v.empty()) v.pop_back();  // the EOS itself is not part of the text
     out.push_back(std::move(v));
   }
   return out;

@@ -2,11 +2,14 @@
 // lengths: the batch is prefilled up to the shortest prompt, then each step feeds one token per sequence; a
 // sequence still inside its prompt is fed its next prompt token instead of the sample (as DeepSeek's
 // generate.py does), so every sequence sees exactly its own prompt. Sampling: temperature, then nucleus
-// (top-p, Holtzman et al. 2020); temperature 0 is greedy.
+// (top-p, Holtzman et al. 2020); temperature 0 is greedy. generate() runs on the rollout engine (rollout.h):
+// a static preallocated cache, one-token steps at a device position, sampling on the device by inverse CDF,
+// the EOS check on the host once every 8 tokens, and on CUDA the step captured once as a CUDA graph.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <string>
 #include <vector>
 
 #include "plexus/core/options.h"
@@ -20,6 +23,9 @@ struct GenerateOptions {
   double top_p = 0.95;       ///< nucleus mass in (0, 1]
   uint64_t seed = 0;         ///< sampling stream (seed, "llm.sample", 0, position)
   int eos_id = -1;           ///< stop a sequence when it samples this id (-1: never)
+  /// "auto": on CUDA, capture the decode step once as a CUDA graph and replay it per token; "off": eager
+  /// launches (`--cuda-graphs`; same tokens either way).
+  std::string cuda_graphs = "auto";
   /// The declared options of `plexus llm generate` (flags; core/options.h; defined in llm_options.cpp).
   static const OptionSchema<GenerateOptions>& schema();
 };
@@ -29,11 +35,13 @@ struct GenerateOptions {
 /// 1e-30, where the result is already one-hot). logits [..., V] float32 → probabilities [..., V]. T > 0.
 torch::Tensor tempered_softmax(const torch::Tensor& logits, double temperature);
 
-/// Sample from next-token logits. Shapes: logits [B,V] f32 → [B] int64 (CPU).
+/// Sample from next-token logits on the host with a generator (multinomial; generate() itself samples on the
+/// device, rollout.h sample_on_device). Shapes: logits [B,V] f32 → [B] int64 (CPU).
 /// Throws: Error(Config) if temperature < 0 or top_p ∉ (0,1].
 torch::Tensor sample_next(const torch::Tensor& logits, double temperature, double top_p, at::Generator& gen);
 
-/// Continue each prompt; returns only the new tokens (up to max_new_tokens each, ending at EOS if sampled).
+/// Continue each prompt; returns only the new tokens (up to max_new_tokens each, ending before EOS if sampled).
+/// Greedy output is token-identical to forward_cached decoding one position at a time (tests/llm/decode_test.cpp).
 /// Throws: Error(Config) if a prompt is empty or prompt + max_new_tokens exceeds model.max_seq_len.
 std::vector<std::vector<int64_t>> generate(Transformer& model, const std::vector<std::vector<int64_t>>& prompts,
                                            const GenerateOptions& o);

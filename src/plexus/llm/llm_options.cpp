@@ -80,7 +80,11 @@ const OptionSchema<GenerateOptions>& GenerateOptions::schema() {
                "[1, 1048576]")
           .key("temperature", &G::temperature, "sampling temperature, 0 = greedy (`--temperature`)", "[0, 100]")
           .key("top_p", &G::top_p, "nucleus mass (`--top-p`)", "(0, 1]")
-          .key("seed", &G::seed, "sampling stream seed (`--seed`)");
+          .key("seed", &G::seed, "sampling stream seed (`--seed`)")
+          .key("cuda_graphs", &G::cuda_graphs,
+               "on CUDA: `auto` = capture the decode step once as a CUDA graph and replay it per token, `off` = "
+               "eager (`--cuda-graphs`)",
+               one_of({"auto", "off"}));
   return s;
 }
 

@@ -5,7 +5,9 @@
 
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
+#include "plexus/core/cuda_graph.h"
 #include "plexus/llm/generate.h"
+#include "plexus/llm/kv_cache.h"
 
 namespace plexus::llm {
 
@@ -67,27 +69,59 @@ Rollout rollout(Transformer& model, const std::vector<std::vector<int64_t>>& pro
   auto in_prompt = in_prompt_host.to(dev);
   auto plen = torch::tensor(plen_host, torch::kInt64).to(dev);
   auto budget_end = plen + o.max_new_tokens;                               // [R]
+  // The loop state lives in tensors updated in place, so a captured step keeps reading and writing the same
+  // memory at every replay.
   auto end = budget_end.clone();
   auto done = torch::zeros({R}, torch::TensorOptions().dtype(torch::kBool).device(dev));
   auto stopped = done.clone();
-  auto caches = model->make_caches(R, total);
-  int64_t prev = 0, steps = 0;
-  for (int64_t cur = min_len; cur < total; ++cur) {
-    auto logits = model->forward_cached(tokens.narrow(1, prev, cur - prev), prev, caches);   // [R,T,V]
-    auto next = sample_on_device(logits.select(1, -1), uniforms[cur], o.temperature, o.top_p);  // [R]
-    auto prompt_here = in_prompt.select(1, cur);
+  StaticDecoder dec(model, R, total);
+  // Bookkeeping for position `cur` (a device int64 scalar) from the logits of position cur − 1.
+  auto advance = [&](const torch::Tensor& logits, const torch::Tensor& cur) {
+    auto at = cur.view({1});
+    auto next = sample_on_device(logits, uniforms.index_select(0, at).squeeze(0), o.temperature, o.top_p);  // [R]
+    auto prompt_here = in_prompt.index_select(1, at).squeeze(1);
     auto past_budget = budget_end.le(cur);
     auto finished = done.logical_or(past_budget);
-    next = torch::where(prompt_here, tokens.select(1, cur), next);
+    auto given = tokens.index_select(1, at).squeeze(1);
+    next = torch::where(prompt_here, given, next);
     next = torch::where(finished.logical_and(prompt_here.logical_not()), torch::full_like(next, o.pad_id), next);
-    tokens.select(1, cur).copy_(next);
+    tokens.index_copy_(1, at, next.unsqueeze(1));
     auto hit = next.eq(o.stop_id).logical_or(next.eq(o.eos_id));
     auto newly = hit.logical_and(prompt_here.logical_not()).logical_and(finished.logical_not());
-    end = torch::where(newly, torch::full_like(end, cur + 1), end);
-    stopped = stopped.logical_or(newly);
-    done = done.logical_or(newly).logical_or(past_budget);
-    prev = cur;
-    if (++steps % o.check_every == 0 && done.all().item<bool>()) break;
+    end.copy_(torch::where(newly, cur + 1, end));
+    stopped.logical_or_(newly);
+    done.logical_or_(newly.logical_or(past_budget));
+  };
+  // Prefill positions 0..min_len−1 in one pass (the latents of every row's first min_len tokens), sample min_len.
+  {
+    auto logits = dec.prefill(tokens.narrow(1, 0, min_len));               // [R,min_len,V]
+    advance(logits.select(1, -1), torch::full({}, min_len, plen.options()));
+  }
+  // Then one token per row per step at the device position `pos`: the same kernels at every position.
+  auto pos = torch::full({}, min_len, plen.options());
+  auto body = [&] {
+    auto logits = dec.step(tokens.index_select(1, pos.view({1})).squeeze(1), pos);  // [R,V]
+    advance(logits, pos + 1);
+    pos.add_(1);
+  };
+  const int64_t n_steps = total - 1 - min_len;
+  const int kWarmup = 2;  // eager steps before capture (cuBLAS handles, allocator); they are real steps
+  const bool graph = o.cuda_graphs && dev.is_cuda() && cuda_graphs_supported() && n_steps > kWarmup;
+  CudaGraph g;
+  for (int64_t s = 0; s < n_steps;) {
+    if (graph && !g.captured()) {
+      try {
+        g.capture(body, kWarmup);  // runs `body` kWarmup times, records one more call without running it
+      } catch (const c10::Error& e) {
+        throw Error::internal("decode step: CUDA graph capture failed ({}); set run.cuda_graphs = \"off\"",
+                              e.what_without_backtrace());
+      }
+      s += kWarmup;
+    } else {
+      if (graph) g.replay(); else body();
+      ++s;
+    }
+    if (s % o.check_every == 0 && done.all().item<bool>()) break;  // the one host read, every check_every steps
   }
   Rollout out;
   auto S = std::min<int64_t>(total, end.max().item<int64_t>());

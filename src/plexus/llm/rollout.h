@@ -1,5 +1,8 @@
-// On-device rollouts for GRPO and evaluation: R sequences (prompt ids, each possibly repeated G times) are
-// continued with the latent KV cache (absorbed MLA, TransformerImpl::forward_cached). Everything in the decode
+// On-device rollouts for GRPO, evaluation and `plexus llm generate`: R sequences (prompt ids, each possibly
+// repeated G times) are continued with the latent KV cache: one eager prefill of the first min-prompt-length
+// tokens (TransformerImpl::forward_cached), then static-shape one-token steps (StaticDecoder, kv_cache.h) whose
+// position is a device scalar, so on CUDA the whole step — model, sampler, stop masks — is captured once as a
+// CUDA graph (core/cuda_graph.h) and replayed per token (RolloutOptions::cuda_graphs). Everything in the decode
 // loop stays on the model's device: sampling by inverse CDF from uniforms drawn once per rollout (row r uses
 // the stream (seed, purpose, row_keys[r], step), so a row samples the same tokens whatever batch it is in)
 // and copied to the device in one transfer, stop detection at `</answer>` or EOS by
@@ -31,6 +34,9 @@ struct RolloutOptions {
   std::string purpose = "grpo.sample";
   uint64_t step = 0;
   std::vector<uint64_t> row_keys;  ///< per-row stream ids; empty = the row index
+  /// Capture the decode step as a CUDA graph when the model is on CUDA and this build has CUDA graphs
+  /// (run.cuda_graphs = "auto"); false = replay nothing, launch every kernel eagerly ("off"). Same tokens.
+  bool cuda_graphs = true;
 };
 
 struct Rollout {

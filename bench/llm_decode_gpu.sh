@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Decode throughput on a GPU machine (issue 19): build only bench/llm_decode against the machine's CUDA LibTorch,
+# check that graph-replayed decoding gives the eager tokens, then decode tokens/s of plexus (eager and CUDA graph)
+# next to bench/llm_decode_reference.py (plain PyTorch, eager and torch.cuda.graph) on the same model.
+# Dependencies as bench/llm_gpu.sh (.deps/device/root; carry .deps/device). JSON lines in ${OUT:-bench_out}/decode.jsonl.
+#   bash bench/llm_decode_gpu.sh            # gpu100m, batch 1,64,512, prompt 32, 128 new tokens
+#   BATCHES=1,64 NEW=64 MODELS="dsv3_100m:gpu100m dsv3_1b:gpu1b" bash bench/llm_decode_gpu.sh
+set -euo pipefail
+OUT=${OUT:-bench_out}; mkdir -p "$OUT"
+DEPS=$PWD/.deps/device/root
+B=build-gpu
+TORCH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=OFF \
+  -DCMAKE_PREFIX_PATH="$TORCH;$DEPS/usr;$DEPS/usr/lib/x86_64-linux-gnu/cmake;$DEPS/usr/share/cmake" \
+  -DCMAKE_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu -DCMAKE_INCLUDE_PATH=$DEPS/usr/include \
+  -DZLIB_ROOT=$DEPS/usr -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/decode.cmake.log" 2>&1 ||
+  { tail -40 "$OUT/decode.cmake.log"; exit 1; }
+ninja -C $B llm_decode > "$OUT/decode.ninja.log" 2>&1 || { grep -E "error" -A3 "$OUT/decode.ninja.log" | head -60; exit 1; }
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+J="$OUT/decode.jsonl"
+rc=0
+# Graph replay = eager launches, token for token (greedy and T=1 top-p 0.95; prompts of different lengths).
+./$B/bench/llm_decode --model configs/dsv3_100m.toml --mode check --batch 8 --prompt 16 --new 48 --graphs 1 | tee -a "$J" || rc=1
+for mp in ${MODELS:-dsv3_100m:gpu100m}; do
+  IFS=: read -r conf preset <<< "$mp"
+  S="--batch ${BATCHES:-1,64,512} --prompt 32 --new ${NEW:-128} --graphs 0,1"
+  ./$B/bench/llm_decode --model configs/$conf.toml $S | tee -a "$J" || rc=1
+  python3 bench/llm_decode_reference.py --preset $preset $S | tee -a "$J" || rc=1
+  # The whole rollout (prefill, capture, sampling, stop masks), as generate/GRPO run it.
+  ./$B/bench/llm_decode --model configs/$conf.toml --mode rollout --batch 64 --prompt 32 --new ${NEW:-128} --graphs 0,1 | tee -a "$J" || rc=1
+done
+exit $rc
