@@ -40,6 +40,7 @@ class BatchedStepGraphs {
 
   int64_t captures = 0;  ///< graphs captured so far
   int64_t replays = 0;   ///< steps run by replaying a graph
+  bool failed = false;   ///< a capture failed: later steps run eagerly (BatchedTrainer logs it once)
 
  private:
   std::size_t capacity_;

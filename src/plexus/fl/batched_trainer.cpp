@@ -7,6 +7,7 @@
 
 #include "plexus/core/cuda_graph.h"
 #include "plexus/core/error.h"
+#include "plexus/core/log.h"
 #include "plexus/fl/batched_graphs.h"
 
 namespace plexus::fl {
@@ -271,6 +272,10 @@ torch::Tensor BatchedTrainer::train_chunk(torch::Tensor X, torch::Tensor M, cons
     e.idx.copy_(idx_all[s]);
     e.mask.copy_(mask_all[s]);
     e.active.copy_(active_all[s]);
+    if (graphs_->failed) {  // a capture failed earlier in this run: eager steps on the same buffers
+      step(t, data, xs, o, plan, every);
+      continue;
+    }
     auto& g = e.graph[every ? 1 : 0];
     if (g) {
       g->replay();
@@ -279,13 +284,26 @@ torch::Tensor BatchedTrainer::train_chunk(torch::Tensor X, torch::Tensor M, cons
     }
     // First step of this kind: one eager warm-up call (this step, for real) on the capture stream, then capture.
     g = std::make_unique<CudaGraph>();
+    bool warmed = false;  // the warm-up call returned: this step has run
     try {
-      g->capture([&] { step(t, data, xs, o, plan, every); }, /*warmup=*/1);
-    } catch (...) {
+      int calls = 0;
+      g->capture(
+          [&] {
+            const int k = calls++;
+            step(t, data, xs, o, plan, every);
+            if (k == 0) warmed = true;
+          },
+          /*warmup=*/1);
+      ++graphs_->captures;
+    } catch (const std::exception& err) {
       g.reset();
-      throw;
+      if (!warmed) throw;  // the step itself failed (e.g. out of memory): not a graph problem
+      // The capture failed after a good eager step (a plexus bug: an op that cannot be captured). The results
+      // do not depend on graphs, so the run goes on with eager steps and says so once.
+      log_warn("fl: CUDA graph capture of the batched step failed, continuing without graphs "
+               "(run.cuda_graphs = \"off\" silences this): {}", err.what());
+      graphs_->failed = true;
     }
-    ++graphs_->captures;
   }
   X.index_copy_(0, rows, e.Wb);
   if (momentum) M.index_copy_(0, rows, e.Mb);
