@@ -175,3 +175,25 @@ TEST(MetricsWriter, AFailedAppendLeavesNoPartialRow) {
   EXPECT_EQ(read_file(root / "run" / "metrics.jsonl"), before);
   EXPECT_EQ(dir.metrics().rows().size(), 2u);
 }
+
+// A run resumed on another rank count adds or drops comm_bytes_rank<k> columns (docs/distributed.md): the CSV
+// header becomes the union of the columns in first-seen order, and a row leaves the cells it lacks empty.
+TEST(MetricsWriter, RowsWithOtherColumnsGiveTheUnionOfColumns) {
+  auto root = fresh_root("union");
+  {
+    RunDir dir(root, "run", false);
+    auto a = row(1, 0.5);
+    a["comm_bytes_rank1"] = 8;
+    dir.metrics().append(a);
+    dir.metrics().append(row(2, 0.25));  // a subset of the header: appended with an empty cell
+    EXPECT_EQ(read_file(root / "run" / "metrics.csv"), "round,train_loss,comm_bytes_rank1\n1,0.5,8\n2,0.25,\n");
+    auto c = row(3, 0.125);
+    c["comm_bytes_rank2"] = 16;  // a new column: the CSV is rebuilt
+    dir.metrics().append(c);
+  }
+  EXPECT_EQ(read_file(root / "run" / "metrics.csv"),
+            "round,train_loss,comm_bytes_rank1,comm_bytes_rank2\n1,0.5,8,\n2,0.25,,\n3,0.125,,16\n");
+  RunDir again(root, "run", true);
+  EXPECT_EQ(again.metrics().rows().size(), 3u);
+  EXPECT_EQ(again.metrics().rows()[2]["comm_bytes_rank2"], 16);
+}

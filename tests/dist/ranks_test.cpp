@@ -354,15 +354,6 @@ TEST(Ranks, HalfSetRankEnvironmentIsAOneLineError) {
   EXPECT_FALSE(fs::exists(test::temp_root("dist") / "halfenv"));
 }
 
-TEST(Ranks, UnsupportedAlgorithmIsRefusedBeforeStartingRanks) {
-  const auto cfg = write_config("scaffold");
-  auto r = test::run_plexus(fmt::format("fl run --config {} --set run.name=scaffold --ranks 2", cfg));
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find("error: config: fl.algorithm = \"scaffold\" does not run across ranks"), std::string::npos)
-      << r.out;
-  EXPECT_NE(r.out.find("fedavg"), std::string::npos);  // names the algorithms that do
-}
-
 TEST(Ranks, ResumeWithTheSameRankCountIsBitIdentical) {
   // 3 rounds on 2 ranks, then --resume to 6 on 2 ranks: the rows and the last checkpoint equal one process's
   // 6-round run (rank 0 wrote the checkpoints; every rank read the one rank 0 named).

@@ -1,6 +1,7 @@
 #include "plexus/core/run_dir.h"
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "plexus/core/config.h"
@@ -88,32 +89,90 @@ static std::string csv_cell(const nlohmann::ordered_json& v) {
   return v.dump();
 }
 
-static std::string csv_line(const nlohmann::ordered_json& row, bool header) {
+// The CSV columns: every key of `rows` in first-seen order. Normally the first row's keys; a run resumed on
+// another rank count adds or drops its comm_bytes_rank<k> columns (docs/distributed.md), and those rows leave
+// the cells of columns they lack empty.
+static std::vector<std::string> csv_columns(const std::vector<nlohmann::ordered_json>& rows) {
+  std::vector<std::string> cols;
+  std::set<std::string> seen;
+  for (const auto& r : rows) {
+    for (auto& [k, v] : r.items()) {
+      if (seen.insert(k).second) cols.push_back(k);
+    }
+  }
+  return cols;
+}
+
+static std::string csv_header(const std::vector<std::string>& cols) {
   std::string s;
-  bool first = true;
-  for (auto& [k, v] : row.items()) s += (first ? "" : ",") + (header ? k : csv_cell(v)), first = false;
+  for (std::size_t i = 0; i < cols.size(); ++i) s += (i ? "," : "") + cols[i];
   return s + "\n";
 }
 
+static std::string csv_line(const nlohmann::ordered_json& row, const std::vector<std::string>& cols) {
+  std::string s;
+  for (std::size_t i = 0; i < cols.size(); ++i) {
+    s += i ? "," : "";
+    if (row.contains(cols[i])) s += csv_cell(row[cols[i]]);
+  }
+  return s + "\n";
+}
+
+static std::vector<std::string> keys_of(const nlohmann::ordered_json& row) {
+  std::vector<std::string> keys;
+  for (auto& [k, v] : row.items()) keys.push_back(k);
+  return keys;
+}
+
+// The column names on the first line of an existing metrics.csv (empty if it cannot be read).
+static std::vector<std::string> csv_file_header(const fs::path& path) {
+  std::ifstream in(path);
+  std::string line, name;
+  std::vector<std::string> cols;
+  if (!std::getline(in, line)) return cols;
+  std::stringstream ss(line);
+  while (std::getline(ss, name, ',')) cols.push_back(name);
+  return cols;
+}
+
+// True when every key is a column of `header`.
+static bool covers(const std::vector<std::string>& header, const std::vector<std::string>& keys) {
+  const std::set<std::string> have(header.begin(), header.end());
+  for (const auto& k : keys) {
+    if (!have.count(k)) return false;
+  }
+  return true;
+}
+
 void MetricsWriter::rewrite() {
-  std::string jsonl, csv;
-  if (!rows_.empty()) csv += csv_line(rows_.front(), true);
-  for (auto& r : rows_) jsonl += r.dump() + "\n", csv += csv_line(r, false);
+  const auto cols = csv_columns(rows_);
+  std::string jsonl, csv = rows_.empty() ? "" : csv_header(cols);
+  for (auto& r : rows_) jsonl += r.dump() + "\n", csv += csv_line(r, cols);
   atomic_write(dir_ / "metrics.jsonl", jsonl);
   atomic_write(dir_ / "metrics.csv", csv);
 }
 
 void MetricsWriter::append(const nlohmann::ordered_json& row) {
   const bool fresh = rows_.empty();
+  const auto keys = keys_of(row);
   if (fresh) {
     // The first row starts both files (and the CSV header) from scratch.
     atomic_write(dir_ / "metrics.jsonl", row.dump() + "\n");
-    atomic_write(dir_ / "metrics.csv", csv_line(row, true) + csv_line(row, false));
-  } else {
+    atomic_write(dir_ / "metrics.csv", csv_header(keys) + csv_line(row, keys));
+    rows_.push_back(row);
+  } else if (const auto header = csv_file_header(dir_ / "metrics.csv"); covers(header, keys)) {
     append_record(dir_ / "metrics.jsonl", row.dump() + "\n");
-    append_record(dir_ / "metrics.csv", csv_line(row, false));
+    append_record(dir_ / "metrics.csv", csv_line(row, header));
+    rows_.push_back(row);
+  } else {  // other columns than the rows so far: both files rebuilt (atomically) with the union of columns
+    rows_.push_back(row);
+    try {
+      rewrite();
+    } catch (...) {
+      rows_.pop_back();  // as a failed append_record: no partial row
+      throw;
+    }
   }
-  rows_.push_back(row);
   exists_ = true;
   if (tensorboard_ && !row.empty()) {
     const auto& first = row.begin().value();

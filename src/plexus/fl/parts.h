@@ -87,6 +87,15 @@ class LocalRule : public Part {
   virtual std::optional<std::vector<StepPlan>> plans(int64_t client, int64_t round, const torch::Tensor& x) const {
     return std::nullopt;
   }
+
+  /// Per-client state the rule keeps besides X and M: [N,·] tensors whose row i only client i's training
+  /// writes. A multi-rank run (ranked.h) moves the participants' rows after training: `to_all` rows to every
+  /// rank (the communicator reads them for every participant, e.g. SCAFFOLD's Δc_i), `to_lead` rows to rank 0
+  /// (it evaluates and checkpoints them, e.g. Ditto's personal models, SCAFFOLD's c_i).
+  struct ClientState {
+    std::vector<torch::Tensor> to_all, to_lead;
+  };
+  virtual ClientState client_state() const { return {}; }
 };
 
 

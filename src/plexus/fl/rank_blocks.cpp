@@ -66,6 +66,15 @@ RowPlan gossip_plan(const RankBlocks& b, const torch::Tensor& W, int64_t Q) {
   return plan;
 }
 
+RowPlan lead_plan(const RankBlocks& b, const std::vector<int64_t>& who) {
+  RowPlan plan = empty_plan(b.ranks);
+  for (int src = 1; src < b.ranks; ++src) {
+    plan[src][0] = b.owned(who, src);
+    std::sort(plan[src][0].begin(), plan[src][0].end());
+  }
+  return plan;
+}
+
 RowPlan gather_plan(const RankBlocks& b) {
   RowPlan plan = empty_plan(b.ranks);
   for (int src = 1; src < b.ranks; ++src) {
@@ -80,28 +89,62 @@ int64_t plan_bytes(const RowPlan& plan, int k, int64_t row_bytes) {
   return rows * row_bytes;
 }
 
-void exchange_rows(dist::Group& group, torch::Tensor& T, const RowPlan& plan, const std::string& what) {
+RowColumns complement_columns(const RowColumns& columns, int64_t P) {
+  if (columns.empty()) return {};
+  RowColumns sorted = columns, out;
+  std::sort(sorted.begin(), sorted.end());
+  int64_t at = 0;
+  for (auto [b, e] : sorted) {
+    if (b > at) out.emplace_back(at, b);
+    at = std::max(at, e);
+  }
+  if (at < P) out.emplace_back(at, P);
+  return out;
+}
+
+void exchange_rows(dist::Group& group, torch::Tensor& T, const RowPlan& plan, const std::string& what,
+                   const RowColumns& columns) {
   torch::NoGradGuard no_grad;
   const int me = group.rank();
   const auto index = [&](const std::vector<int64_t>& rows) {
     return torch::tensor(rows, torch::kInt64).to(T.device());
+  };
+  int64_t width = 0;  // columns that travel per row
+  for (auto [b, e] : columns) width += e - b;
+  if (columns.empty()) width = T.size(1);
+  // The travelling columns of some rows, side by side: [rows, width].
+  const auto pick = [&](const torch::Tensor& rows) {
+    if (columns.empty()) return rows;
+    std::vector<torch::Tensor> parts;
+    for (auto [b, e] : columns) parts.push_back(rows.narrow(1, b, e - b));
+    return torch::cat(parts, 1);
   };
   std::vector<dist::Group::Transfer> sends, recvs;
   std::vector<std::vector<int64_t>> recv_rows;
   for (int peer = 0; peer < group.size(); ++peer) {
     if (peer == me) continue;
     const auto& out = plan[static_cast<std::size_t>(me)][static_cast<std::size_t>(peer)];
-    if (!out.empty()) sends.push_back({peer, T.index_select(0, index(out)).to(torch::kCPU).contiguous()});
+    if (!out.empty() && width > 0)
+      sends.push_back({peer, pick(T.index_select(0, index(out))).to(torch::kCPU).contiguous()});
     const auto& in = plan[static_cast<std::size_t>(peer)][static_cast<std::size_t>(me)];
-    if (!in.empty()) {
-      recvs.push_back({peer, torch::empty({static_cast<int64_t>(in.size()), T.size(1)},
-                                          T.options().device(torch::kCPU))});
+    if (!in.empty() && width > 0) {
+      recvs.push_back({peer, torch::empty({static_cast<int64_t>(in.size()), width}, T.options().device(torch::kCPU))});
       recv_rows.push_back(in);
     }
   }
   group.exchange(sends, recvs, what);
   for (std::size_t r = 0; r < recvs.size(); ++r) {
-    T.index_copy_(0, index(recv_rows[r]), recvs[r].tensor.to(T.device()));
+    const auto idx = index(recv_rows[r]);
+    const auto got = recvs[r].tensor.to(T.device());
+    if (columns.empty()) {
+      T.index_copy_(0, idx, got);
+      continue;
+    }
+    int64_t at = 0;
+    for (auto [b, e] : columns) {
+      T.narrow(1, b, e - b).index_copy_(0, idx, got.narrow(1, at, e - b));
+      at += e - b;
+    }
   }
 }
 

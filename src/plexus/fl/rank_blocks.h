@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace plexus::dist {
@@ -45,6 +46,10 @@ RowPlan participants_plan(const RankBlocks& b, const std::vector<int64_t>& who);
 /// non-zeros, so no needed row is ever missed). Shapes: W [N,N] dense or sparse; Q >= 1.
 RowPlan gossip_plan(const RankBlocks& b, const torch::Tensor& W, int64_t Q);
 
+/// Every rank k ≠ 0 sends the clients of `who` in its block to rank 0 (rank 0 then holds every participant's
+/// fresh row: the trained models it evaluates, per-client state it checkpoints).
+RowPlan lead_plan(const RankBlocks& b, const std::vector<int64_t>& who);
+
 /// Every rank k ≠ 0 sends its whole block to rank 0 (rank 0 then holds every fresh row: evaluation,
 /// metrics and checkpoints are computed there).
 RowPlan gather_plan(const RankBlocks& b);
@@ -52,9 +57,19 @@ RowPlan gather_plan(const RankBlocks& b);
 /// Bytes rank k sends under `plan` for rows of `row_bytes` bytes each.
 int64_t plan_bytes(const RowPlan& plan, int k, int64_t row_bytes);
 
+/// Half-open column ranges [begin, end) of T (fl/gossip.h's ColumnRanges); empty = every column.
+using RowColumns = std::vector<std::pair<int64_t, int64_t>>;
+
+/// The columns of [0, P) outside `columns` (ascending, non-overlapping ranges): the personal head of a
+/// partial model when `columns` is its shared body. Empty when `columns` covers [0, P) (or is empty: all).
+RowColumns complement_columns(const RowColumns& columns, int64_t P);
+
 /// Move rows of T [N,P] as `plan` says: rank k sends T[rows[k][d]] to each d and overwrites T[rows[s][k]]
-/// with what s sent. Rows travel as one contiguous CPU block per peer (copied to and from T's device).
+/// with what s sent; only the columns in `columns` travel and are overwritten (empty: every column; the
+/// column-restricted gossip of partial models). Rows travel as one contiguous CPU block per peer (copied to
+/// and from T's device). T may be a view (e.g. μ [N] as μ.unsqueeze(1)).
 /// Throws: Error(Io) as dist::Group::exchange when a peer died or timed out.
-void exchange_rows(dist::Group& group, torch::Tensor& T, const RowPlan& plan, const std::string& what);
+void exchange_rows(dist::Group& group, torch::Tensor& T, const RowPlan& plan, const std::string& what,
+                   const RowColumns& columns = {});
 
 }  // namespace plexus::fl

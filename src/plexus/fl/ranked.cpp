@@ -9,17 +9,20 @@
 #include "plexus/fl/algorithm.h"
 #include "plexus/fl/communicator.h"
 #include "plexus/fl/dp_wrapper.h"
+#include "plexus/fl/gossip.h"
 #include "plexus/fl/mixing.h"
+#include "plexus/fl/pfl/pfl_comm.h"
 #include "plexus/fl/step_rule.h"
 #include "plexus/fl/topology.h"
 
 namespace plexus::fl {
 
 const std::vector<std::string>& ranked_algorithms() {
-  // StepRule + ServerAverage (DP-wrapped or not) or Gossip / CombineFirstGossip + GlobalEvaluator.
-  static const std::vector<std::string> names = {"fedavg",   "fedsam",      "dp_fedavg", "dp_fedsam",
-                                                 "dp_fedsam_topk", "fed_smp_randk", "fed_smp_topk", "dfedavg",
-                                                 "dfedavgm", "dfedsam",     "dfedsam_mgs", "dpsgd"};
+  // Every algorithm built from parts (fl/algorithms, fl/pfl); the black-box family runs its own loop.
+  static const std::vector<std::string> names = {
+      "fedavg", "fedprox", "fedsam", "scaffold", "dfedavg", "dfedavgm", "dfedsam", "dfedsam_mgs", "dpsgd",
+      "dp_fedavg", "dp_fedsam", "dp_fedsam_topk", "fed_smp_randk", "fed_smp_topk",
+      "dfedalt", "dfedpgp", "dfedsalt", "ditto", "fedavg_ft", "fedbabu", "fedper", "fedrep", "local", "pfl_dfedavgm"};
   return names;
 }
 
@@ -79,72 +82,174 @@ std::string RankedRun::share(const std::string& key, const std::string& value) {
   return group_ ? group_->share_from_rank0(key, value) : value;
 }
 
-std::unique_ptr<Communicator> RankedRun::wrap(Session& s, std::unique_ptr<Communicator> comm) {
+std::unique_ptr<Communicator> RankedRun::wrap(Session& s, std::unique_ptr<Communicator> comm,
+                                              const LocalRule& rule) {
   if (!group_) return comm;
   const Communicator& c = *comm;
-  RankedCommunicator::Kind kind;
-  if (typeid(c) == typeid(ServerAverage) || typeid(c) == typeid(DpWrapper)) {
-    kind = RankedCommunicator::Kind::Server;  // DpWrapper wraps ServerAverage only (compose.h)
+  using Kind = RankedCommunicator::Kind;
+  Kind kind;
+  if (dynamic_cast<const ServerAverage*>(&c) || typeid(c) == typeid(DpWrapper)) {
+    kind = Kind::Server;  // FedAvg, FedProx, SCAFFOLD's server step; DpWrapper wraps ServerAverage only (compose.h)
   } else if (typeid(c) == typeid(Gossip)) {
-    kind = RankedCommunicator::Kind::Gossip;
+    kind = Kind::Gossip;
   } else if (typeid(c) == typeid(CombineFirstGossip)) {
-    kind = RankedCommunicator::Kind::CombineFirst;
+    kind = Kind::CombineFirst;
+  } else if (typeid(c) == typeid(NoCommunication)) {
+    kind = Kind::Local;
+  } else if (typeid(c) == typeid(ServerColumns)) {
+    kind = Kind::ServerColumns;
+  } else if (typeid(c) == typeid(GossipColumns)) {
+    kind = Kind::GossipColumns;
+  } else if (typeid(c) == typeid(PushSum)) {
+    kind = Kind::PushSum;
   } else {
     throw Error::internal("fl.algorithm = \"{}\": its communicator ({}) has no multi-rank form",
                           s.cfg.fl.algorithm, typeid(c).name());
   }
-  return std::make_unique<RankedCommunicator>(s, std::move(comm), kind, *group_, blocks_);
+  auto ranked = std::make_unique<RankedCommunicator>(s, std::move(comm), kind, rule, *group_, blocks_);
+  comm_ = ranked.get();
+  return ranked;
+}
+
+void RankedRun::after_training(const std::vector<int64_t>& who, int64_t round, bool evaluate) {
+  if (comm_) comm_->after_training(who, round, evaluate);
 }
 
 RankedCommunicator::RankedCommunicator(Session& s, std::unique_ptr<Communicator> inner, Kind kind,
-                                       dist::Group& group, const RankBlocks& blocks)
-    : s_(s), inner_(std::move(inner)), kind_(kind), group_(group), blocks_(blocks),
-      comm_bytes_(static_cast<std::size_t>(group.size()), 0) {}
+                                       const LocalRule& rule, dist::Group& group, const RankBlocks& blocks)
+    : s_(s), inner_(std::move(inner)), kind_(kind), rule_(rule), group_(group), blocks_(blocks),
+      comm_bytes_(static_cast<std::size_t>(group.size()), 0) {
+  if (const auto* cc = dynamic_cast<const ColumnCommunicator*>(inner_.get())) {
+    communicated_ = normalize_columns(cc->communicated(), s.layout.size());
+    personal_ = complement_columns(communicated_, s.layout.size());
+    if (personal_.empty()) communicated_.clear();  // every column: the plain (faster) row exchange
+  }
+}
 
 RowPlan RankedCommunicator::gossip_rows(int64_t round) const {
   const auto& topo = s_.cfg.topology;
   if (!is_time_varying(topo) && !static_plan_.empty()) return static_plan_;
-  auto plan = gossip_plan(blocks_, static_cast<const Gossip&>(*inner_).mixing(round), s_.cfg.fl.gossip_steps);
+  RowPlan plan;
+  if (kind_ == Kind::PushSum) {
+    plan = gossip_plan(blocks_, static_cast<const PushSum&>(*inner_).matrix(round), 1);  // p_ij ≠ 0: j → i
+  } else if (kind_ == Kind::GossipColumns) {
+    const auto& g = static_cast<const GossipColumns&>(*inner_);
+    plan = gossip_plan(blocks_, g.matrix(make_graph(topo, s_.clients(), s_.seed, round)), 1);
+  } else {
+    plan = gossip_plan(blocks_, static_cast<const Gossip&>(*inner_).mixing(round), s_.cfg.fl.gossip_steps);
+  }
   if (!is_time_varying(topo)) static_plan_ = plan;
   return plan;
 }
 
+void RankedCommunicator::transfer(torch::Tensor T, const RowPlan& plan, const std::string& what, bool algorithm,
+                              const RowColumns& columns) {
+  const int64_t before = group_.bytes_sent();
+  exchange_rows(group_, T, plan, what, columns);
+  (algorithm ? algorithm_sent_ : gather_sent_) += group_.bytes_sent() - before;
+}
+
 void RankedCommunicator::before_training(const std::vector<int64_t>& who, int64_t round) {
-  round_start_bytes_ = group_.bytes_sent();
+  algorithm_sent_ = gather_sent_ = 0;
   // D-PSGD mixes the pre-training models: fetch the neighbours' rows before inner_ snapshots X.
   if (kind_ == Kind::CombineFirst && s_.cfg.fl.gossip_steps > 0)
-    exchange_rows(group_, s_.fed.X, gossip_rows(round), "gossip row exchange");
+    transfer(s_.fed.X, gossip_rows(round), "gossip row exchange", true);
   inner_->before_training(who, round);
+}
+
+void RankedCommunicator::after_training(const std::vector<int64_t>& who, int64_t round, bool evaluate) {
+  const auto state = rule_.client_state();
+  for (const auto& T : state.to_all) transfer(T, participants_plan(blocks_, who), "all-gather of the rule's rows", true);
+  for (const auto& T : state.to_lead) transfer(T, lead_plan(blocks_, who), "the rule's rows to rank 0", false);
+  const auto lead = lead_plan(blocks_, who);
+  switch (kind_) {
+    case Kind::Local:  // rank 0 measures every trained model
+      transfer(models(), lead, "trained rows to rank 0", false);
+      break;
+    case Kind::ServerColumns:  // every rank averages C; rank 0 also keeps the trained heads
+      transfer(models(), participants_plan(blocks_, who), "all-gather of the trained shared columns", true, communicated_);
+      if (!personal_.empty()) transfer(models(), lead, "trained heads to rank 0", false, personal_);
+      break;
+    case Kind::GossipColumns:  // C comes to rank 0 after gossip; the trained rows now only to be evaluated
+      if (evaluate) transfer(models(), lead, "trained rows to rank 0", false);
+      else if (!personal_.empty()) transfer(models(), lead, "trained heads to rank 0", false, personal_);
+      break;
+    case Kind::PushSum:  // U and μ come to rank 0 after the push (z is re-derived there)
+      if (evaluate) transfer(models(), lead, "trained rows to rank 0", false);
+      break;
+    default:
+      break;  // global FL: evaluated after communication only
+  }
 }
 
 void RankedCommunicator::communicate(const std::vector<int64_t>& who, int64_t round) {
   torch::Tensor X = inner_->models();
-  if (kind_ == Kind::Server) {
-    exchange_rows(group_, X, participants_plan(blocks_, who), "all-gather of the trained rows");
-  } else if (kind_ == Kind::Gossip && s_.cfg.fl.gossip_steps > 0) {
-    exchange_rows(group_, X, gossip_rows(round), "gossip row exchange");
+  switch (kind_) {
+    case Kind::Server:
+      transfer(X, participants_plan(blocks_, who), "all-gather of the trained rows", true);
+      break;
+    case Kind::Gossip:
+      if (s_.cfg.fl.gossip_steps > 0) transfer(X, gossip_rows(round), "gossip row exchange", true);
+      break;
+    case Kind::GossipColumns:
+      transfer(X, gossip_rows(round), "gossip row exchange", true, communicated_);
+      break;
+    default:
+      break;
   }
-  const int64_t algorithm_bytes = group_.bytes_sent() - round_start_bytes_;
-  inner_->communicate(who, round);  // unchanged: full-size X, this rank's rows exact
-  int64_t gathered = 0;
-  if (kind_ != Kind::Server) {  // server FL leaves every row equal on every rank: nothing to gather
-    const int64_t before = group_.bytes_sent();
-    exchange_rows(group_, X, gather_plan(blocks_), "gathering the models on rank 0");
-    gathered = group_.bytes_sent() - before;
+  if (kind_ == Kind::PushSum) {
+    // SGP across ranks: each rank adds its own clients' local changes to their numerators, receives the
+    // (u_j, μ_j) of the clients j that push to one of its clients (p_ij ≠ 0), then pushes; its own rows of U,
+    // μ and z come out exactly as in one process.
+    auto& ps = static_cast<PushSum&>(*inner_);
+    ps.absorb(who);
+    const auto plan = gossip_rows(round);
+    transfer(s_.fed.X, plan, "push-sum numerators", true, communicated_);
+    transfer(ps.mu().unsqueeze(1), plan, "push-sum weights", true);
+    ps.push(round);
+  } else {
+    inner_->communicate(who, round);  // unchanged: full-size X, this rank's rows exact
+  }
+  // Rank 0 gathers what changed for every row (server FL leaves every row equal on every rank already).
+  switch (kind_) {
+    case Kind::Gossip:
+    case Kind::CombineFirst:
+      transfer(X, gather_plan(blocks_), "gathering the models on rank 0", false);
+      break;
+    case Kind::GossipColumns:
+      transfer(X, gather_plan(blocks_), "gathering the shared columns on rank 0", false, communicated_);
+      break;
+    case Kind::PushSum: {
+      auto& ps = static_cast<PushSum&>(*inner_);
+      transfer(s_.fed.X, gather_plan(blocks_), "gathering the numerators on rank 0", false);
+      transfer(ps.mu().unsqueeze(1), gather_plan(blocks_), "gathering the push-sum weights on rank 0", false);
+      if (group_.rank() == 0) ps.refresh();
+      break;
+    }
+    default:
+      break;
   }
   // The byte counters of every rank, for rank 0's metrics row: [R] algorithm bytes, then the gathered total.
   const int R = group_.size();
   auto t = torch::zeros({R + 1}, torch::kInt64);
-  t[group_.rank()] = algorithm_bytes;
-  t[R] = gathered;
+  t[group_.rank()] = algorithm_sent_;
+  t[R] = gather_sent_;
   group_.allreduce_sum(t, "summing the byte counters");
   for (int k = 0; k < R; ++k) comm_bytes_[static_cast<std::size_t>(k)] = t[k].item<int64_t>();
   gather_bytes_ = t[R].item<int64_t>();
 }
 
 std::string RankedCommunicator::describe() const {
-  const char* how = kind_ == Kind::Server ? "all-gather of the trained participants' rows"
-                                          : "neighbour rows of W^Q by send/recv, blocks gathered on rank 0";
+  const char* how = "";
+  switch (kind_) {
+    case Kind::Server: how = "all-gather of the trained participants' rows"; break;
+    case Kind::Gossip:
+    case Kind::CombineFirst: how = "neighbour rows of W^Q by send/recv, blocks gathered on rank 0"; break;
+    case Kind::Local: how = "trained rows to rank 0 for evaluation"; break;
+    case Kind::ServerColumns: how = "all-gather of the participants' shared columns, heads to rank 0"; break;
+    case Kind::GossipColumns: how = "neighbour rows of W_t (shared columns) by send/recv, gathered on rank 0"; break;
+    case Kind::PushSum: how = "(u, mu) along the directed edges of P_t by send/recv, gathered on rank 0"; break;
+  }
   return fmt::format("{}; across {} ranks ({})", inner_->describe(), group_.size(), how);
 }
 

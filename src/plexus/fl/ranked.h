@@ -3,19 +3,33 @@
 // communicator is wrapped by RankedCommunicator, which moves the rows it needs before the unchanged
 // communicator runs on the full-size X, so every row a rank owns comes out bit-identical to the
 // single-process run:
-//   server FL (ServerAverage, DP-wrapped or not)  all-gather of the trained participants' rows, then every
-//                                                  rank averages exactly as one process does
+//   server FL (ServerAverage and its subclasses:   all-gather of the trained participants' rows, then every
+//   FedProx, SCAFFOLD; DP-wrapped or not)          rank averages exactly as one process does
 //   gossip X ← W_t^Q X (DFedAvg(M), DFedSAM(-MGS))  after training, each rank receives the rows of W_t^Q's
 //                                                  non-zero columns of its block from their owners; the dense
 //                                                  product then gives its own rows exactly (the rows it lacks
 //                                                  have weight 0)
 //   combine-first gossip (D-PSGD)                  the same rows, of the pre-training X, before training
-// Gossip then gathers every block on rank 0, which alone evaluates, writes metrics and checkpoints. Client
-// sampling and DP noise come from streams addressed by (seed, purpose, client, round): the same on every
-// rank. With no process group (one process) none of this runs: RankedRun answers as the plain loop.
+//   personalized FL (pfl_comm.h), on the communicated columns C only (the shared body; heads never travel
+//   for the algorithm, only to rank 0 for evaluation):
+//     ServerColumns (FedPer, FedRep, FedBABU,      all-gather of the participants' C columns
+//       FedAvg-FT, Ditto)
+//     GossipColumns (DFedAlt, DFedSalt, DFedPGP    rows j of W_t's (or the pull matrix's) non-zero columns
+//       uniform_pull, pfl DFedAvgM)                 of the block, C columns
+//     PushSum (DFedPGP)                             after u_i += z_i' − z_i: the (u_j, μ_j) with p_ij ≠ 0 for i
+//                                                  in the block, i.e. along P_t's directed edges j → i only
+//     NoCommunication (Local)                       nothing
+//   rule state (LocalRule::client_state)           participants' rows to every rank (SCAFFOLD's Δc_i) or to
+//                                                  rank 0 (SCAFFOLD's c_i, Ditto's personal models)
+// Rank 0 alone evaluates, writes metrics and checkpoints: gossip gathers every block there after
+// communication; personalized FL also sends it the participants' trained rows after training (the "after"
+// accuracy) and their heads. Client sampling and DP noise come from streams addressed by (seed, purpose,
+// client, round): the same on every rank. With no process group (one process) none of this runs: RankedRun
+// answers as the plain loop. A checkpoint holds every row (it equals the single-process one), so a run may
+// resume on any rank count (1 included).
 // Columns (ranks > 1): comm_bytes_rank<k> (model bytes rank k sent for the algorithm in the round) and
-// gather_bytes (bytes sent to rank 0 for evaluation and metrics).
-// Letters: N clients, P parameters, R ranks, k a rank.
+// gather_bytes (bytes sent to rank 0 for evaluation, metrics and checkpoints, all ranks).
+// Letters: N clients, P parameters, R ranks, k a rank, C the communicated columns.
 #pragma once
 
 #include <memory>
@@ -38,6 +52,8 @@ const std::vector<std::string>& ranked_algorithms();
 /// Throws: Error(Config) with one line naming the algorithms that work (an algorithm outside
 /// ranked_algorithms()) or when fl.clients < ranks.
 void check_ranked(const FlConfig& cfg, int ranks);
+
+class RankedCommunicator;
 
 /// The rank side of a run; with `group` null (one process) every method is the single-process answer.
 class RankedRun {
@@ -63,25 +79,31 @@ class RankedRun {
   /// Rank 0 publishes `value` (e.g. the checkpoint path to resume from); the others receive it.
   std::string share(const std::string& key, const std::string& value);
 
-  /// Wrap the algorithm's communicator (identity in one process). Throws: Error(Internal) for a
-  /// communicator of an algorithm outside ranked_algorithms().
-  std::unique_ptr<Communicator> wrap(Session& s, std::unique_ptr<Communicator> comm);
+  /// Wrap the algorithm's communicator (identity in one process); `rule` is the algorithm's local rule (its
+  /// client_state() rows move too). Throws: Error(Internal) for a communicator with no multi-rank form.
+  std::unique_ptr<Communicator> wrap(Session& s, std::unique_ptr<Communicator> comm, const LocalRule& rule);
+  /// After local training of `who` in `round` (before the evaluator's after_training hook): move the rows
+  /// rank 0 must evaluate and the rule's per-client state (`evaluate`: this round is evaluated).
+  void after_training(const std::vector<int64_t>& who, int64_t round, bool evaluate);
 
  private:
   dist::Group* group_;
   RankBlocks blocks_;
+  RankedCommunicator* comm_ = nullptr;  // owned by the Parts; set by wrap()
 };
 
 /// The communicator of one rank: moves the rows `inner` needs (see the file comment), then runs it.
 class RankedCommunicator : public Communicator {
  public:
-  enum class Kind { Server, Gossip, CombineFirst };
-  RankedCommunicator(Session& s, std::unique_ptr<Communicator> inner, Kind kind, dist::Group& group,
-                     const RankBlocks& blocks);
+  enum class Kind { Server, Gossip, CombineFirst, Local, ServerColumns, GossipColumns, PushSum };
+  RankedCommunicator(Session& s, std::unique_ptr<Communicator> inner, Kind kind, const LocalRule& rule,
+                     dist::Group& group, const RankBlocks& blocks);
 
   std::vector<int64_t> participants(int64_t round) const override { return inner_->participants(round); }
   torch::Tensor models() const override { return inner_->models(); }
   void before_training(const std::vector<int64_t>& who, int64_t round) override;
+  /// See RankedRun::after_training.
+  void after_training(const std::vector<int64_t>& who, int64_t round, bool evaluate);
   void communicate(const std::vector<int64_t>& who, int64_t round) override;
   std::string describe() const override;
 
@@ -93,16 +115,22 @@ class RankedCommunicator : public Communicator {
 
  private:
   RowPlan gossip_rows(int64_t round) const;
+  /// exchange_rows, with the bytes this rank sent counted as algorithm (`algorithm`) or gather bytes.
+  void transfer(torch::Tensor T, const RowPlan& plan, const std::string& what, bool algorithm,
+            const RowColumns& columns = {});
 
   Session& s_;
   std::unique_ptr<Communicator> inner_;
   Kind kind_;
+  const LocalRule& rule_;
   dist::Group& group_;
   RankBlocks blocks_;
-  int64_t round_start_bytes_ = 0;
-  std::vector<int64_t> comm_bytes_;  // [R] this round's algorithm bytes per rank
-  int64_t gather_bytes_ = 0;         // this round's bytes to rank 0, all ranks
-  mutable RowPlan static_plan_;      // gossip plan of a static topology, built once
+  RowColumns communicated_, personal_;  // personalized FL: C and its complement (empty: every column / none)
+  int64_t algorithm_sent_ = 0;          // this round's bytes of this rank, algorithm / to rank 0
+  int64_t gather_sent_ = 0;
+  std::vector<int64_t> comm_bytes_;     // [R] this round's algorithm bytes per rank
+  int64_t gather_bytes_ = 0;            // this round's bytes to rank 0, all ranks
+  mutable RowPlan static_plan_;         // gossip plan of a static topology, built once
 };
 
 }  // namespace plexus::fl

@@ -105,7 +105,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume, dist::Group* group) {
   Session s = open_session(cfg);
   Parts parts = algo.build(s);
   RankedRun ranks(s, group);  // one process: every method answers as the plain loop
-  parts.comm = ranks.wrap(s, std::move(parts.comm));
+  parts.comm = ranks.wrap(s, std::move(parts.comm), *parts.rule);
   log_info("fl: {} on {} ({} train / {} test), {} clients, model {} with P = {} parameters, device {}, {} "
            "worker(s); loaded in {:.1f}s", algo.title, s.data.train.name, s.data.train.size(), s.data.test.size(),
            cfg.fl.clients, cfg.model.name, s.layout.size(),
@@ -138,6 +138,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume, dist::Group* group) {
     const auto losses = train_round(s, *parts.rule, parts.comm->models(), mine, t);
     const double train_loss = ranks.mean_loss(who, mine, losses);
     const double t_train = seconds_since(t1);
+    ranks.after_training(who, t, eval_now);  // several ranks: the trained rows rank 0 evaluates, rule state
     if (ranks.lead()) timed_eval([&] { parts.eval->after_training(t, eval_now); });
     auto t2 = Clock::now();
     parts.comm->communicate(who, t);

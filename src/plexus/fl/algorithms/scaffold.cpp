@@ -55,6 +55,9 @@ class ScaffoldRule : public StepRule {
     c_.add_(dc_.index_select(0, idx).sum(0) / static_cast<double>(ci_.size(0)));
   }
 
+  // Across ranks: the server step reads every participant's Δc_i; rank 0 checkpoints every c_i.
+  ClientState client_state() const override { return {.to_all = {dc_}, .to_lead = {ci_}}; }
+
   void save(Checkpoint& ck) const override {
     ck.tensors["scaffold_c"] = c_;
     ck.tensors["scaffold_ci"] = ci_;

@@ -33,6 +33,8 @@ class DittoRule : public StepRule {
   std::optional<std::vector<StepPlan>> plans(int64_t, int64_t, const torch::Tensor&) const override {
     return std::nullopt;
   }
+  // Across ranks: rank 0 evaluates and checkpoints every personal model.
+  ClientState client_state() const override { return {.to_lead = {V_}}; }
   void save(Checkpoint& ck) const override { ck.tensors["V"] = V_; }
   void load(const Checkpoint& ck, const std::string& path) override {
     auto v = ck.tensors.find("V");

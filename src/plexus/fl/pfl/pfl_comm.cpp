@@ -82,17 +82,25 @@ void PushSum::load(const Checkpoint& ck, const std::string& path) {
   z_ = push_sum_debias(s_.fed.X, mu_, columns_);
 }
 
-void PushSum::communicate(const std::vector<int64_t>& who, int64_t round) {
+void PushSum::absorb(const std::vector<int64_t>& who) {
   participants_ = static_cast<int64_t>(who.size());
   torch::NoGradGuard no_grad;
   auto& U = s_.fed.X;
   // SGP: the local change goes to the numerator, u_i ← u_i + (z_i' − z_i); on the personal columns u_i = z_i,
   // so this also stores the trained head.
   for (int64_t i : who) U[i].add_(z_[i] - z0_[i]);
+}
+
+torch::Tensor PushSum::matrix(int64_t round) const {
+  return push_sum_matrix(make_graph(s_.cfg.topology, s_.clients(), s_.seed, round));
+}
+
+void PushSum::push(int64_t round) {
+  torch::NoGradGuard no_grad;
   Graph g = make_graph(s_.cfg.topology, s_.clients(), s_.seed, round);
   strongly_connected_ = is_connected(g);
-  push_sum_step(U, mu_, push_sum_matrix(g), columns_);
-  z_ = push_sum_debias(U, mu_, columns_);
+  push_sum_step(s_.fed.X, mu_, push_sum_matrix(g), columns_);
+  refresh();
 }
 
 std::string PushSum::describe() const {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "plexus/fl/gossip.h"
 #include "plexus/fl/parts.h"
 #include "plexus/fl/topology.h"
 
@@ -84,9 +85,20 @@ class PushSum : public ColumnCommunicator {
   PushSum(Session& s, std::vector<ColumnRange> columns);
   torch::Tensor models() const override { return z_; }
   void before_training(const std::vector<int64_t>& who, int64_t round) override { z0_ = z_.clone(); }
-  void communicate(const std::vector<int64_t>& who, int64_t round) override;
+  void communicate(const std::vector<int64_t>& who, int64_t round) override { absorb(who), push(round); }
   void load(const Checkpoint& ck, const std::string& path) override;
   std::string describe() const override;
+
+  // communicate() in its two halves, for a multi-rank run (ranked.h), which moves the numerators U and weights
+  // μ along P_t's edges between them, and re-derives z after gathering U and μ on rank 0.
+  /// u_i ← u_i + (z_i' − z_i) for i in `who` (reads and writes row i only).
+  void absorb(const std::vector<int64_t>& who);
+  /// U_c ← P_t U_c, μ ← P_t μ, z ← U/μ (row i needs U_j, μ_j for p_ij ≠ 0 only).
+  void push(int64_t round);
+  /// z ← U/μ from the current U and μ.
+  void refresh() { z_ = push_sum_debias(s_.fed.X, mu_, columns_); }
+  /// P_t: the column-stochastic push matrix of round t [N,N] f64 (p_ij ≠ 0: j pushes to i).
+  torch::Tensor matrix(int64_t round) const;
 
  private:
   torch::Tensor z_, z0_;  // [N,P] de-biased models (trained in place), and their pre-training copy
