@@ -147,9 +147,14 @@ static plexus::app::CommandRegistrar reg("llm", [](CLI::App& app) {
       return;
     }
     std::unique_ptr<dist::Group> group;
-    if (env.distributed()) {
+    // Under a launcher even one rank goes through a process group (as DDP does; `--ranks 1` is how one NCCL
+    // rank is compared with one process, docs/distributed.md).
+    if (env.distributed() || !env.launcher.empty()) {
       check_batch(env.world);
-      group = dist::Group::connect(env, dist::dist_timeout_seconds());
+      // NCCL between GPUs (one per rank, cuda:LOCAL_RANK), Gloo between CPUs.
+      const bool cuda = resolve_device(cfg.run.device).is_cuda();
+      group = dist::Group::connect(env, dist::dist_timeout_seconds(),
+                                   cuda ? dist::Backend::Nccl : dist::Backend::Gloo);
     }
     auto r = pretrain(cfg, *resume, group.get());
     if (group && group->rank() != 0) return;  // rank 0 prints the run's result

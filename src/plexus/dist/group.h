@@ -1,7 +1,8 @@
-// A process group of R ranks over PyTorch's c10d: TCPStore rendezvous and Gloo over TCP (CPU tensors), the
-// engine DDP uses (docs/distributed.md). plexus needs three things from it: batches of point-to-point row
-// transfers (gossip neighbours, server gathers), a sum all-reduce of small tensors (losses, byte counters)
-// and small strings from rank 0 (the store). c10d's headers stay inside group.cpp.
+// A process group of R ranks over PyTorch's c10d: TCPStore rendezvous and Gloo over TCP (CPU tensors) or NCCL
+// (CUDA tensors, one GPU per rank: LOCAL_RANK), the engines DDP uses (docs/distributed.md). plexus needs from it:
+// batches of point-to-point row transfers (gossip neighbours, server gathers), sum all-reduces (losses, byte
+// counters; gradient buckets, started asynchronously during backward) and small strings from rank 0 (the
+// store). c10d's headers stay inside group.cpp.
 //
 // Failure: every operation waits at most the timeout (dist_timeout_seconds()); a rank that dies closes its
 // sockets, so the others fail at their next transfer with Error(Io) naming the peer, not a hang.
@@ -19,22 +20,51 @@
 
 namespace plexus::dist {
 
+/// c10d backend of a Group: Gloo (CPU tensors, TCP) or NCCL (CUDA tensors; only in a build against a CUDA
+/// LibTorch whose nccl.h was found, see nccl_available()).
+enum class Backend { Gloo, Nccl };
+
+/// Whether this build can make an NCCL group (CUDA LibTorch and nccl.h at build time).
+bool nccl_available();
+
 class Group {
  public:
-  /// One transfer of a batch: a contiguous CPU tensor sent to or received from rank `peer`.
+  /// An all-reduce in flight (allreduce_sum_async). wait() blocks until its result is in the tensor (for
+  /// NCCL: until the caller's CUDA stream is ordered after it). Destroying an unwaited Pending waits first.
+  class Pending {
+   public:
+    Pending();
+    Pending(Pending&&) noexcept;
+    Pending& operator=(Pending&&) noexcept;
+    ~Pending();
+    /// Throws: Error(Io) "dist: rank k: <what> across R ranks failed ..." when a rank died or timed out.
+    void wait();
+
+   private:
+    friend class Group;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+  };
+
+  /// One transfer of a batch: a contiguous CPU tensor sent to or received from rank `peer` (Gloo groups only).
   struct Transfer {
     int peer = 0;
     torch::Tensor tensor;
   };
 
-  /// Rendezvous with the other ranks of `env` (env.distributed() must hold) and build the Gloo group on
-  /// env.master_addr:env.master_port; every wait is bounded by `timeout_s` seconds.
-  /// Throws: Error(Io) with one line if the store cannot be reached or the ranks do not all arrive in time.
-  static std::unique_ptr<Group> connect(const RankEnv& env, double timeout_s);
+  /// Rendezvous with the other ranks of `env` and build the `backend` group on env.master_addr:env.master_port;
+  /// every wait is bounded by `timeout_s` seconds. A world of 1 is allowed (a group of one rank). NCCL: this
+  /// rank's device is cuda:env.local_rank (made the current CUDA device).
+  /// Throws: Error(Io) with one line if the store cannot be reached or the ranks do not all arrive in time;
+  /// Error(Config) for NCCL in a build without it or with fewer GPUs than LOCAL_RANK + 1.
+  static std::unique_ptr<Group> connect(const RankEnv& env, double timeout_s, Backend backend = Backend::Gloo);
   ~Group();
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  Backend backend() const { return backend_; }
+  /// Where the backend's tensors live: the CPU (Gloo) or cuda:LOCAL_RANK (NCCL).
+  torch::Device device() const { return device_; }
 
   /// Post every send and receive of one batch, then wait for all of them (no order between peers can
   /// deadlock). Every rank must call exchange() the same number of times (the calls are numbered to match
@@ -43,8 +73,14 @@ class Group {
   /// Throws: Error(Io) "dist: rank k: <what> with rank j failed: <cause>" when a peer died or timed out.
   void exchange(const std::vector<Transfer>& sends, const std::vector<Transfer>& recvs, const std::string& what);
 
-  /// t ← Σ over ranks of t, in place (CPU, contiguous). Throws: Error(Io) as exchange.
+  /// t ← Σ over ranks of t, in place (contiguous; a tensor not on device() goes through a copy there and back).
+  /// Throws: Error(Io) as exchange.
   void allreduce_sum(torch::Tensor& t, const std::string& what);
+
+  /// Start t ← Σ over ranks of t without waiting (t contiguous and on device(); it must not be read or written
+  /// until the Pending is waited). Every rank must start its all-reduces in the same order.
+  /// Throws: Error(Io) if it cannot be started.
+  Pending allreduce_sum_async(torch::Tensor t, const std::string& what);
 
   /// Rank 0 publishes `value` under `key`; every other rank waits for it (up to the timeout) and returns it.
   /// Throws: Error(Io) on timeout.
@@ -58,6 +94,8 @@ class Group {
   explicit Group(std::unique_ptr<Impl> impl, int rank, int size);
   std::unique_ptr<Impl> impl_;
   int rank_ = 0, size_ = 1;
+  Backend backend_ = Backend::Gloo;
+  torch::Device device_ = torch::kCPU;
   int64_t bytes_sent_ = 0;
   uint32_t sequence_ = 0;  // numbers exchange() calls: the Gloo tag of a batch
 };

@@ -51,9 +51,18 @@ RankEnv rank_env_from(const std::function<const char*(const char*)>& get) {
     env.launcher = n.launcher;
     break;
   }
-  if (!env.distributed()) return env;
   const char* addr = get("MASTER_ADDR");
   const char* port = get("MASTER_PORT");
+  if (!env.distributed()) {
+    // One rank needs no rendezvous; an address given is kept (a group of one uses it, else hosts its own store).
+    if (addr && *addr && port) {
+      env.master_addr = addr;
+      env.master_port = parse_int("MASTER_PORT", port);
+      const char* agent = get("TORCHELASTIC_USE_AGENT_STORE");
+      env.agent_store = agent && std::string_view(agent) == "True";
+    }
+    return env;
+  }
   if (!addr || !port || !*addr)
     throw Error::config("a {} launch with {} ranks needs MASTER_ADDR and MASTER_PORT (the rendezvous address of "
                         "rank 0); export them, e.g. MASTER_ADDR=$(hostname) MASTER_PORT=29500",

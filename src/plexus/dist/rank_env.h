@@ -6,6 +6,8 @@
 //   Slurm (srun)                SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID
 // MPI and Slurm give no rendezvous address: MASTER_ADDR and MASTER_PORT must be exported by the job script.
 // With none of these set the run has one rank and no process group (the single-process path, unchanged).
+// A launcher's world of one needs no MASTER_ADDR/MASTER_PORT; they are kept when set (llm pretrain then runs one rank
+// through a process group, as DDP does under torchrun --nproc-per-node 1).
 // Letters: R ranks, k a rank in [0, R).
 #pragma once
 

@@ -173,7 +173,9 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume, dist::Group* 
                         R, R);
   const int64_t B_rank = o.batch_size / R;
   if (cfg.run.threads > 0) torch::set_num_threads(static_cast<int>(cfg.run.threads));
-  torch::Device dev = resolve_device(cfg.run.device);
+  // An NCCL group runs each rank on its own GPU (cuda:LOCAL_RANK); Gloo ranks on the configured device.
+  torch::Device dev =
+      group && group->backend() == dist::Backend::Nccl ? group->device() : resolve_device(cfg.run.device);
   std::optional<RunDir> run_opt;  // locked until this function returns (rank 0 only)
   if (lead) run_opt.emplace(cfg.run.out_dir, cfg.run.name, resume);
 
@@ -236,8 +238,10 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume, dist::Group* 
     std::vector<torch::Tensor> ps;
     for (auto& [name, p] : params) ps.push_back(p);
     buckets.emplace(std::move(ps));
-    log_info("llm: data parallel over {} ranks, {} sequences per rank per step, {} gradient buckets of {:.1f} MB",
-             R, B_rank, buckets->size(), static_cast<double>(buckets->bytes_per_step()) / 1e6);
+    buckets->attach(*group);  // each bucket's all-reduce starts during backward, once its gradients are ready
+    log_info("llm: data parallel over {} ranks ({}), {} sequences per rank per step, {} gradient buckets of {:.1f} MB",
+             R, group->backend() == dist::Backend::Nccl ? "NCCL" : "Gloo", B_rank, buckets->size(),
+             static_cast<double>(buckets->bytes_per_step()) / 1e6);
   }
 
   int64_t start = 0;
@@ -284,10 +288,11 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume, dist::Group* 
       x = x.to(dev), y = y.to(dev);
       opt.zero_grad();
       auto parts = model->loss(x, y);
+      buckets->begin_step(parts.total);  // arms the hooks: a bucket's all-reduce starts once its gradients are in
       parts.total.backward();
       // Every loss is a mean over equal shares, so the global batch's is the mean of the ranks' (and its
       // gradient the mean of theirs): average the gradients before clipping, sum the logged losses.
-      buckets->average(*group);
+      buckets->finish_step();
       auto l = torch::stack({parts.total.detach(), parts.main.detach(), parts.mtp.detach(), parts.balance.detach()})
                    .to(torch::kCPU, torch::kFloat64)
                    .contiguous();
