@@ -3,9 +3,10 @@
 
 #include <algorithm>
 
-#include "plexus/core/error.h"
-#include "plexus/core/rng.h"
 #include "plexus/core/cuda_graph.h"
+#include "plexus/core/error.h"
+#include "plexus/core/log.h"
+#include "plexus/core/rng.h"
 #include "plexus/llm/generate.h"
 #include "plexus/llm/kv_cache.h"
 
@@ -99,22 +100,27 @@ Rollout rollout(Transformer& model, const std::vector<std::vector<int64_t>>& pro
   }
   // Then one token per row per step at the device position `pos`: the same kernels at every position.
   auto pos = torch::full({}, min_len, plen.options());
+  int64_t bodies = 0;  // completed calls of `body` (eager steps, and the one recorded by a capture)
   auto body = [&] {
     auto logits = dec.step(tokens.index_select(1, pos.view({1})).squeeze(1), pos);  // [R,V]
     advance(logits, pos + 1);
     pos.add_(1);
+    ++bodies;
   };
   const int64_t n_steps = total - 1 - min_len;
   const int kWarmup = 2;  // eager steps before capture (cuBLAS handles, allocator); they are real steps
-  const bool graph = o.cuda_graphs && dev.is_cuda() && cuda_graphs_supported() && n_steps > kWarmup;
+  bool graph = o.cuda_graphs && dev.is_cuda() && cuda_graphs_supported() && n_steps > kWarmup;
   CudaGraph g;
   for (int64_t s = 0; s < n_steps;) {
     if (graph && !g.captured()) {
       try {
         g.capture(body, kWarmup);  // runs `body` kWarmup times, records one more call without running it
-      } catch (const c10::Error& e) {
-        throw Error::internal("decode step: CUDA graph capture failed ({}); set run.cuda_graphs = \"off\"",
-                              e.what_without_backtrace());
+      } catch (const std::exception& e) {
+        if (bodies < kWarmup) throw;  // an eager step failed: not a capture problem
+        // The warm-up steps ran and the recorded one did not: carry on eagerly from step kWarmup, same tokens.
+        log_warn("decode: CUDA graph capture failed ({}); decoding eagerly (set cuda_graphs off to skip the try)",
+                 describe_exception(e));
+        graph = false;
       }
       s += kWarmup;
     } else {
