@@ -12,14 +12,8 @@
 set -euo pipefail
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
 ROUNDS=${1:-3}; CLIENTS=${2:-10}
-DEPS=${DEPS:-$PWD/.deps/device/root}
-B=build-gpu
-TORCH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=OFF \
-  -DCMAKE_PREFIX_PATH="$TORCH;$DEPS/usr;$DEPS/usr/lib/x86_64-linux-gnu/cmake;$DEPS/usr/share/cmake" \
-  -DCMAKE_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu -DCMAKE_INCLUDE_PATH=$DEPS/usr/include \
-  -DZLIB_ROOT=$DEPS/usr -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/cifar_gpu.cmake.log" 2>&1 || { tail -40 "$OUT/cifar_gpu.cmake.log"; exit 1; }
+source bench/gpu_build.sh
+gpu_configure "$OUT/cifar_gpu.cmake.log" -DPLEXUS_BUILD_TESTS=OFF
 ninja -C $B plexus data_load_bench > "$OUT/cifar_gpu.ninja.log" 2>&1 || { grep -E "error" -A3 "$OUT/cifar_gpu.ninja.log" | head -40; exit 1; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 DATA=${CIFAR_DIR:-/tmp/plexus_cifar_synth}

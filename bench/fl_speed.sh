@@ -6,7 +6,7 @@
 # Environment:
 #   PLEXUS=./build/plexus   the binary        THREADS=2   run.threads = torch threads of the reference
 #   MODES="default"         plexus runs to time: "default" (no override) or run.client_batching values
-#                           ("auto on off"; docs/batching.md); a "-nograph" suffix also sets run.cuda_graphs = "off"
+#                           ("auto on off"; docs/batching.md) with run.cuda_graphs = "auto"; a "-nograph" suffix sets it "off"
 #                           (e.g. MODES="auto auto-nograph": the batched engine with and without CUDA graphs)
 #   SETTINGS="quickstart dp_fedsam100 dfedpgp20 dfedsam20 dfedsam100 dfedsam1000"   which settings
 #   FULL=0                  on CPU, settings whose full round takes minutes on 2 shared cores run fewer local
@@ -76,7 +76,7 @@ for S in $SETTINGS; do
     name="${S}_$M"
     b=${M%-nograph}; mode=()
     [ "$b" = default ] || mode+=(--set run.client_batching=\"$b\")
-    [ "$b" = "$M" ] || mode+=(--set run.cuda_graphs=\"off\")
+    if [ "$b" = "$M" ]; then mode+=(--set run.cuda_graphs=\"auto\"); else mode+=(--set run.cuda_graphs=\"off\"); fi
     "$PLEXUS" "${plx_args[@]}" --set run.name=\"$name\" "${mode[@]}" > "$RUNS/$name.log" 2>&1 \
       || { tail -5 "$RUNS/$name.log" >&2; exit 1; }
     m="$RUNS/$name/metrics.jsonl"

@@ -6,15 +6,8 @@
 #   GTEST_FILTER='CudaGraph*' bash bench/gpu_tests.sh test_core [test_fl ...]
 set -euo pipefail
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
-DEPS=$PWD/.deps/device/root
-B=build-gpu
-TORCH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=ON \
-  -DCMAKE_PREFIX_PATH="$TORCH;$DEPS/usr;$DEPS/usr/lib/x86_64-linux-gnu/cmake;$DEPS/usr/share/cmake" \
-  -DCMAKE_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu -DCMAKE_INCLUDE_PATH=$DEPS/usr/include \
-  -DZLIB_ROOT=$DEPS/usr -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/gpu_tests.cmake.log" 2>&1 ||
-  { tail -40 "$OUT/gpu_tests.cmake.log"; exit 1; }
+source bench/gpu_build.sh
+gpu_configure "$OUT/gpu_tests.cmake.log" -DPLEXUS_BUILD_TESTS=ON
 targets=("${@:-test_core}")
 ninja -C $B "${targets[@]}" > "$OUT/gpu_tests.ninja.log" 2>&1 ||
   { grep -E "error|Error" -A3 "$OUT/gpu_tests.ninja.log" | head -60; exit 1; }

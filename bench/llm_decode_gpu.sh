@@ -7,15 +7,8 @@
 #   BATCHES=1,64 NEW=64 MODELS="dsv3_100m:gpu100m dsv3_1b:gpu1b" bash bench/llm_decode_gpu.sh
 set -euo pipefail
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
-DEPS=$PWD/.deps/device/root
-B=build-gpu
-TORCH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=OFF \
-  -DCMAKE_PREFIX_PATH="$TORCH;$DEPS/usr;$DEPS/usr/lib/x86_64-linux-gnu/cmake;$DEPS/usr/share/cmake" \
-  -DCMAKE_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu -DCMAKE_INCLUDE_PATH=$DEPS/usr/include \
-  -DZLIB_ROOT=$DEPS/usr -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/decode.cmake.log" 2>&1 ||
-  { tail -40 "$OUT/decode.cmake.log"; exit 1; }
+source bench/gpu_build.sh
+gpu_configure "$OUT/decode.cmake.log" -DPLEXUS_BUILD_TESTS=OFF
 ninja -C $B llm_decode > "$OUT/decode.ninja.log" 2>&1 || { grep -E "error" -A3 "$OUT/decode.ninja.log" | head -60; exit 1; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 J="$OUT/decode.jsonl"

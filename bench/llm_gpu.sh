@@ -9,19 +9,12 @@
 #                                                 f32 and bf16 on the GPU; exit 1 outside tolerance; docs/llm.md)
 set -euo pipefail
 OUT=${OUT:-bench_out}; mkdir -p "$OUT"
-DEPS=$PWD/.deps/device/root
-B=build-gpu
+source bench/gpu_build.sh   # DEPS, B, LD_LIBRARY_PATH, gpu_configure
 what=${1:-all}
 if [[ $what == build || $what == all || ( $what == parity && ! -x $B/bench/llm_parity ) ]]; then
-  TORCH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
-  export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-  cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=Release -DPLEXUS_BUILD_TESTS=OFF \
-    -DCMAKE_PREFIX_PATH="$TORCH;$DEPS/usr;$DEPS/usr/lib/x86_64-linux-gnu/cmake;$DEPS/usr/share/cmake" \
-    -DCMAKE_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu -DCMAKE_INCLUDE_PATH=$DEPS/usr/include \
-    -DZLIB_ROOT=$DEPS/usr -DCMAKE_CUDA_ARCHITECTURES=90 > "$B.cmake.log" 2>&1 || { tail -40 "$B.cmake.log"; exit 1; }
+  gpu_configure "$B.cmake.log" -DPLEXUS_BUILD_TESTS=OFF
   ninja -C $B llm_bench llm_parity > "$B.ninja.log" 2>&1 || { grep -E "error|Error" "$B.ninja.log" | head -30; exit 1; }
 fi
-export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
 if [[ $what == speed || $what == all ]]; then
   # Side by side on one GPU (issue 19): eager PyTorch, torch.compile'd PyTorch, plexus eager (fused SDPA
   # attention, sync-free grouped-GEMM MoE, device-side clip and AdamW), plexus with the step as one CUDA graph,

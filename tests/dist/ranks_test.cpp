@@ -12,7 +12,9 @@
 
 #include <fcntl.h>
 
+#include <cctype>
 #include <chrono>
+#include <iterator>
 #include <optional>
 #include <fstream>
 #include <map>
@@ -98,16 +100,12 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
-// Starts `plexus <args>` as rank `rank` of `world` (torchrun's variables), output to `log`.
-pid_t spawn_rank(int rank, int world, int port, const std::vector<std::string>& args, const fs::path& log,
-                 int timeout_s = 20) {
+// Starts `plexus <args>` with this process's environment plus `extra_env`, output to `log`.
+pid_t spawn_plexus(const std::vector<std::string>& args, const fs::path& log,
+                   const std::vector<std::string>& extra_env = {}) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) env.emplace_back(*e);
-  env.push_back(fmt::format("RANK={}", rank));
-  env.push_back(fmt::format("WORLD_SIZE={}", world));
-  env.push_back("MASTER_ADDR=127.0.0.1");
-  env.push_back(fmt::format("MASTER_PORT={}", port));
-  env.push_back(fmt::format("PLEXUS_DIST_TIMEOUT={}", timeout_s));
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
   std::vector<std::string> argv = {PLEXUS_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
   auto c = [](std::vector<std::string>& v) {
@@ -125,6 +123,27 @@ pid_t spawn_rank(int rank, int world, int port, const std::vector<std::string>& 
   posix_spawn(&pid, PLEXUS_BINARY, &fa, nullptr, cargv.data(), cenv.data());
   posix_spawn_file_actions_destroy(&fa);
   return pid;
+}
+
+// Starts `plexus <args>` as rank `rank` of `world` (torchrun's variables), output to `log`.
+pid_t spawn_rank(int rank, int world, int port, const std::vector<std::string>& args, const fs::path& log,
+                 int timeout_s = 20) {
+  return spawn_plexus(args, log,
+                      {fmt::format("RANK={}", rank), fmt::format("WORLD_SIZE={}", world), "MASTER_ADDR=127.0.0.1",
+                       fmt::format("MASTER_PORT={}", port), fmt::format("PLEXUS_DIST_TIMEOUT={}", timeout_s)});
+}
+
+// Processes whose command line contains `needle` (scans /proc).
+int processes_with(const std::string& needle) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const auto name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream f(e.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (cmd.find(needle) != std::string::npos) ++n;
+  }
+  return n;
 }
 
 // waitpid with a deadline: the exit status, or nullopt if the process is still running after `seconds`.
@@ -307,6 +326,28 @@ TEST(Ranks, KilledRankEndsTheOtherWithAnError) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
   const auto log = slurp(dir / "killed_rank0.log");
   EXPECT_NE(log.find("[rank 0] error: io: dist: rank 0:"), std::string::npos) << log;
+}
+
+TEST(Ranks, RanksDoNotOutliveAKilledLauncher) {
+  // `--ranks 2` is killed with SIGKILL (no chance to stop its children): the kernel must end the ranks
+  // (PR_SET_PDEATHSIG), or they would go on training and hold the run directory's lock.
+  const auto cfg = write_config("dfedavg");
+  const auto dir = test::temp_root("dist");
+  const std::string name = fmt::format("orphan_{}", ::getpid());
+  const pid_t launcher = spawn_plexus({"fl", "run", "--config", cfg, "--set", "run.name=" + name, "--set",
+                                       "fl.rounds=100000", "--ranks", "2"},
+                                      dir / "orphan.log");
+  ASSERT_GT(launcher, 0);
+  for (int i = 0; i < 1200 && read_rows(dir / name).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_FALSE(read_rows(dir / name).empty()) << slurp(dir / "orphan.log");
+  EXPECT_EQ(processes_with("run.name=" + name), 3);  // the launcher and its two ranks
+  ::kill(launcher, SIGKILL);
+  ::waitpid(launcher, nullptr, 0);
+  int left = -1;
+  for (int i = 0; i < 600 && (left = processes_with("run.name=" + name)) > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(left, 0) << "ranks still running 30 s after their launcher was killed";
 }
 
 TEST(Ranks, HungRankEndsTheOtherAfterTheTimeout) {

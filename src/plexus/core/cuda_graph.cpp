@@ -7,6 +7,7 @@
 // (TORCH_CUDA_LIBRARIES); the CUDA headers are then available through LibTorch's include directories.
 #if PLEXUS_WITH_CUDA
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -34,6 +35,10 @@ void CudaGraph::capture(const std::function<void()>& body, int warmup) {
     c10::cuda::CUDAStreamGuard on_side(side);
     for (int i = 0; i < warmup; ++i) body();
     side.synchronize();
+    // The warm-up's freed activations sit in the allocator's ordinary pool; the capture draws from the graph's
+    // private pool. Hand the former back so a graphed run does not hold both (without this a graphed LLM step
+    // peaked at 1.7-1.8x the eager memory on the H200; the effect of this line is not yet measured).
+    c10::cuda::CUDACachingAllocator::emptyCache();
     impl_->graph.capture_begin();
     try {
       body();

@@ -1,6 +1,7 @@
 #include "plexus/dist/launch.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -101,6 +102,7 @@ int launch_local(int ranks, const std::vector<std::string>& argv) {
   std::vector<pid_t> pids(static_cast<std::size_t>(ranks), -1);
   std::vector<std::string> args = argv;
   auto c_args = c_strings(args);
+  const pid_t parent = ::getpid();
   for (int k = 0; k < ranks; ++k) {
     auto env = rank_environment(k, ranks, port);
     auto c_env = c_strings(env);  // built before fork: the child only calls execve
@@ -110,6 +112,10 @@ int launch_local(int ranks, const std::vector<std::string>& argv) {
       throw Error::io("dist: cannot start rank {}: {}", k, std::strerror(errno));
     }
     if (pid == 0) {
+      // A rank must not outlive its launcher (killed, or stopped by a scheduler): the kernel sends it SIGTERM
+      // when the launcher dies; a launcher that died before this call is caught by the parent check.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(143);
       ::execve("/proc/self/exe", c_args.data(), c_env.data());
       ::_exit(127);
     }

@@ -29,16 +29,17 @@ PerExample evaluate_per_example(const torch::Tensor& x, const data::Dataset& dat
   PerExample out;
   out.correct = torch::zeros({n}, torch::kInt64);
   out.loss = torch::zeros({n}, torch::kFloat64);
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(workers, n));
+  if (n == 0) return out;
+  // Batches start at multiples of `batch` whatever the worker count: a forward's per-example result may depend
+  // on the batch it is computed in (BLAS picks kernels by shape), so fixed batches keep the metrics independent
+  // of run.threads.
+  const int64_t batches = (n + batch - 1) / batch;
   auto xc = x.contiguous();
-  parallel_for(chunks, chunks, [&](int64_t w, int64_t c) {
-    const int64_t lo = n * c / chunks, hi = n * (c + 1) / chunks;
-    for (int64_t start = lo; start < hi; start += batch) {
-      const int64_t b = std::min(batch, hi - start);
-      auto r = trainers[w].evaluate_examples(xc, data, start, b);
-      out.correct.narrow(0, start, b).copy_(r.first);
-      out.loss.narrow(0, start, b).copy_(r.second);
-    }
+  parallel_for(batches, std::max<int64_t>(1, std::min(workers, batches)), [&](int64_t w, int64_t i) {
+    const int64_t start = i * batch, b = std::min(batch, n - start);
+    auto r = trainers[w].evaluate_examples(xc, data, start, b);
+    out.correct.narrow(0, start, b).copy_(r.first);
+    out.loss.narrow(0, start, b).copy_(r.second);
   });
   return out;
 }

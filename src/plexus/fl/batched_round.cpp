@@ -16,6 +16,10 @@ bool batching_enabled(const std::string& client_batching, const nn::ModelOptions
 
 bool cuda_graphs_enabled(const std::string& cuda_graphs, bool batched, torch::Device device) {
   if (cuda_graphs == "on") {
+    if (!cuda_graphs_supported()) {
+      throw Error::config("run.cuda_graphs = \"on\" needs plexus built against a CUDA LibTorch (this build is "
+                          "CPU-only); use \"auto\" or \"off\"");
+    }
     if (!batched) {
       throw Error::config("run.cuda_graphs = \"on\" graphs the batched local step, but this run trains client by "
                           "client (run.client_batching, docs/batching.md); use \"auto\" or \"off\"");

@@ -21,8 +21,10 @@ ResumeRules fl_resume_rules() {
   r.unit = "round";
   // data.path may change: the data fingerprint (data.json: sizes and digest) decides whether the data are
   // the same, wherever they are now and however the path is spelled (or left to $PLEXUS_<DATASET>).
+  // run.cuda_graphs only chooses how the same batched step is launched (equal up to fp rounding, as threads), and
+  // runs from before it existed have no such key in their config.toml.
   r.harmless = {"run.threads", "run.tensorboard", "run.checkpoint_every", "run.keep_checkpoints", "run.out_dir", "run.name",
-                "data.path"};
+                "data.path", "run.cuda_graphs"};
   r.extendable = {"fl.rounds"};
   return r;
 }

@@ -24,8 +24,9 @@ struct GenerateOptions {
   uint64_t seed = 0;         ///< sampling stream (seed, "llm.sample", 0, position)
   int eos_id = -1;           ///< stop a sequence when it samples this id (-1: never)
   /// "auto": on CUDA, capture the decode step once as a CUDA graph and replay it per token; "off": eager
-  /// launches (`--cuda-graphs`; same tokens either way).
-  std::string cuda_graphs = "auto";
+  /// launches (`--cuda-graphs`; same tokens either way). Default "off" until the graphed decode has been
+  /// checked on a GPU (docs/llm.md, Generation).
+  std::string cuda_graphs = "off";
   /// The declared options of `plexus llm generate` (flags; core/options.h; defined in llm_options.cpp).
   static const OptionSchema<GenerateOptions>& schema();
 };

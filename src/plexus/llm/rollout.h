@@ -35,8 +35,9 @@ struct RolloutOptions {
   uint64_t step = 0;
   std::vector<uint64_t> row_keys;  ///< per-row stream ids; empty = the row index
   /// Capture the decode step as a CUDA graph when the model is on CUDA and this build has CUDA graphs
-  /// (run.cuda_graphs = "auto"); false = replay nothing, launch every kernel eagerly ("off"). Same tokens.
-  bool cuda_graphs = true;
+  /// ("auto"); false = launch every kernel eagerly ("off"). Same tokens. Off by default until the graphed decode
+  /// has been checked on a GPU; `plexus llm generate --cuda-graphs auto` turns it on.
+  bool cuda_graphs = false;
 };
 
 struct Rollout {
