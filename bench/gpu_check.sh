@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Every GPU-only check and the GPU speed rows that depend on it, in one device call (device time is scarce):
+#   build   plexus, the GoogleTest executables with GPU tests, llm_decode and llm_bench against the CUDA LibTorch
+#   tests   the GPU tests: CudaGraph.*, BatchedGraphsGpu.* (FL batched step replayed = eager), TrainStepGpu.*
+#           (LLM step replayed = eager), LlmDecodeGpu.* (decode graph = eager tokens)
+#   fl      FL speed, batched engine with and without CUDA graphs (bench/fl_speed_gpu.sh; SETTINGS, ROUNDS)
+#   decode  decode tokens/s, plexus eager/graphed vs the PyTorch reference (bench/llm_decode_gpu.sh)
+#   probe   grouped-convolution variants (bench/fl_conv_probe.py)
+#   nccl    reconfigure with -DPLEXUS_NCCL=ON, rebuild and run LlmNccl.* (one NCCL rank = one process)
+# Stages run in the order given; a stage is skipped once BUDGET seconds (default 570) have passed since the start.
+# Needs .deps/device (carry it; see bench/gpu_build.sh). Results in $OUT: check.txt (one line per stage and test
+# verdicts), fl_speed.json, qs_times.txt, decode.jsonl, probe.jsonl, logs.tgz (every log).
+#   bash bench/gpu_check.sh build tests fl decode probe nccl
+set -uo pipefail
+R=${OUT:-bench_out}; mkdir -p "$R"
+L=/tmp/gpu_check; mkdir -p $L
+S=$(date +%s); BUDGET=${BUDGET:-570}
+left() { echo $(( BUDGET - $(date +%s) + S )); }
+say() { echo "$(date +%T) +$(( $(date +%s) - S ))s $*" | tee -a "$R/check.txt"; }
+source bench/gpu_build.sh
+export PLEXUS_FASHION_MNIST=$PWD/.deps/device/fmnist
+gtest() {  # gtest <executable> <filter>
+  ./$B/tests/$1 --gtest_filter="$2" > $L/$1.log 2>&1; local rc=$?
+  grep -E "^\[ *(OK|FAILED|SKIPPED) " $L/$1.log | tee -a "$R/check.txt"
+  [[ $rc == 0 ]] || { say "$1 rc=$rc"; grep -B2 -A12 "Failure\|error" $L/$1.log | head -40 | tee -a "$R/check.txt"; }
+}
+for stage in "$@"; do
+  (( $(left) > 20 )) || { say "skip $stage: budget spent"; continue; }
+  say "stage $stage"
+  case $stage in
+    build)
+      gpu_configure $L/cmake.log -DPLEXUS_BUILD_TESTS=ON
+      ninja -C $B plexus test_core test_fl test_llm llm_decode llm_bench > $L/ninja.log 2>&1 \
+        || { grep -E "error" -A3 $L/ninja.log | head -60 | tee -a "$R/check.txt"; say "build failed"; break; } ;;
+    tests)
+      gtest test_core 'CudaGraph*'
+      gtest test_fl 'BatchedGraphsGpu*:CudaGraphsKey*'
+      gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*' ;;
+    fl)
+      OUT=$L/fl SETTINGS=${SETTINGS:-dfedsam100 quickstart} MODES="auto auto-nograph" ROUNDS=${ROUNDS:-2} \
+        timeout $(left) bash bench/fl_speed_gpu.sh $(( $(left) - 10 )) > $L/fl_speed_gpu.log 2>&1
+      cp $L/fl/fl_speed.json $L/fl/qs_times.txt "$R/" 2>/dev/null
+      tail -3 $L/fl/quickstart.txt $L/fl/speed.txt 2>/dev/null | tee -a "$R/check.txt" ;;
+    decode)
+      OUT=$L/dec BATCHES=${BATCHES:-1,64,512} NEW=${NEW:-128} timeout $(left) bash bench/llm_decode_gpu.sh \
+        > $L/decode.log 2>&1; say "decode rc=$?"
+      cp $L/dec/decode.jsonl "$R/" 2>/dev/null ;;
+    probe)
+      timeout $(left) python3 bench/fl_conv_probe.py > "$R/probe.jsonl" 2> $L/probe.err; say "probe rc=$?" ;;
+    nccl)
+      gpu_configure $L/cmake_nccl.log -DPLEXUS_BUILD_TESTS=ON -DPLEXUS_NCCL=ON
+      grep "NCCL process groups" $L/cmake_nccl.log | tee -a "$R/check.txt"
+      timeout $(left) ninja -C $B plexus test_dist > $L/ninja_nccl.log 2>&1 \
+        || { grep -E "error" -A3 $L/ninja_nccl.log | head -40 | tee -a "$R/check.txt"; say "nccl build failed"; continue; }
+      gtest test_dist 'LlmNccl*' ;;
+    *) say "unknown stage $stage" ;;
+  esac
+done
+say "done"
+tar czf "$R/logs.tgz" -C /tmp gpu_check 2>/dev/null
