@@ -7,6 +7,7 @@
 DEPS=${DEPS:-$PWD/.deps/device/root}
 B=build-gpu
 export LD_LIBRARY_PATH=$DEPS/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+export PATH=$DEPS/usr/bin:$PATH   # spm_train (Debian package sentencepiece) for runs that train a tokenizer
 gpu_configure() {
   local log=$1; shift
   local torch

@@ -21,7 +21,7 @@ const OptionSchema<RunOptions>& RunOptions::schema() {
           .key("cuda_graphs", &RunOptions::cuda_graphs,
                "run each batched local step as a captured CUDA graph (docs/batching.md): \"auto\" = when the "
                "batched engine runs on CUDA and plexus was built against a CUDA LibTorch, \"on\" (an error "
-               "otherwise), \"off\" (the default until the graphed step has been checked on a GPU)",
+               "otherwise), \"off\" (eager launches; same results up to fp rounding)",
                Allowed::choices({"auto", "on", "off"}));
   return s;
 }

@@ -26,7 +26,7 @@ struct RunOptions : plexus::RunOptions {
   int64_t checkpoint_every = 0; ///< write checkpoints/round_<t>.pt every this many rounds (0 = only at the end)
   int64_t keep_checkpoints = 2; ///< newest checkpoints kept (older ones are deleted after a newer one is written)
   std::string client_batching = "auto";  ///< "auto" | "on" | "off": train/evaluate all clients as one batched computation
-  std::string cuda_graphs = "off";       ///< "auto" | "on" | "off": the batched local step as a replayed CUDA graph
+  std::string cuda_graphs = "auto";       ///< "auto" | "on" | "off": the batched local step as a replayed CUDA graph
   static const OptionSchema<RunOptions>& schema();
   static RunOptions parse(ConfigTable& t);
 };

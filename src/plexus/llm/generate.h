@@ -24,9 +24,8 @@ struct GenerateOptions {
   uint64_t seed = 0;         ///< sampling stream (seed, "llm.sample", 0, position)
   int eos_id = -1;           ///< stop a sequence when it samples this id (-1: never)
   /// "auto": on CUDA, capture the decode step once as a CUDA graph and replay it per token; "off": eager
-  /// launches (`--cuda-graphs`; same tokens either way). Default "off" until the graphed decode has been
-  /// checked on a GPU (docs/llm.md, Generation).
-  std::string cuda_graphs = "off";
+  /// launches (`--cuda-graphs`; same tokens either way: tests/llm/decode_test.cpp, LlmDecodeGpu).
+  std::string cuda_graphs = "auto";
   /// The declared options of `plexus llm generate` (flags; core/options.h; defined in llm_options.cpp).
   static const OptionSchema<GenerateOptions>& schema();
 };

@@ -83,7 +83,7 @@ const OptionSchema<GenerateOptions>& GenerateOptions::schema() {
           .key("seed", &G::seed, "sampling stream seed (`--seed`)")
           .key("cuda_graphs", &G::cuda_graphs,
                "on CUDA: `auto` = capture the decode step once as a CUDA graph and replay it per token, `off` = "
-               "eager, the default until the graphed decode has been checked on a GPU (`--cuda-graphs`)",
+               "eager launches; same tokens (`--cuda-graphs`)",
                one_of({"auto", "off"}));
   return s;
 }
