@@ -7,6 +7,7 @@
 // Without --phases the step is llm/train_step.h's, as `plexus llm pretrain` runs it: on CUDA no host read inside
 // a step, so the timed window (synchronised only at its ends) measures the GPU-bound rate.
 //   llm_bench --pretrain configs/dsv3_100m.toml --set model.bias_update_speed=0
+//   llm_bench ... --profile trace.json   (PyTorch's profiler over the timed steps; bench/kernel_breakdown.py sums it)
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -21,12 +22,14 @@
 #include "plexus/llm/pretrain.h"
 #include "plexus/llm/train_step.h"
 
+#include "kineto_trace.h"
+
 using namespace plexus;
 using namespace plexus::llm;
 
 int main(int argc, char** argv) {
   std::string model_cfg = "configs/dsv3_100m.toml", device = "cuda", dtype = "bf16", pretrain_cfg, attn,
-              dispatch = "auto";
+              dispatch = "auto", profile;
   int64_t batch = 32, seq = 512, steps = 30, warmup = 5, vocab = 8192, mtp = 1, phases = 0, graphs = 0;
   double peak = 989.0;
   std::vector<std::string> sets;
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
     else if (k == "--attn") attn = v;              // model.attn_implementation: sdpa | sdpa_padded | eager
     else if (k == "--moe-dispatch") dispatch = v;  // auto | grouped | per_expert (MoeImpl::dispatch)
     else if (k == "--set") sets.push_back(v);
+    else if (k == "--profile") profile = v;  // Chrome trace of the timed steps (eager or graphed step)
     else {
       std::fprintf(stderr, "llm_bench: unknown option %s\n", k.c_str());
       return 2;
@@ -96,6 +100,7 @@ int main(int argc, char** argv) {
       t = now;
     };
     if (graphs && phases) throw Error::config("--phases 1 times eager phases; it cannot be used with --cuda-graphs 1");
+    if (phases && !profile.empty()) throw Error::config("--profile traces the shipped step; leave out --phases");
     if (!phases) {
       // The shipped step: device-resident batches, one read of the losses at the first and the last step.
       data = data.to(dev);
@@ -104,6 +109,7 @@ int main(int argc, char** argv) {
       for (int64_t s = 0; s < steps + warmup; ++s) {
         if (s == warmup) {
           if (dev.is_cuda()) torch::cuda::synchronize();
+          if (!profile.empty()) bench::trace_start(dev.is_cuda());
           t0 = std::chrono::steady_clock::now();
         }
         step.run(data[s].narrow(1, 0, seq), data[s].narrow(1, 1, seq), 1e-3);
@@ -111,6 +117,7 @@ int main(int argc, char** argv) {
       }
       last = step.read().main;  // waits for the last step
       timed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (!profile.empty()) bench::trace_stop(profile);  // after the clock: writing the trace is not timed
     }
     for (int64_t s = 0; phases && s < steps + warmup; ++s) {
       if (s == warmup && dev.is_cuda()) torch::cuda::synchronize();

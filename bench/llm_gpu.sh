@@ -5,6 +5,9 @@
 # nlohmann-json, SentencePiece) come as Debian packages unpacked under .deps/device/root.
 #   bash bench/llm_gpu.sh build|speed|balance   (writes JSON/CSV under ${OUT:-bench_out})
 #   SHAPES="gpu100m:dsv3_100m:32:512" STEPS=10 WARMUP=3 bash bench/llm_gpu.sh speed   (one preset:config:B:T)
+#   bash bench/llm_gpu.sh profile                (kernel time per class: plexus eager and the torch.compile'd
+#                                                 reference under PyTorch's profiler, bench/kernel_breakdown.py;
+#                                                 PROFILE_SHAPE=preset:config:B:T, default gpu1b:dsv3_1b:16:1024)
 #   bash bench/llm_gpu.sh parity                 (builds if needed; plexus vs the reference at identical weights,
 #                                                 f32 and bf16 on the GPU; exit 1 outside tolerance; docs/llm.md)
 set -euo pipefail
@@ -55,6 +58,19 @@ if [[ $what == balance || $what == all ]]; then
       --set train.eval_every=50 | tee -a "$OUT/balance.jsonl"
     cp runs_gpu/bal_$g/metrics.csv "$OUT/balance_$g.csv"
   done
+fi
+if [[ $what == profile ]]; then
+  # Where the step's GPU time goes, same profiler on both sides (separate runs from the timed ones: tracing adds
+  # overhead). One JSON line per side in $OUT/profile.jsonl: ms per step in matmul / attention / optimizer /
+  # other kernels and the top kernels.
+  IFS=: read -r preset conf bsz seq <<< "${PROFILE_SHAPE:-gpu1b:dsv3_1b:16:1024}"
+  P="--steps 3 --warmup 3 --batch $bsz --seq $seq"
+  ./$B/bench/llm_bench --model configs/$conf.toml $P --cuda-graphs 0 --profile /tmp/plexus_trace.json \
+    | tee -a "$OUT/profile.jsonl" && python3 bench/kernel_breakdown.py /tmp/plexus_trace.json --steps 3 \
+    --label "plexus eager $preset ${bsz}x$seq" | tee -a "$OUT/profile.jsonl"
+  [[ -n "${NO_COMPILE:-}" ]] || { timeout ${PT:-300} python3 bench/llm_reference.py --preset $preset $P --compile 1 \
+    --profile /tmp/ref_trace.json | tee -a "$OUT/profile.jsonl" && python3 bench/kernel_breakdown.py \
+    /tmp/ref_trace.json --steps 3 --label "pytorch compile $preset ${bsz}x$seq" | tee -a "$OUT/profile.jsonl"; }
 fi
 if [[ $what == parity ]]; then
   # Parity with the eager reference at identical weights (docs/llm.md#parity-with-the-reference): the reference

@@ -286,6 +286,9 @@ def main():
     ap.add_argument("--moe", default="auto", choices=["auto", "loop", "grouped"],
                     help="MoE dispatch: loop (per expert, counts read on the host), grouped (torch._grouped_mm, "
                          "no host read); auto = grouped with --compile 1, else loop")
+    ap.add_argument("--profile", default="",
+                    help="write a Chrome trace of the timed steps (torch.profiler) to this path for "
+                         "bench/kernel_breakdown.py; the step time then includes the profiler's overhead")
     args = ap.parse_args()
     a = PRESETS[args.preset]
     torch.manual_seed(0)
@@ -314,9 +317,14 @@ def main():
         if on:
             ph[i] += now - t
         return now
+    prof = None
     for s in range(args.steps + args.warmup):
         if s == args.warmup and use_bf16:
             torch.cuda.synchronize()
+        if s == args.warmup and args.profile:
+            acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if use_bf16 else [])
+            prof = torch.profiler.profile(activities=acts)
+            prof.__enter__()
         t0 = time.perf_counter()
         on, tp = s >= args.warmup, t0
         b = data[s].to(dev)
@@ -338,6 +346,9 @@ def main():
             timed += time.perf_counter() - t0
         first = loss if s == 0 else first
         last = loss
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        prof.export_chrome_trace(args.profile)
     tok_s = args.batch * args.seq * args.steps / timed
     fpt = flops_per_token(a, args.vocab, args.seq, args.mtp)
     print(json.dumps({"impl": "pytorch-compile" if args.compile else "pytorch-eager", "moe": moe,
