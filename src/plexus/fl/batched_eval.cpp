@@ -24,7 +24,7 @@ EvalStats PerExample::all() const {
 }
 
 PerExample evaluate_per_example(const torch::Tensor& x, const data::Dataset& data, std::vector<LocalTrainer>& trainers,
-                                int64_t workers, int64_t batch) {
+                                int64_t workers, int64_t batch, int64_t first_batch, int64_t end_batch) {
   const int64_t n = data.size();
   PerExample out;
   out.correct = torch::zeros({n}, torch::kInt64);
@@ -33,10 +33,12 @@ PerExample evaluate_per_example(const torch::Tensor& x, const data::Dataset& dat
   // Batches start at multiples of `batch` whatever the worker count: a forward's per-example result may depend
   // on the batch it is computed in (BLAS picks kernels by shape), so fixed batches keep the metrics independent
   // of run.threads.
-  const int64_t batches = (n + batch - 1) / batch;
+  const int64_t last = end_batch < 0 ? eval_batches(n, batch) : end_batch;
+  const int64_t batches = last - first_batch;
+  if (batches <= 0) return out;
   auto xc = x.contiguous();
   parallel_for(batches, std::max<int64_t>(1, std::min(workers, batches)), [&](int64_t w, int64_t i) {
-    const int64_t start = i * batch, b = std::min(batch, n - start);
+    const int64_t start = (first_batch + i) * batch, b = std::min(batch, n - start);
     auto r = trainers[w].evaluate_examples(xc, data, start, b);
     out.correct.narrow(0, start, b).copy_(r.first);
     out.loss.narrow(0, start, b).copy_(r.second);

@@ -33,10 +33,19 @@ struct PerExample {
   EvalStats all() const;
 };
 
-/// Correctness and loss of model row `x` [P] on every example of `data`, in batches of `batch`, the examples
-/// split into `workers` contiguous chunks evaluated concurrently by `trainers[w]`.
+/// Examples per evaluation batch: batches start at multiples of it whatever the thread or rank count.
+constexpr int64_t kEvalBatch = 1000;
+
+/// Batches of `batch` examples in a dataset of n examples: ⌈n / batch⌉.
+inline int64_t eval_batches(int64_t n, int64_t batch = kEvalBatch) { return (n + batch - 1) / batch; }
+
+/// Correctness and loss of model row `x` [P] on every example of `data`, in batches of `batch`, the batches
+/// spread over `workers` threads, each evaluated by `trainers[w]`. Only batches [first_batch, end_batch)
+/// are evaluated when given (end_batch < 0: to the last); the other examples' entries stay 0 (a rank's share
+/// of the test set, eval_ranks.h).
 PerExample evaluate_per_example(const torch::Tensor& x, const data::Dataset& data, std::vector<LocalTrainer>& trainers,
-                                int64_t workers, int64_t batch = 1000);
+                                int64_t workers, int64_t batch = kEvalBatch, int64_t first_batch = 0,
+                                int64_t end_batch = -1);
 
 /// Statistics of model row `x` [P] on all of `data` (split over workers as evaluate_per_example).
 EvalStats evaluate_model(const torch::Tensor& x, const data::Dataset& data, std::vector<LocalTrainer>& trainers,

@@ -6,25 +6,35 @@
 namespace plexus::fl {
 
 void GlobalEvaluator::after_communication(int64_t round, bool evaluate) {
-  consensus_ = s_.fed.consensus_distance();
+  // Across ranks (eval_ranks.h) every rank measures its own clients and its share of the test set, and rank 0,
+  // which holds every row after communication (ranked.h), combines the results; it alone computes the
+  // consensus distance and x̄, and decides whether every row is one model.
+  const EvalRanks& ranks = s_.eval_ranks;
+  const bool lead = ranks.lead();
+  consensus_ = lead ? s_.fed.consensus_distance() : NAN;
   local_mean_ = local_std_ = global_acc_ = global_loss_ = NAN;
   if (!evaluate) return;
   const auto& X = s_.fed.X;
   const auto& test = s_.data.test;
-  std::vector<double> acc(s_.clients());
+  const int64_t n = s_.clients();
+  std::vector<double> acc(n);
   EvalStats global;
   bool one_model = true;  // every row equals row 0 (stops at the first row that differs)
-  for (int64_t i = 1; i < s_.clients() && one_model; ++i) one_model = torch::equal(X[i], X[0]);
+  for (int64_t i = 1; lead && i < n && one_model; ++i) one_model = torch::equal(X[i], X[0]);
+  one_model = ranks.from_lead(one_model);
   if (one_model) {
     // One model for everyone (server FL after aggregation): one pass over the test set, each client's local
     // statistics gathered from the per-example results by index (batched_eval.h); x_0 is the global model.
-    auto per = evaluate_per_example(X[0], test, s_.trainers, s_.workers);
-    for (int64_t i = 0; i < s_.clients(); ++i) acc[i] = per.of(s_.data.client_test[i]).accuracy();
+    auto per = ranks.per_example(ranks.from_lead(X[0]), test, s_.trainers, s_.workers);
+    if (!lead) return;
+    for (int64_t i = 0; i < n; ++i) acc[i] = per.of(s_.data.client_test[i]).accuracy();
     global = per.all();
   } else {
-    auto local = evaluate_rows(X, test, s_.data.client_test, s_.trainers, s_.workers, s_.batched.get());
-    for (int64_t i = 0; i < s_.clients(); ++i) acc[i] = local[i].accuracy();
-    global = evaluate_model(s_.fed.mean().contiguous(), test, s_.trainers, s_.workers);
+    auto local = ranks.rows(X, test, s_.data.client_test, s_.trainers, s_.workers, s_.batched.get());
+    auto mean = ranks.from_lead(lead ? s_.fed.mean().contiguous() : torch::empty({X.size(1)}, X.options()));
+    global = ranks.per_example(mean, test, s_.trainers, s_.workers).all();
+    if (!lead) return;
+    for (int64_t i = 0; i < n; ++i) acc[i] = local[i].accuracy();
   }
   auto ms = mean_std(acc);
   local_mean_ = ms.mean, local_std_ = ms.std;

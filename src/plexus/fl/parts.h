@@ -29,6 +29,7 @@
 #include "plexus/core/checkpoint.h"
 #include "plexus/data/federated.h"
 #include "plexus/fl/batched_trainer.h"
+#include "plexus/fl/eval_ranks.h"
 #include "plexus/fl/federation.h"
 #include "plexus/fl/fl_config.h"
 #include "plexus/fl/local_trainer.h"
@@ -52,6 +53,9 @@ struct Session {
   std::vector<int64_t> sizes;          ///< n_i: client i's training-sample count
   /// The batched engine (run.client_batching, docs/batching.md); null: clients train one by one on the workers.
   std::shared_ptr<BatchedTrainer> batched;
+  /// How evaluators split their work over the ranks of a multi-process run (set by RankedRun, ranked.h);
+  /// default: one process, everything evaluated here.
+  EvalRanks eval_ranks;
 
   int64_t clients() const { return fed.clients(); }
 };
@@ -116,7 +120,9 @@ class Communicator : public Part {
 };
 
 /// The evaluator: what is measured, and when. `evaluate` is true in rounds that run the evaluation
-/// (every fl.eval_every rounds and the last); the columns of other rounds are null.
+/// (every fl.eval_every rounds and the last); the columns of other rounds are null. In a multi-process run
+/// every rank calls the hooks: each measures its own clients through Session::eval_ranks, and rank 0 (the
+/// only one whose columns are written) combines the results.
 class Evaluator : public Part {
  public:
   virtual void before_training(int64_t round, bool evaluate) {}

@@ -38,10 +38,11 @@ void check_ranked(const FlConfig& cfg, int ranks) {
                         "fewer ranks", cfg.fl.clients, ranks);
 }
 
-RankedRun::RankedRun(const Session& s, dist::Group* group) : group_(group) {
+RankedRun::RankedRun(Session& s, dist::Group* group) : group_(group) {
   blocks_.clients = s.clients();
   blocks_.ranks = group ? group->size() : 1;
   if (group_) {
+    s.eval_ranks = EvalRanks(*group_, blocks_);
     log_info("dist: rank {} of {} trains clients {}..{}", group_->rank(), group_->size(), blocks_.begin(rank()),
              blocks_.end(rank()) - 1);
   }
@@ -111,8 +112,8 @@ std::unique_ptr<Communicator> RankedRun::wrap(Session& s, std::unique_ptr<Commun
   return ranked;
 }
 
-void RankedRun::after_training(const std::vector<int64_t>& who, int64_t round, bool evaluate) {
-  if (comm_) comm_->after_training(who, round, evaluate);
+void RankedRun::after_training(const std::vector<int64_t>& who, int64_t round) {
+  if (comm_) comm_->after_training(who, round);
 }
 
 RankedCommunicator::RankedCommunicator(Session& s, std::unique_ptr<Communicator> inner, Kind kind,
@@ -157,28 +158,26 @@ void RankedCommunicator::before_training(const std::vector<int64_t>& who, int64_
   inner_->before_training(who, round);
 }
 
-void RankedCommunicator::after_training(const std::vector<int64_t>& who, int64_t round, bool evaluate) {
+void RankedCommunicator::after_training(const std::vector<int64_t>& who, int64_t round) {
   const auto state = rule_.client_state();
   for (const auto& T : state.to_all) transfer(T, participants_plan(blocks_, who), "all-gather of the rule's rows", true);
   for (const auto& T : state.to_lead) transfer(T, lead_plan(blocks_, who), "the rule's rows to rank 0", false);
+  // Evaluation needs nothing here: each rank measures its own trained rows (eval_ranks.h). Rank 0 needs the
+  // rows the communicator will not bring it, for the consensus distance and the checkpoint.
   const auto lead = lead_plan(blocks_, who);
   switch (kind_) {
-    case Kind::Local:  // rank 0 measures every trained model
+    case Kind::Local:  // no communication: the trained rows themselves
       transfer(models(), lead, "trained rows to rank 0", false);
       break;
     case Kind::ServerColumns:  // every rank averages C; rank 0 also keeps the trained heads
       transfer(models(), participants_plan(blocks_, who), "all-gather of the trained shared columns", true, communicated_);
       if (!personal_.empty()) transfer(models(), lead, "trained heads to rank 0", false, personal_);
       break;
-    case Kind::GossipColumns:  // C comes to rank 0 after gossip; the trained rows now only to be evaluated
-      if (evaluate) transfer(models(), lead, "trained rows to rank 0", false);
-      else if (!personal_.empty()) transfer(models(), lead, "trained heads to rank 0", false, personal_);
-      break;
-    case Kind::PushSum:  // U and μ come to rank 0 after the push (z is re-derived there)
-      if (evaluate) transfer(models(), lead, "trained rows to rank 0", false);
+    case Kind::GossipColumns:  // C comes to rank 0 after gossip; the trained heads now
+      if (!personal_.empty()) transfer(models(), lead, "trained heads to rank 0", false, personal_);
       break;
     default:
-      break;  // global FL: evaluated after communication only
+      break;  // global FL and push-sum (U, heads included, and μ are gathered after communication)
   }
 }
 

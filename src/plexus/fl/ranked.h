@@ -21,9 +21,9 @@
 //     NoCommunication (Local)                       nothing
 //   rule state (LocalRule::client_state)           participants' rows to every rank (SCAFFOLD's Δc_i) or to
 //                                                  rank 0 (SCAFFOLD's c_i, Ditto's personal models)
-// Rank 0 alone evaluates, writes metrics and checkpoints: gossip gathers every block there after
-// communication; personalized FL also sends it the participants' trained rows after training (the "after"
-// accuracy) and their heads. Client sampling and DP noise come from streams addressed by (seed, purpose,
+// Every rank evaluates its own clients and sends only the results to rank 0 (eval_ranks.h). Rank 0 alone
+// writes metrics and checkpoints and computes the consensus distance and x̄: gossip gathers every block there
+// after communication; personalized FL also sends it the participants' trained heads. Client sampling and DP noise come from streams addressed by (seed, purpose,
 // client, round): the same on every rank. With no process group (one process) none of this runs: RankedRun
 // answers as the plain loop. A checkpoint holds every row (it equals the single-process one), so a run may
 // resume on any rank count (1 included).
@@ -58,10 +58,11 @@ class RankedCommunicator;
 /// The rank side of a run; with `group` null (one process) every method is the single-process answer.
 class RankedRun {
  public:
-  RankedRun(const Session& s, dist::Group* group);
+  /// Also sets s.eval_ranks, so the evaluators split their work over the ranks (eval_ranks.h).
+  RankedRun(Session& s, dist::Group* group);
 
   bool distributed() const { return group_ != nullptr; }
-  /// Rank 0 (or the only process): evaluates, writes the run directory, logs progress.
+  /// Rank 0 (or the only process): combines the evaluation, writes the run directory, logs progress.
   bool lead() const;
   int rank() const;
   const RankBlocks& blocks() const { return blocks_; }
@@ -82,9 +83,9 @@ class RankedRun {
   /// Wrap the algorithm's communicator (identity in one process); `rule` is the algorithm's local rule (its
   /// client_state() rows move too). Throws: Error(Internal) for a communicator with no multi-rank form.
   std::unique_ptr<Communicator> wrap(Session& s, std::unique_ptr<Communicator> comm, const LocalRule& rule);
-  /// After local training of `who` in `round` (before the evaluator's after_training hook): move the rows
-  /// rank 0 must evaluate and the rule's per-client state (`evaluate`: this round is evaluated).
-  void after_training(const std::vector<int64_t>& who, int64_t round, bool evaluate);
+  /// After local training of `who` in `round`: move the rule's per-client state, and the trained rows (or
+  /// heads) rank 0 needs for the consensus distance and checkpoints that communication will not bring it.
+  void after_training(const std::vector<int64_t>& who, int64_t round);
 
  private:
   dist::Group* group_;
@@ -103,7 +104,7 @@ class RankedCommunicator : public Communicator {
   torch::Tensor models() const override { return inner_->models(); }
   void before_training(const std::vector<int64_t>& who, int64_t round) override;
   /// See RankedRun::after_training.
-  void after_training(const std::vector<int64_t>& who, int64_t round, bool evaluate);
+  void after_training(const std::vector<int64_t>& who, int64_t round);
   void communicate(const std::vector<int64_t>& who, int64_t round) override;
   std::string describe() const override;
 

@@ -129,8 +129,8 @@ RunResult run_fl(const FlConfig& cfg, bool resume, dist::Group* group) {
     double t_eval = 0;
     auto timed_eval = [&](auto&& hook) { auto te = Clock::now(); hook(); t_eval += seconds_since(te); };
 
-    // Only rank 0 evaluates (it holds every fresh row after communication; ranked.h).
-    if (ranks.lead()) timed_eval([&] { parts.eval->before_training(t, eval_now); });
+    // Every rank evaluates its own clients; rank 0 combines the results (eval_ranks.h).
+    timed_eval([&] { parts.eval->before_training(t, eval_now); });
     auto t1 = Clock::now();
     auto who = parts.comm->participants(t);
     parts.comm->before_training(who, t);
@@ -138,12 +138,12 @@ RunResult run_fl(const FlConfig& cfg, bool resume, dist::Group* group) {
     const auto losses = train_round(s, *parts.rule, parts.comm->models(), mine, t);
     const double train_loss = ranks.mean_loss(who, mine, losses);
     const double t_train = seconds_since(t1);
-    ranks.after_training(who, t, eval_now);  // several ranks: the trained rows rank 0 evaluates, rule state
-    if (ranks.lead()) timed_eval([&] { parts.eval->after_training(t, eval_now); });
+    ranks.after_training(who, t);  // several ranks: the rule's state and the rows rank 0 checkpoints
+    timed_eval([&] { parts.eval->after_training(t, eval_now); });
     auto t2 = Clock::now();
     parts.comm->communicate(who, t);
     const double t_comm = seconds_since(t2);
-    if (ranks.lead()) timed_eval([&] { parts.eval->after_communication(t, eval_now); });
+    timed_eval([&] { parts.eval->after_communication(t, eval_now); });
     const bool save_now = r == cfg.fl.rounds || (cfg.run.checkpoint_every > 0 && r % cfg.run.checkpoint_every == 0);
     if (save_now) ranks.before_checkpoint(s.fed);
     if (!ranks.lead()) continue;  // rank 0 alone writes the metrics and checkpoints

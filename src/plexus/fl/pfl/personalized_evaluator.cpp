@@ -3,7 +3,6 @@
 #include "plexus/core/rng.h"
 #include "plexus/fl/batched_eval.h"
 #include "plexus/fl/gossip.h"
-#include "plexus/fl/worker_pool.h"
 
 namespace plexus::fl {
 
@@ -36,17 +35,22 @@ EvalStats PersonalizedEvaluator::evaluate_client(LocalTrainer& trainer, int64_t 
 }
 
 MeanStd PersonalizedEvaluator::measure(int64_t round, bool finetune) const {
+  // Across ranks each rank measures its own clients, whose rows it holds fresh (it trained them, and the
+  // communicator leaves its own rows exact); rank 0 gets every client's result (eval_ranks.h).
+  const EvalRanks& ranks = s_.eval_ranks;
   const int64_t n = s_.clients();
-  std::vector<double> acc(n);
   auto Z = models_();
+  std::vector<EvalStats> stats;
   if (finetune && finetune_) {
-    parallel_for(n, s_.workers, [&](int64_t w, int64_t i) {
-      acc[i] = evaluate_client(s_.trainers[w], i, round, Z[i], finetune).accuracy();
+    stats = ranks.clients(n, s_.workers, [&](int64_t w, int64_t i) {
+      return evaluate_client(s_.trainers[w], i, round, Z[i], finetune);
     });
   } else {  // every model on its own test set at once (batched when the session has the batched engine)
-    auto stats = evaluate_rows(Z, s_.data.test, s_.data.client_test, s_.trainers, s_.workers, s_.batched.get());
-    for (int64_t i = 0; i < n; ++i) acc[i] = stats[i].accuracy();
+    stats = ranks.rows(Z, s_.data.test, s_.data.client_test, s_.trainers, s_.workers, s_.batched.get());
   }
+  if (!ranks.lead()) return {};
+  std::vector<double> acc(n);
+  for (int64_t i = 0; i < n; ++i) acc[i] = stats[i].accuracy();
   return mean_std(acc);
 }
 
