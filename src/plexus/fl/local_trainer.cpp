@@ -41,6 +41,44 @@ double range_norm_sq(const torch::Tensor& v, const std::vector<ColumnRange>& ran
   return s;
 }
 
+namespace {
+
+// Parameters with no column in `update` ∪ `perturb` do not require grad while a plan trains, so backward stops
+// where they begin: personalized FL's head phase (body frozen) backpropagates through the head only, as the
+// papers' code does with requires_grad_(False). Exact: a parameter's gradient never depends on whether another
+// parameter's is computed, and the frozen columns' gradients are read by nothing (the update, SAM's norm and
+// the clip cover update ∪ perturb; their entries of G stay at the step's zero). Restored on scope exit.
+class FrozenParams {
+ public:
+  FrozenParams(torch::nn::Module& model, const nn::ParamLayout& layout, const std::vector<ColumnRange>& update,
+               const std::vector<ColumnRange>& perturb) {
+    auto params = model.parameters();
+    const auto& entries = layout.entries();
+    auto touches = [](const std::vector<ColumnRange>& ranges, int64_t b, int64_t e) {
+      for (auto [rb, re] : ranges)
+        if (rb < e && b < re) return true;
+      return false;
+    };
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      const int64_t b = entries[k].offset, e = b + entries[k].numel;
+      if (params[k].requires_grad() && !touches(update, b, e) && !touches(perturb, b, e)) {
+        params[k].requires_grad_(false);
+        frozen_.push_back(params[k]);
+      }
+    }
+  }
+  ~FrozenParams() {
+    for (auto& p : frozen_) p.requires_grad_(true);
+  }
+  FrozenParams(const FrozenParams&) = delete;
+  FrozenParams& operator=(const FrozenParams&) = delete;
+
+ private:
+  std::vector<torch::Tensor> frozen_;
+};
+
+}  // namespace
+
 LocalTrainer::LocalTrainer(std::shared_ptr<nn::Model> model, const nn::ParamLayout& layout, torch::Device device)
     : model_(std::move(model)), layout_(layout), device_(device) {
   model_->to(device_);
@@ -65,6 +103,7 @@ double LocalTrainer::train(torch::Tensor x, torch::Tensor m, const data::Dataset
   layout_.bind(*model_, x, grad_);
   const auto& update = plan.update.empty() ? layout_.all_ranges() : plan.update;
   const auto& perturb = plan.perturb.empty() ? update : plan.perturb;
+  FrozenParams frozen(*model_, layout_, update, perturb);  // no backward into what this plan never reads
   const int64_t n = static_cast<int64_t>(idx.size());
   std::vector<int64_t> order = idx;
   int64_t cursor = n;  // forces a shuffle before the first batch
