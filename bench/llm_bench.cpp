@@ -7,7 +7,8 @@
 // Without --phases the step is llm/train_step.h's, as `plexus llm pretrain` runs it: on CUDA no host read inside
 // a step, so the timed window (synchronised only at its ends) measures the GPU-bound rate.
 //   llm_bench --pretrain configs/dsv3_100m.toml --set model.bias_update_speed=0
-//   llm_bench ... --profile trace.json   (PyTorch's profiler over the timed steps; bench/kernel_breakdown.py sums it)
+//   llm_bench ... --profile trace.json   (3 more steps after the timed ones under PyTorch's profiler, Chrome trace
+//                                        for bench/kernel_breakdown.py --steps 3; the timing is unaffected)
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
     else if (k == "--attn") attn = v;              // model.attn_implementation: sdpa | sdpa_padded | eager
     else if (k == "--moe-dispatch") dispatch = v;  // auto | grouped | per_expert (MoeImpl::dispatch)
     else if (k == "--set") sets.push_back(v);
-    else if (k == "--profile") profile = v;  // Chrome trace of the timed steps (eager or graphed step)
+    else if (k == "--profile") profile = v;  // Chrome trace of 3 steps after the timed ones
     else {
       std::fprintf(stderr, "llm_bench: unknown option %s\n", k.c_str());
       return 2;
@@ -88,7 +89,8 @@ int main(int argc, char** argv) {
     for (auto& p : m->named_parameters()) ps.emplace_back(p.key(), p.value());
     AdamW opt(ps, {0.9, 0.95, 1e-8, 0.1});
     auto gen = torch_generator(stream_key(0, "bench.tokens"));
-    auto data = torch::randint(vocab, {steps + warmup, batch, seq + 1}, gen, torch::kInt64);
+    const int64_t traced = profile.empty() ? 0 : 3;  // steps after the timed ones, under the profiler
+    auto data = torch::randint(vocab, {steps + warmup + traced, batch, seq + 1}, gen, torch::kInt64);
     double first = 0, last = 0, timed_s = 0;
     // --phases 1: synchronise between phases and report where a step's time goes (slows the step a little).
     double ph[4] = {0, 0, 0, 0};
@@ -109,7 +111,6 @@ int main(int argc, char** argv) {
       for (int64_t s = 0; s < steps + warmup; ++s) {
         if (s == warmup) {
           if (dev.is_cuda()) torch::cuda::synchronize();
-          if (!profile.empty()) bench::trace_start(dev.is_cuda());
           t0 = std::chrono::steady_clock::now();
         }
         step.run(data[s].narrow(1, 0, seq), data[s].narrow(1, 1, seq), 1e-3);
@@ -117,7 +118,13 @@ int main(int argc, char** argv) {
       }
       last = step.read().main;  // waits for the last step
       timed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (!profile.empty()) bench::trace_stop(profile);  // after the clock: writing the trace is not timed
+      if (traced) {
+        bench::trace_start(dev.is_cuda());
+        for (int64_t s = steps + warmup; s < steps + warmup + traced; ++s)
+          step.run(data[s].narrow(1, 0, seq), data[s].narrow(1, 1, seq), 1e-3);
+        step.read();  // waits for the traced steps
+        bench::trace_stop(profile);
+      }
     }
     for (int64_t s = 0; phases && s < steps + warmup; ++s) {
       if (s == warmup && dev.is_cuda()) torch::cuda::synchronize();

@@ -5,9 +5,8 @@
 # nlohmann-json, SentencePiece) come as Debian packages unpacked under .deps/device/root.
 #   bash bench/llm_gpu.sh build|speed|balance   (writes JSON/CSV under ${OUT:-bench_out})
 #   SHAPES="gpu100m:dsv3_100m:32:512" STEPS=10 WARMUP=3 bash bench/llm_gpu.sh speed   (one preset:config:B:T)
-#   bash bench/llm_gpu.sh profile                (kernel time per class: plexus eager and the torch.compile'd
-#                                                 reference under PyTorch's profiler, bench/kernel_breakdown.py;
-#                                                 PROFILE_SHAPE=preset:config:B:T, default gpu1b:dsv3_1b:16:1024)
+#   PROFILE=1 bash bench/llm_gpu.sh speed        (each run also traces 3 untimed steps with PyTorch's profiler;
+#                                                 bench/kernel_breakdown.py sums their kernels: $OUT/profile.jsonl)
 #   bash bench/llm_gpu.sh parity                 (builds if needed; plexus vs the reference at identical weights,
 #                                                 f32 and bf16 on the GPU; exit 1 outside tolerance; docs/llm.md)
 set -euo pipefail
@@ -31,8 +30,13 @@ if [[ $what == speed || $what == all ]]; then
           nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > /tmp/mem.log & MP=$!
           "$@"; kill $MP 2>/dev/null; wait $MP 2>/dev/null
           echo "{\"peak_mem_mib\": $(sort -n /tmp/mem.log | tail -1), \"run\": \"$label\"}" | tee -a "$OUT/speed.jsonl"; }
-  ref() { mem "reference $*" bash -c "(timeout ${PT:-150} python3 bench/llm_reference.py $* $S || echo '{\"impl\": \"pytorch\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; }
-  plx() { mem "plexus $*" bash -c "(timeout ${PT:-150} ./$B/bench/llm_bench $* $S || echo '{\"impl\": \"plexus\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; }
+  # PROFILE=1: a trace per run (3 untimed steps after the timed ones), summed into $OUT/profile.jsonl
+  n=0
+  prof() { n=$((n + 1)); P=""; [[ -z "${PROFILE:-}" ]] || P="--profile /tmp/trace_$n.json"; }
+  sum() { [[ -n "${PROFILE:-}" && -f /tmp/trace_$n.json ]] && python3 bench/kernel_breakdown.py /tmp/trace_$n.json \
+            --steps 3 --label "$*" | tee -a "$OUT/profile.jsonl"; true; }
+  ref() { prof; mem "reference $*" bash -c "(timeout ${PT:-150} python3 bench/llm_reference.py $* $S $P || echo '{\"impl\": \"pytorch\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; sum "reference $*"; }
+  plx() { prof; mem "plexus $*" bash -c "(timeout ${PT:-150} ./$B/bench/llm_bench $* $S $P || echo '{\"impl\": \"plexus\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; sum "plexus $*"; }
   for cfg in ${SHAPES:-"gpu100m:dsv3_100m:32:512" "gpu100m:dsv3_100m:16:1024" "gpu1b:dsv3_1b:16:1024"}; do
     IFS=: read -r preset conf bsz seq <<< "$cfg"
     [[ -z "${NO_EAGER_REF:-}" ]] && ref --preset $preset --batch $bsz --seq $seq
@@ -58,19 +62,6 @@ if [[ $what == balance || $what == all ]]; then
       --set train.eval_every=50 | tee -a "$OUT/balance.jsonl"
     cp runs_gpu/bal_$g/metrics.csv "$OUT/balance_$g.csv"
   done
-fi
-if [[ $what == profile ]]; then
-  # Where the step's GPU time goes, same profiler on both sides (separate runs from the timed ones: tracing adds
-  # overhead). One JSON line per side in $OUT/profile.jsonl: ms per step in matmul / attention / optimizer /
-  # other kernels and the top kernels.
-  IFS=: read -r preset conf bsz seq <<< "${PROFILE_SHAPE:-gpu1b:dsv3_1b:16:1024}"
-  P="--steps 3 --warmup 3 --batch $bsz --seq $seq"
-  ./$B/bench/llm_bench --model configs/$conf.toml $P --cuda-graphs 0 --profile /tmp/plexus_trace.json \
-    | tee -a "$OUT/profile.jsonl" && python3 bench/kernel_breakdown.py /tmp/plexus_trace.json --steps 3 \
-    --label "plexus eager $preset ${bsz}x$seq" | tee -a "$OUT/profile.jsonl"
-  [[ -n "${NO_COMPILE:-}" ]] || { timeout ${PT:-300} python3 bench/llm_reference.py --preset $preset $P --compile 1 \
-    --profile /tmp/ref_trace.json | tee -a "$OUT/profile.jsonl" && python3 bench/kernel_breakdown.py \
-    /tmp/ref_trace.json --steps 3 --label "pytorch compile $preset ${bsz}x$seq" | tee -a "$OUT/profile.jsonl"; }
 fi
 if [[ $what == parity ]]; then
   # Parity with the eager reference at identical weights (docs/llm.md#parity-with-the-reference): the reference

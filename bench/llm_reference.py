@@ -287,8 +287,8 @@ def main():
                     help="MoE dispatch: loop (per expert, counts read on the host), grouped (torch._grouped_mm, "
                          "no host read); auto = grouped with --compile 1, else loop")
     ap.add_argument("--profile", default="",
-                    help="write a Chrome trace of the timed steps (torch.profiler) to this path for "
-                         "bench/kernel_breakdown.py; the step time then includes the profiler's overhead")
+                    help="after the timed steps, run 3 more under torch.profiler and write their Chrome trace to "
+                         "this path (for bench/kernel_breakdown.py --steps 3); the timing is unaffected")
     args = ap.parse_args()
     a = PRESETS[args.preset]
     torch.manual_seed(0)
@@ -302,7 +302,8 @@ def main():
     no_decay = [p for p in m.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
-    data = torch.randint(args.vocab, (args.steps + args.warmup, args.batch, args.seq + 1))
+    traced = 3 if args.profile else 0  # steps after the timed ones, under the profiler
+    data = torch.randint(args.vocab, (args.steps + args.warmup + traced, args.batch, args.seq + 1))
     loss_fn = torch.compile(m.loss) if args.compile else m.loss  # compiled during the warm-up steps
     timed, first, last = 0.0, 0.0, 0.0
     use_bf16 = dev.type == "cuda"
@@ -318,15 +319,15 @@ def main():
             ph[i] += now - t
         return now
     prof = None
-    for s in range(args.steps + args.warmup):
+    for s in range(args.steps + args.warmup + traced):
         if s == args.warmup and use_bf16:
             torch.cuda.synchronize()
-        if s == args.warmup and args.profile:
+        if s == args.warmup + args.steps and traced:
             acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if use_bf16 else [])
             prof = torch.profiler.profile(activities=acts)
             prof.__enter__()
         t0 = time.perf_counter()
-        on, tp = s >= args.warmup, t0
+        on, tp = args.warmup <= s < args.warmup + args.steps, t0
         b = data[s].to(dev)
         opt.zero_grad()
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
@@ -342,10 +343,10 @@ def main():
         loss = main_loss.item()
         if use_bf16:
             torch.cuda.synchronize()
-        if s >= args.warmup:
+        if on:
             timed += time.perf_counter() - t0
+            last = loss
         first = loss if s == 0 else first
-        last = loss
     if prof is not None:
         prof.__exit__(None, None, None)
         prof.export_chrome_trace(args.profile)
