@@ -8,7 +8,8 @@
 #   probe   grouped-convolution variants (bench/fl_conv_probe.py)
 #   llm     torch.compile'd reference vs plexus (eager, graphed) at gpu1b 16x1024 and gpu100m 16x1024, each run
 #           with a kernel-time profile of 3 untimed steps (PROFILE=1 bash bench/llm_gpu.sh speed; LLM_SHAPES)
-#   nccl    reconfigure with -DPLEXUS_NCCL=ON, rebuild and run LlmNccl.* (one NCCL rank = one process)
+#   nccl    configure with -DPLEXUS_NCCL=ON (tests on), build plexus test_dist $NCCL_EXTRA and run LlmNccl.* (one
+#           NCCL rank = one process); NCCL_EXTRA=llm_bench builds the LLM benchmark in the same ninja call
 # Stages run in the order given; a stage is skipped once BUDGET seconds (default 570) have passed since the start.
 # Needs .deps/device (carry it; see bench/gpu_build.sh). Results in $OUT: check.txt (one line per stage and test
 # verdicts), fl_speed.json, qs_times.txt, decode.jsonl, probe.jsonl, llm.jsonl, logs.tgz (every log).
@@ -57,9 +58,10 @@ for stage in "$@"; do
     probe)
       timeout $(left) python3 bench/fl_conv_probe.py > "$R/probe.jsonl" 2> $L/probe.err; say "probe rc=$?" ;;
     nccl)
-      gpu_configure $L/cmake_nccl.log -DPLEXUS_BUILD_TESTS=ON -DPLEXUS_NCCL=ON
-      grep "NCCL process groups" $L/cmake_nccl.log | tee -a "$R/check.txt"
-      timeout $(left) ninja -C $B plexus test_dist > $L/ninja_nccl.log 2>&1 \
+      grep -q "PLEXUS_NCCL:BOOL=ON" $B/CMakeCache.txt 2>/dev/null ||
+        gpu_configure $L/cmake_nccl.log -DPLEXUS_BUILD_TESTS=ON -DPLEXUS_NCCL=ON
+      grep "NCCL process groups" $L/cmake_nccl.log 2>/dev/null | tee -a "$R/check.txt"
+      timeout $(left) ninja -C $B plexus test_dist ${NCCL_EXTRA:-} > $L/ninja_nccl.log 2>&1 \
         || { grep -E "error" -A3 $L/ninja_nccl.log | head -40 | tee -a "$R/check.txt"; say "nccl build failed"; continue; }
       gtest test_dist 'LlmNccl*' ;;
     *) say "unknown stage $stage" ;;
