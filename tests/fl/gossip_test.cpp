@@ -90,6 +90,25 @@ TEST(Gossip, DenseAndSparsePathsAgree) {
   }
 }
 
+// A dense W with many clients and few links is applied as the sparse operator (gossip.cpp, sparse_pays): the
+// rows equal the float64 product W^Q X computed independently here (1e-5 relative: float32 rows, Q = 2 f32
+// products vs one f64 product), the column means are kept, and restricted columns leave the others bit for bit.
+TEST(Gossip, LargeSparseDenseWMatchesTheProductInFloat64) {
+  TopologyOptions o;
+  o.kind = "time_varying";
+  o.neighbors = 2;
+  const int64_t n = 300;  // >= the sparse switch's 256 clients; ~4 links each: Q·nnz ≈ 2·1.5k ≤ n²/16
+  auto W = mixing_matrix(make_graph(o, n, 3, 1), "metropolis");
+  auto X = random_state(n, 70, torch::kFloat32);
+  auto expect = torch::mm(torch::mm(W, W), X.to(torch::kFloat64));
+  ASSERT_LE(2 * W.ne(0).sum().item<int64_t>() * 16, n * n) << "the sparse path must be the one under test";
+  auto Y = X.clone();
+  gossip(Y, W, 2, {{0, 50}});
+  EXPECT_TRUE(torch::allclose(Y.narrow(1, 0, 50).to(torch::kFloat64), expect.narrow(1, 0, 50), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::equal(Y.narrow(1, 50, 20), X.narrow(1, 50, 20)));
+  EXPECT_TRUE(torch::allclose(Y.narrow(1, 0, 50).mean(0), X.narrow(1, 0, 50).mean(0), 1e-5, 1e-5));
+}
+
 TEST(Gossip, ZeroStepsIsIdentityAndBadInputThrows) {
   auto W = mixing_matrix(ring_graph(4), "uniform");
   auto X = random_state(4, 3);
