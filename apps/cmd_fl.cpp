@@ -9,6 +9,7 @@
 #include "plexus/dist/group.h"
 #include "plexus/dist/launch.h"
 #include "plexus/dist/rank_env.h"
+#include "plexus/dist/rank_failure.h"
 #include "plexus/dist/stderr_prefix.h"
 #include "plexus/fl/algorithm.h"
 #include "plexus/fl/ranked.h"
@@ -37,21 +38,25 @@ void setup(CLI::App& app) {
     namespace dist = plexus::dist;
     const auto env = dist::rank_env();  // a half-set rank environment is an error here, before anything runs
     if (env.distributed()) dist::prefix_stderr(fmt::format("[rank {}] ", env.rank));
-    auto cfg = plexus::fl::load_fl_config(args->config, args->sets);
     if (args->ranks > 0) {
       // Check once here what every rank would refuse, then start them; the exit code is the first failure's.
+      auto cfg = plexus::fl::load_fl_config(args->config, args->sets);
       plexus::fl::check_ranked(cfg, args->ranks);
       const int code = dist::launch_local(args->ranks, dist::without_option(dist::own_command_line(), "--ranks"));
       if (code != 0) std::exit(code);  // the failed rank printed its error; main has nothing to add
       return;
     }
+    // A rank's failure prints one `error:` line for the whole run (dist/rank_failure.h).
     std::unique_ptr<dist::Group> group;
-    if (env.distributed()) {
-      plexus::fl::check_ranked(cfg, env.world);
-      group = dist::Group::connect(env, dist::dist_timeout_seconds());
-    }
-    auto result = plexus::fl::run_fl(cfg, args->resume, group.get());
-    if (!group || group->rank() == 0) fmt::print("{}\n", result.summary.dump(2));
+    dist::run_as_rank(env.distributed(), env.rank, group, [&] {
+      auto cfg = plexus::fl::load_fl_config(args->config, args->sets);
+      if (env.distributed()) {
+        plexus::fl::check_ranked(cfg, env.world);
+        group = dist::Group::connect(env, dist::dist_timeout_seconds());
+      }
+      auto result = plexus::fl::run_fl(cfg, args->resume, group.get());
+      if (!group || group->rank() == 0) fmt::print("{}\n", result.summary.dump(2));
+    });
   });
 
   auto* list = fl.add_subcommand("algorithms", "list the FL algorithms with their papers");

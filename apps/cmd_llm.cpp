@@ -20,6 +20,7 @@
 #include "plexus/dist/group.h"
 #include "plexus/dist/launch.h"
 #include "plexus/dist/rank_env.h"
+#include "plexus/dist/rank_failure.h"
 #include "plexus/dist/stderr_prefix.h"
 #include "plexus/llm/generate.h"
 #include "plexus/llm/model.h"
@@ -134,32 +135,36 @@ static plexus::app::CommandRegistrar reg("llm", [](CLI::App& app) {
   pt->callback([pt_args, resume, ranks] {
     const auto env = dist::rank_env();  // a half-set rank environment is an error here, before anything runs
     if (env.distributed()) dist::prefix_stderr(fmt::format("[rank {}] ", env.rank));
-    auto cfg = read_config(*pt_args);
-    auto check_batch = [&](int64_t R) {
+    auto check_batch = [](const auto& cfg, int64_t R) {
       if (cfg.train.batch_size % R != 0)
         throw Error::config("train.batch_size = {} is not divisible by the {} ranks; use a multiple of {}",
                             cfg.train.batch_size, R, R);
     };
     if (*ranks > 0) {
-      check_batch(*ranks);  // once here, before any rank starts
+      check_batch(read_config(*pt_args), *ranks);  // once here, before any rank starts
       const int code = dist::launch_local(*ranks, dist::without_option(dist::own_command_line(), "--ranks"));
       if (code != 0) std::exit(code);  // the failed rank printed its error
       return;
     }
-    std::unique_ptr<dist::Group> group;
     // Under a launcher even one rank goes through a process group (as DDP does; `--ranks 1` is how one NCCL
-    // rank is compared with one process, docs/distributed.md).
-    if (env.distributed() || !env.launcher.empty()) {
-      check_batch(env.world);
-      // NCCL between GPUs (one per rank, cuda:LOCAL_RANK), Gloo between CPUs.
-      const bool cuda = resolve_device(cfg.run.device).is_cuda();
-      group = dist::Group::connect(env, dist::dist_timeout_seconds(),
-                                   cuda ? dist::Backend::Nccl : dist::Backend::Gloo);
-    }
-    auto r = pretrain(cfg, *resume, group.get());
-    if (group && group->rank() != 0) return;  // rank 0 prints the run's result
-    fmt::print("pretrain: step {}  train loss {:.4f}  val loss {:.4f}  {:.0f} tok/s  load max/mean {:.2f}  → {}\n",
-               r.last_step, r.train_loss, r.val_loss, r.tokens_per_s, r.load_max_mean, r.run_dir.string());
+    // rank is compared with one process, docs/distributed.md). A rank's failure prints one `error:` line for the
+    // whole run (dist/rank_failure.h).
+    const bool grouped = env.distributed() || !env.launcher.empty();
+    std::unique_ptr<dist::Group> group;
+    dist::run_as_rank(grouped, env.rank, group, [&] {
+      auto cfg = read_config(*pt_args);
+      if (grouped) {
+        check_batch(cfg, env.world);
+        // NCCL between GPUs (one per rank, cuda:LOCAL_RANK), Gloo between CPUs.
+        const bool cuda = resolve_device(cfg.run.device).is_cuda();
+        group = dist::Group::connect(env, dist::dist_timeout_seconds(),
+                                     cuda ? dist::Backend::Nccl : dist::Backend::Gloo);
+      }
+      auto r = pretrain(cfg, *resume, group.get());
+      if (group && group->rank() != 0) return;  // rank 0 prints the run's result
+      fmt::print("pretrain: step {}  train loss {:.4f}  val loss {:.4f}  {:.0f} tok/s  load max/mean {:.2f}  → {}\n",
+                 r.last_step, r.train_loss, r.val_loss, r.tokens_per_s, r.load_max_mean, r.run_dir.string());
+    });
   });
 
   auto* ge = g.add_subcommand("generate", "sample continuations from a trained run (latent KV cache)");

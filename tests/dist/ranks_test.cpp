@@ -325,7 +325,7 @@ TEST(Ranks, KilledRankEndsTheOtherWithAnError) {
   ASSERT_TRUE(status.has_value()) << "rank 0 did not end after rank 1 died";
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
   const auto log = slurp(dir / "killed_rank0.log");
-  EXPECT_NE(log.find("[rank 0] error: io: dist: rank 0:"), std::string::npos) << log;
+  EXPECT_NE(log.find("\nerror: io: dist: rank 0:"), std::string::npos) << log;  // the run's first failure
 }
 
 TEST(Ranks, RanksDoNotOutliveAKilledLauncher) {
@@ -374,7 +374,7 @@ TEST(Ranks, HungRankEndsTheOtherAfterTheTimeout) {
   ASSERT_TRUE(status.has_value()) << "rank 0 did not give up on a hung rank 1";
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0);
   const auto log = slurp(dir / "hung_rank0.log");
-  EXPECT_NE(log.find("[rank 0] error: io: dist: rank 0:"), std::string::npos) << log;
+  EXPECT_NE(log.find("\nerror: io: dist: rank 0:"), std::string::npos) << log;
   EXPECT_NE(log.find("timed out after 10s"), std::string::npos) << log;
 }
 
@@ -422,16 +422,76 @@ TEST(Ranks, ResumeWithTheSameRankCountIsBitIdentical) {
       << "rank 0 gathers every block of X and M, so the checkpoint is the single-process one";
 }
 
-TEST(Ranks, AFailingRankEndsTheLaunchWithItsExitCode) {
-  // Rank 0 refuses an existing run directory (no --resume): the launcher stops rank 1 and exits with code 2.
+namespace {
+
+// The lines of `out` that contain "error:".
+std::vector<std::string> error_lines(const std::string& out) {
+  std::vector<std::string> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("error:") != std::string::npos) lines.push_back(line);
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST(Ranks, AFailingRankEndsTheLaunchWithOneErrorLineAndItsExitCode) {
+  // Rank 0 refuses an existing run directory (no --resume): one `error:` line, as one process prints it (no
+  // rank prefix, nothing from rank 1 or the launcher), and the launch exits with rank 0's code 2.
   const auto cfg = write_config("fedavg");
   auto first = test::run_plexus(fmt::format("fl run --config {} --set run.name=taken --set fl.rounds=1", cfg));
   ASSERT_EQ(first.code, 0) << first.out;
-  const auto t0 = std::chrono::steady_clock::now();
-  auto r = test::run_plexus(fmt::format("fl run --config {} --set run.name=taken --set fl.rounds=1 --ranks 2", cfg));
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find("[rank 0] error: config: run directory"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("error: dist: rank 0 exited with code 2; stopping the other ranks"), std::string::npos) << r.out;
-  EXPECT_LT(seconds, 120.0) << "rank 1 must not wait for its timeout";  // generous: 2 shared cores
+  auto one = test::run_plexus(fmt::format("fl run --config {} --set run.name=taken --set fl.rounds=1", cfg));
+  ASSERT_EQ(one.code, 2) << one.out;
+  const auto want = error_lines(one.out);  // the single-process error
+  ASSERT_EQ(want.size(), 1u) << one.out;
+  ASSERT_EQ(want[0].rfind("error: config: run directory", 0), 0u) << one.out;
+  for (int ranks : {2, 3}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = test::run_plexus(
+        fmt::format("fl run --config {} --set run.name=taken --set fl.rounds=1 --ranks {}", cfg, ranks));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_EQ(error_lines(r.out), want) << ranks << " ranks:\n" << r.out;
+    EXPECT_LT(seconds, 120.0) << "the other ranks must not wait for their timeout";  // generous: 2 shared cores
+  }
+}
+
+TEST(Ranks, ResumeOfAMissingRunIsOneErrorLine) {
+  const auto cfg = write_config("dfedavg");
+  auto r = test::run_plexus(fmt::format("fl run --config {} --set run.name=never_ran --resume --ranks 2", cfg));
+  EXPECT_NE(r.code, 0) << r.out;
+  const auto lines = error_lines(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.out;
+  EXPECT_EQ(lines[0].rfind("error: ", 0), 0u) << r.out;
+  EXPECT_NE(lines[0].find("never_ran"), std::string::npos) << "the message names the run:\n" << r.out;
+}
+
+TEST(Ranks, TorchrunStyleRanksPrintOneErrorLine) {
+  // Two ranks started by hand (torchrun's variables, rank 0 hosting the store): an existing run name, then an
+  // unknown config key (refused before the group forms, alike on every rank). Across both ranks' output
+  // exactly one `error:` line; rank 0 exits with the error's code 2, rank 1 quietly with a non-zero code.
+  const auto cfg = write_config("fedavg");
+  const auto dir = test::temp_root("dist");
+  auto first = test::run_plexus(fmt::format("fl run --config {} --set run.name=taken_tr --set fl.rounds=1", cfg));
+  ASSERT_EQ(first.code, 0) << first.out;
+  for (const std::string set : {"run.name=taken_tr", "fl.roundz=1"}) {
+    const int port = free_port();
+    const std::vector<std::string> args = {"fl", "run", "--config", cfg, "--set", "run.name=taken_tr", "--set", set};
+    const pid_t r0 = spawn_rank(0, 2, port, args, dir / "tr_rank0.log", 60);
+    const pid_t r1 = spawn_rank(1, 2, port, args, dir / "tr_rank1.log", 60);
+    ASSERT_GT(r0, 0);
+    ASSERT_GT(r1, 0);
+    auto s0 = wait_for(r0, 50.0), s1 = wait_for(r1, 50.0);  // well before the 60 s timeout
+    if (!s0) ::kill(r0, SIGKILL), ::waitpid(r0, nullptr, 0);
+    if (!s1) ::kill(r1, SIGKILL), ::waitpid(r1, nullptr, 0);
+    ASSERT_TRUE(s0 && s1) << set << ": a rank did not end";
+    EXPECT_TRUE(WIFEXITED(*s0) && WEXITSTATUS(*s0) == 2) << set;
+    EXPECT_TRUE(WIFEXITED(*s1) && WEXITSTATUS(*s1) != 0) << set;
+    const auto out = slurp(dir / "tr_rank0.log") + slurp(dir / "tr_rank1.log");
+    const auto lines = error_lines(out);
+    ASSERT_EQ(lines.size(), 1u) << set << ":\n" << out;
+    EXPECT_EQ(lines[0].rfind("error: config: ", 0), 0u) << out;
+  }
 }

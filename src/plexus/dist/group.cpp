@@ -23,6 +23,7 @@
 #endif
 
 #include <chrono>
+#include <thread>
 
 #include "plexus/core/error.h"
 
@@ -230,12 +231,31 @@ std::string Group::share_from_rank0(const std::string& key, const std::string& v
       impl_->store->set(k, std::vector<uint8_t>(value.begin(), value.end()));
       return value;
     }
-    impl_->store->wait({k}, to_ms(impl_->timeout_s));
+    // Poll rather than wait: a failure claimed meanwhile (rank 0 refused the run before publishing) ends the
+    // wait at once instead of after the timeout.
+    const auto start = std::chrono::steady_clock::now();
+    while (!impl_->store->check({k})) {
+      if (impl_->store->check({kFailureKey}))
+        throw Error::io("dist: rank {}: another rank failed before sharing '{}'", rank_, key);
+      if (std::chrono::steady_clock::now() - start > to_ms(impl_->timeout_s))
+        throw Error::io("dist: rank {}: waiting for rank 0's '{}' timed out after {}s", rank_, key, impl_->timeout_s);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     auto v = impl_->store->get(k);
     return {v.begin(), v.end()};
+  } catch (const Error&) {
+    throw;
   } catch (const std::exception& e) {
     throw Error::io("dist: rank {}: waiting for rank 0's '{}' failed (rank 0 died or timed out after {}s): {}",
                     rank_, key, impl_->timeout_s, first_line(e));
+  }
+}
+
+bool Group::claim_failure() {
+  try {
+    return impl_->store->add(kFailureKey, 1) == 1;
+  } catch (const std::exception&) {
+    return false;  // the store's host (rank 0) is gone: it failed first and said so, or was killed
   }
 }
 

@@ -24,6 +24,10 @@ namespace plexus::dist {
 /// LibTorch whose nccl.h was found, see nccl_available()).
 enum class Backend { Gloo, Nccl };
 
+/// The rendezvous-store key counting the failures of a run (ranks, and the --ranks launcher for a rank killed
+/// by a signal): the first to add to it reports the error (rank_failure.h).
+inline constexpr const char* kFailureKey = "plexus/failed";
+
 /// Whether this build can make an NCCL group (CUDA LibTorch and nccl.h at build time).
 bool nccl_available();
 
@@ -83,8 +87,15 @@ class Group {
   Pending allreduce_sum_async(torch::Tensor t, const std::string& what);
 
   /// Rank 0 publishes `value` under `key`; every other rank waits for it (up to the timeout) and returns it.
-  /// Throws: Error(Io) on timeout.
+  /// Throws: Error(Io) on timeout, or as soon as another rank has claimed a failure (claim_failure: rank 0
+  /// failed before publishing).
   std::string share_from_rank0(const std::string& key, const std::string& value);
+
+  /// Record in the store that this rank failed; true if it is the run's first failure (it reports the error;
+  /// later ones are its consequences: rank_failure.h). False when the store cannot be reached: its host,
+  /// rank 0 (mpirun, srun, hand-set variables), is gone, having failed first (and said so) or been killed
+  /// (which its launcher reports).
+  bool claim_failure();
 
   /// Payload bytes this rank has sent through exchange() so far.
   int64_t bytes_sent() const { return bytes_sent_; }

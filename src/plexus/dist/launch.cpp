@@ -13,7 +13,9 @@
 
 #include "plexus/core/error.h"
 #include "plexus/core/log.h"
+#include "plexus/dist/group.h"
 #include "plexus/dist/rank_env.h"
+#include "plexus/dist/rank_failure.h"
 
 extern char** environ;
 
@@ -122,7 +124,12 @@ int launch_local(int ranks, const std::vector<std::string>& argv) {
     pids[static_cast<std::size_t>(k)] = pid;
   }
 
+  // A rank that fails prints its own one-line error (rank_failure.h); one whose failure followed another's
+  // exits with kFollowerExit and prints nothing. So the launcher stays quiet about failed ranks, stops the
+  // others at the first real failure (as torchrun does) and returns its code; only a rank killed by a signal,
+  // which printed nothing, is reported here, after claiming the failure so the other ranks stay quiet.
   int result = 0, running = ranks;
+  bool followers = false;
   while (running > 0) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, 0);
@@ -135,17 +142,25 @@ int launch_local(int ranks, const std::vector<std::string>& argv) {
     if (k < 0) continue;
     pids[static_cast<std::size_t>(k)] = -1;
     --running;
-    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kFollowerExit) followers = true;
+    const bool ok = WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == kFollowerExit);
     if (ok || result != 0) continue;
-    // The first failure: report it and stop the others (their own errors may follow).
     result = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-    if (WIFEXITED(status))
-      std::fprintf(stderr, "error: dist: rank %d exited with code %d; stopping the other ranks\n", k, result);
-    else
-      std::fprintf(stderr, "error: dist: rank %d was killed by signal %d; stopping the other ranks\n", k,
-                   WTERMSIG(status));
+    if (!WIFEXITED(status)) {
+      bool first = true;
+      try {
+        first = store->add(kFailureKey, 1) == 1;
+      } catch (const std::exception&) {
+      }
+      if (first)
+        std::fprintf(stderr, "error: dist: rank %d was killed by signal %d; stopping the other ranks\n", k,
+                     WTERMSIG(status));
+    } else if (result == 127) {
+      std::fprintf(stderr, "error: dist: rank %d could not start this binary (/proc/self/exe)\n", k);
+    }
     for (pid_t p : pids) if (p > 0) ::kill(p, SIGTERM);
   }
+  if (result == 0 && followers) result = kFollowerExit;  // every failure was a follower's: still a failure
   return result;
 }
 

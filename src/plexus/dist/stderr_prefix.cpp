@@ -19,11 +19,16 @@ struct Relay {
   int original = -1;  // dup of the real stderr
   std::thread reader;
 
-  ~Relay() {  // at exit: restore fd 2 (closing the pipe's last writer), then drain the rest
+  ~Relay() { stop(); }  // at exit
+
+  // Restore fd 2 (closing the pipe's last writer), then let the reader drain the rest.
+  void stop() {
     if (original < 0) return;
     std::fflush(stderr);
     ::dup2(original, STDERR_FILENO);
     if (reader.joinable()) reader.join();
+    ::close(original);
+    original = -1;
   }
 };
 
@@ -43,6 +48,8 @@ void write_all(int fd, const std::string& s) {
 }
 
 }  // namespace
+
+void end_stderr_prefix() { relay().stop(); }
 
 void prefix_stderr(const std::string& prefix) {
   Relay& r = relay();

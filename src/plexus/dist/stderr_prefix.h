@@ -12,4 +12,8 @@ namespace plexus::dist {
 /// per process (a second call changes nothing). Throws: Error(Io) if the pipe cannot be made.
 void prefix_stderr(const std::string& prefix);
 
+/// Stop prefixing: flush stderr, deliver every line still in the pipe, and write to the real stderr again
+/// (a rank's last `error:` line then reads exactly as one process's; rank_failure.h). No-op if not prefixing.
+void end_stderr_prefix();
+
 }  // namespace plexus::dist
