@@ -1,13 +1,7 @@
 // Bucketed gradient averaging over a Group, after or overlapped with backward. See grad_buckets.h.
 //
-// Overlap. autograd gives every leaf tensor that requires grad one AccumulateGrad node (its "gradient
-// accumulator"); the engine runs a node once per backward, after summing every incoming partial gradient into
-// the node's input buffer, and runs the node's post-hooks right after it, by which time param.grad holds the
-// parameter's gradient for this backward. So a post-hook on that node is a "gradient ready" signal that fires
-// once per backward per parameter, even for a parameter used several times (the embedding shared by the main
-// model and the MTP block). DDP's Reducer (torch/csrc/distributed/c10d/reducer.cpp) uses the same hook; it
-// exists in LibTorch 1.13 (Node::add_post_hook / del_post_hook) and 2.x alike. The accumulator is held by the
-// parameter only weakly, so this object keeps it alive: every later forward then reuses the hooked node.
+// Overlap. A post-hook on each parameter's gradient accumulator signals "gradient ready" once per backward
+// (grad_ready.h, the autograd side), even for the embedding shared by the main model and the MTP block.
 //
 // Order. Collectives must be started in the same order on every rank, but which parameters get gradients can
 // differ between ranks (an expert chosen by a token of one rank only), so buckets are started strictly in
@@ -18,15 +12,12 @@
 #include "plexus/dist/grad_buckets.h"
 
 #include <fmt/format.h>
-#include <torch/csrc/autograd/function.h>
-#include <torch/csrc/autograd/function_hook.h>
-#include <torch/csrc/autograd/variable.h>
 
 #include <exception>
 #include <mutex>
-#include <unordered_set>
 
 #include "plexus/core/error.h"
+#include "plexus/dist/grad_ready.h"
 
 namespace plexus::dist {
 
@@ -49,8 +40,7 @@ struct GradBuckets::State {
   // Overlap (attach): hooks, and the state of the step in flight, guarded by mu (hooks may run on autograd's
   // device threads).
   Group* group = nullptr;
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // per parameter; null: needs no grad
-  std::vector<uintptr_t> hook_keys;
+  std::vector<std::unique_ptr<GradReadyHook>> hooks;  // per parameter; null: needs no grad
   std::mutex mu;
   bool armed = false;
   std::vector<torch::Tensor> flats;        // per bucket: numel gradients, then one presence flag per member
@@ -111,25 +101,6 @@ struct GradBuckets::State {
   }
 };
 
-namespace {
-
-// Calls State::ready for one parameter. Holds the state weakly: a hook outliving its GradBuckets does nothing.
-class ReadyHook final : public torch::autograd::FunctionPostHook {
- public:
-  ReadyHook(std::weak_ptr<GradBuckets::State> state, size_t param) : state_(std::move(state)), param_(param) {}
-  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
-                                            const torch::autograd::variable_list& /*inputs*/) override {
-    if (auto s = state_.lock()) s->ready(param_);
-    return outputs;
-  }
-
- private:
-  std::weak_ptr<GradBuckets::State> state_;
-  size_t param_;
-};
-
-}  // namespace
-
 GradBuckets::GradBuckets(std::vector<torch::Tensor> params, int64_t bucket_bytes)
     : state_(std::make_shared<State>()) {
   auto& st = *state_;
@@ -157,11 +128,7 @@ GradBuckets::GradBuckets(std::vector<torch::Tensor> params, int64_t bucket_bytes
   if (!open.members.empty()) st.buckets.push_back(std::move(open));
 }
 
-GradBuckets::~GradBuckets() {
-  auto& st = *state_;
-  for (size_t j = 0; j < st.accumulators.size(); ++j)
-    if (st.accumulators[j]) st.accumulators[j]->del_post_hook(st.hook_keys[j]);
-}
+GradBuckets::~GradBuckets() = default;  // the hooks go with the state (they hold it weakly)
 
 void GradBuckets::average(Group& group) {
   torch::NoGradGuard ng;
@@ -193,13 +160,14 @@ void GradBuckets::attach(Group& group) {
   }
   st.missing.assign(st.buckets.size(), 0);
   st.pending.resize(st.buckets.size());
-  st.accumulators.resize(st.params.size());
-  st.hook_keys.resize(st.params.size());
+  st.hooks.resize(st.params.size());
   for (size_t j = 0; j < st.params.size(); ++j) {
     if (!st.params[j].requires_grad()) continue;  // never gets a gradient: absent every step
-    st.accumulators[j] = torch::autograd::impl::grad_accumulator(st.params[j]);
-    PLEXUS_CHECK(st.accumulators[j] != nullptr, "parameter {} has no gradient accumulator (not a leaf?)", j);
-    st.hook_keys[j] = st.accumulators[j]->add_post_hook(std::make_unique<ReadyHook>(state_, j));
+    // The hook holds the state weakly: a hook outliving its GradBuckets does nothing.
+    std::weak_ptr<State> weak = state_;
+    st.hooks[j] = std::make_unique<GradReadyHook>(st.params[j], [weak, j] {
+      if (auto s = weak.lock()) s->ready(j);
+    });
   }
 }
 
@@ -207,25 +175,15 @@ void GradBuckets::begin_step(const torch::Tensor& loss) {
   torch::NoGradGuard ng;
   auto& st = *state_;
   PLEXUS_CHECK(st.group != nullptr, "GradBuckets::begin_step before attach");
-  // The accumulators backward from `loss` will run: every node reachable through next_edges (as DDP's
-  // find_unused_parameters does). The others' parameters get no gradient this step; they count as ready (absent)
-  // now, so their buckets need not wait for the end of backward.
-  std::unordered_set<const torch::autograd::Node*> seen;
-  std::vector<const torch::autograd::Node*> todo;
-  if (loss.grad_fn()) todo.push_back(loss.grad_fn().get());
-  while (!todo.empty()) {
-    const auto* n = todo.back();
-    todo.pop_back();
-    if (!seen.insert(n).second) continue;
-    for (const auto& e : n->next_edges())
-      if (e.function && !seen.count(e.function.get())) todo.push_back(e.function.get());
-  }
+  // The accumulators backward from `loss` will run; the others' parameters get no gradient this step, so they
+  // count as ready (absent) now and their buckets need not wait for the end of backward.
+  const auto seen = backward_nodes(loss);
   std::lock_guard<std::mutex> lock(st.mu);
   for (size_t b = 0; b < st.buckets.size(); ++b) {
     st.flats[b].zero_();
     st.missing[b] = 0;
     for (auto j : st.buckets[b].members)
-      st.missing[b] += st.accumulators[j] && seen.count(st.accumulators[j].get()) ? 1 : 0;
+      st.missing[b] += st.hooks[j] && seen.count(st.hooks[j]->accumulator()) ? 1 : 0;
   }
   st.next = 0;
   st.launches.clear();

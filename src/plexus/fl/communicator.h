@@ -28,6 +28,7 @@ class ServerAverage : public Communicator {
   void communicate(const std::vector<int64_t>& who, int64_t round) override;
   std::string describe() const override;
   void columns(Row& row) const override { row["participants"] = participants_; }
+  RankExchange rank_exchange() const override { return RankExchange::Server; }
 
  protected:
   Session& s_;
@@ -43,6 +44,7 @@ class Gossip : public Communicator {
   void communicate(const std::vector<int64_t>& who, int64_t round) override;
   std::string describe() const override;
   void columns(Row& row) const override { row["participants"] = s_.clients(); }
+  RankExchange rank_exchange() const override { return RankExchange::Gossip; }
   /// Mixing matrix W_t [N,N] float64 of round t.
   torch::Tensor mixing(int64_t round) const;
 
@@ -57,6 +59,7 @@ class CombineFirstGossip : public Gossip {
   using Gossip::Gossip;
   void before_training(const std::vector<int64_t>& who, int64_t round) override { x_old_ = s_.fed.X.clone(); }
   void communicate(const std::vector<int64_t>& who, int64_t round) override;
+  RankExchange rank_exchange() const override { return RankExchange::CombineFirst; }
 
  private:
   torch::Tensor x_old_;  // [N,P] X before this round's training

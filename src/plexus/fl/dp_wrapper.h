@@ -34,6 +34,11 @@ class DpWrapper : public Communicator {
   void columns(Row& row) const override;
   void summary(Row& sum, const Rows& rows) const override;
   std::string progress(bool evaluated) const override;
+  /// Across ranks as its server communicator: every rank holds every participant's row, so every rank clips,
+  /// sparsifies and noises identically (the noise streams are addressed). Other inner communicators: None.
+  RankExchange rank_exchange() const override {
+    return inner_->rank_exchange() == RankExchange::Server ? RankExchange::Server : RankExchange::None;
+  }
 
  private:
   Session& s_;

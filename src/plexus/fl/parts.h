@@ -103,9 +103,26 @@ class LocalRule : public Part {
 };
 
 
+/// How a communicator runs across the ranks of a multi-process run: which rows move before and after it
+/// (ranked.h). Each communicator names its own; None (the default) means it has no multi-rank form and the run
+/// is refused.
+enum class RankExchange {
+  None,
+  Server,         ///< ServerAverage and its subclasses (FedProx, SCAFFOLD), DP-wrapped or not
+  Gossip,         ///< Gossip: X ← W_t^Q X after training
+  CombineFirst,   ///< CombineFirstGossip (D-PSGD): the same rows, before training
+  Local,          ///< NoCommunication
+  ServerColumns,  ///< server averaging of the communicated columns
+  GossipColumns,  ///< gossip of the communicated columns
+  PushSum,        ///< push-sum along P_t's directed edges
+};
+
 /// The communicator: who takes part in a round and how the rows are combined afterwards.
 class Communicator : public Part {
  public:
+  /// This communicator's multi-rank form (RankExchange; the class it names must be this object's class or a
+  /// base of it, since the ranked communicator reads its mixing matrix through that class).
+  virtual RankExchange rank_exchange() const { return RankExchange::None; }
   /// The participants of round `round`, ascending (default: every client).
   virtual std::vector<int64_t> participants(int64_t round) const;
   /// The clients' current models [N,P]: the rows local rules train and evaluators measure. X itself unless

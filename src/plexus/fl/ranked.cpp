@@ -1,14 +1,12 @@
 #include "plexus/fl/ranked.h"
 
 #include <algorithm>
-#include <typeinfo>
 
 #include "plexus/core/error.h"
 #include "plexus/core/log.h"
 #include "plexus/dist/group.h"
 #include "plexus/fl/algorithm.h"
 #include "plexus/fl/communicator.h"
-#include "plexus/fl/dp_wrapper.h"
 #include "plexus/fl/gossip.h"
 #include "plexus/fl/mixing.h"
 #include "plexus/fl/pfl/pfl_comm.h"
@@ -86,27 +84,10 @@ std::string RankedRun::share(const std::string& key, const std::string& value) {
 std::unique_ptr<Communicator> RankedRun::wrap(Session& s, std::unique_ptr<Communicator> comm,
                                               const LocalRule& rule) {
   if (!group_) return comm;
-  const Communicator& c = *comm;
-  using Kind = RankedCommunicator::Kind;
-  Kind kind;
-  if (dynamic_cast<const ServerAverage*>(&c) || typeid(c) == typeid(DpWrapper)) {
-    kind = Kind::Server;  // FedAvg, FedProx, SCAFFOLD's server step; DpWrapper wraps ServerAverage only (compose.h)
-  } else if (typeid(c) == typeid(Gossip)) {
-    kind = Kind::Gossip;
-  } else if (typeid(c) == typeid(CombineFirstGossip)) {
-    kind = Kind::CombineFirst;
-  } else if (typeid(c) == typeid(NoCommunication)) {
-    kind = Kind::Local;
-  } else if (typeid(c) == typeid(ServerColumns)) {
-    kind = Kind::ServerColumns;
-  } else if (typeid(c) == typeid(GossipColumns)) {
-    kind = Kind::GossipColumns;
-  } else if (typeid(c) == typeid(PushSum)) {
-    kind = Kind::PushSum;
-  } else {
-    throw Error::internal("fl.algorithm = \"{}\": its communicator ({}) has no multi-rank form",
-                          s.cfg.fl.algorithm, typeid(c).name());
-  }
+  const RankExchange kind = comm->rank_exchange();  // each communicator names its multi-rank form (parts.h)
+  if (kind == RankExchange::None)
+    throw Error::internal("fl.algorithm = \"{}\": its communicator ({}) has no multi-rank form", s.cfg.fl.algorithm,
+                          comm->describe());
   auto ranked = std::make_unique<RankedCommunicator>(s, std::move(comm), kind, rule, *group_, blocks_);
   comm_ = ranked.get();
   return ranked;
@@ -120,6 +101,15 @@ RankedCommunicator::RankedCommunicator(Session& s, std::unique_ptr<Communicator>
                                        const LocalRule& rule, dist::Group& group, const RankBlocks& blocks)
     : s_(s), inner_(std::move(inner)), kind_(kind), rule_(rule), group_(group), blocks_(blocks),
       comm_bytes_(static_cast<std::size_t>(group.size()), 0) {
+  // The kinds that read a mixing matrix do so through the class they name (parts.h, RankExchange).
+  gossip_ = dynamic_cast<const Gossip*>(inner_.get());
+  gossip_columns_ = dynamic_cast<const GossipColumns*>(inner_.get());
+  push_sum_ = dynamic_cast<PushSum*>(inner_.get());
+  PLEXUS_CHECK((kind != Kind::Gossip && kind != Kind::CombineFirst) || gossip_, "{} claims gossip but is no Gossip",
+               inner_->describe());
+  PLEXUS_CHECK(kind != Kind::GossipColumns || gossip_columns_, "{} claims column gossip but is no GossipColumns",
+               inner_->describe());
+  PLEXUS_CHECK(kind != Kind::PushSum || push_sum_, "{} claims push-sum but is no PushSum", inner_->describe());
   if (const auto* cc = dynamic_cast<const ColumnCommunicator*>(inner_.get())) {
     communicated_ = normalize_columns(cc->communicated(), s.layout.size());
     personal_ = complement_columns(communicated_, s.layout.size());
@@ -132,12 +122,11 @@ RowPlan RankedCommunicator::gossip_rows(int64_t round) const {
   if (!is_time_varying(topo) && !static_plan_.empty()) return static_plan_;
   RowPlan plan;
   if (kind_ == Kind::PushSum) {
-    plan = gossip_plan(blocks_, static_cast<const PushSum&>(*inner_).matrix(round), 1);  // p_ij ≠ 0: j → i
+    plan = gossip_plan(blocks_, push_sum_->matrix(round), 1);  // p_ij ≠ 0: j → i
   } else if (kind_ == Kind::GossipColumns) {
-    const auto& g = static_cast<const GossipColumns&>(*inner_);
-    plan = gossip_plan(blocks_, g.matrix(make_graph(topo, s_.clients(), s_.seed, round)), 1);
+    plan = gossip_plan(blocks_, gossip_columns_->matrix(make_graph(topo, s_.clients(), s_.seed, round)), 1);
   } else {
-    plan = gossip_plan(blocks_, static_cast<const Gossip&>(*inner_).mixing(round), s_.cfg.fl.gossip_steps);
+    plan = gossip_plan(blocks_, gossip_->mixing(round), s_.cfg.fl.gossip_steps);
   }
   if (!is_time_varying(topo)) static_plan_ = plan;
   return plan;
@@ -200,7 +189,7 @@ void RankedCommunicator::communicate(const std::vector<int64_t>& who, int64_t ro
     // SGP across ranks: each rank adds its own clients' local changes to their numerators, receives the
     // (u_j, μ_j) of the clients j that push to one of its clients (p_ij ≠ 0), then pushes; its own rows of U,
     // μ and z come out exactly as in one process.
-    auto& ps = static_cast<PushSum&>(*inner_);
+    auto& ps = *push_sum_;
     ps.absorb(who);
     const auto plan = gossip_rows(round);
     transfer(s_.fed.X, plan, "push-sum numerators", true, communicated_);
@@ -219,7 +208,7 @@ void RankedCommunicator::communicate(const std::vector<int64_t>& who, int64_t ro
       transfer(X, gather_plan(blocks_), "gathering the shared columns on rank 0", false, communicated_);
       break;
     case Kind::PushSum: {
-      auto& ps = static_cast<PushSum&>(*inner_);
+      auto& ps = *push_sum_;
       transfer(s_.fed.X, gather_plan(blocks_), "gathering the numerators on rank 0", false);
       transfer(ps.mu().unsqueeze(1), gather_plan(blocks_), "gathering the push-sum weights on rank 0", false);
       if (group_.rank() == 0) ps.refresh();
@@ -244,7 +233,8 @@ std::string RankedCommunicator::describe() const {
     case Kind::Server: how = "all-gather of the trained participants' rows"; break;
     case Kind::Gossip:
     case Kind::CombineFirst: how = "neighbour rows of W^Q by send/recv, blocks gathered on rank 0"; break;
-    case Kind::Local: how = "trained rows to rank 0 for evaluation"; break;
+    case Kind::Local: how = "trained rows to rank 0"; break;
+    case Kind::None: break;  // refused by RankedRun::wrap
     case Kind::ServerColumns: how = "all-gather of the participants' shared columns, heads to rank 0"; break;
     case Kind::GossipColumns: how = "neighbour rows of W_t (shared columns) by send/recv, gathered on rank 0"; break;
     case Kind::PushSum: how = "(u, mu) along the directed edges of P_t by send/recv, gathered on rank 0"; break;

@@ -45,6 +45,10 @@ class Group;
 
 namespace plexus::fl {
 
+class Gossip;
+class GossipColumns;
+class PushSum;
+
 /// The algorithms that run across ranks (fl.algorithm values), for messages and checks.
 const std::vector<std::string>& ranked_algorithms();
 
@@ -80,8 +84,9 @@ class RankedRun {
   /// Rank 0 publishes `value` (e.g. the checkpoint path to resume from); the others receive it.
   std::string share(const std::string& key, const std::string& value);
 
-  /// Wrap the algorithm's communicator (identity in one process); `rule` is the algorithm's local rule (its
-  /// client_state() rows move too). Throws: Error(Internal) for a communicator with no multi-rank form.
+  /// Wrap the algorithm's communicator (identity in one process) in the multi-rank form it names
+  /// (Communicator::rank_exchange); `rule` is the algorithm's local rule (its client_state() rows move too).
+  /// Throws: Error(Internal) for a communicator with no multi-rank form (RankExchange::None).
   std::unique_ptr<Communicator> wrap(Session& s, std::unique_ptr<Communicator> comm, const LocalRule& rule);
   /// After local training of `who` in `round`: move the rule's per-client state, and the trained rows (or
   /// heads) rank 0 needs for the consensus distance and checkpoints that communication will not bring it.
@@ -96,7 +101,7 @@ class RankedRun {
 /// The communicator of one rank: moves the rows `inner` needs (see the file comment), then runs it.
 class RankedCommunicator : public Communicator {
  public:
-  enum class Kind { Server, Gossip, CombineFirst, Local, ServerColumns, GossipColumns, PushSum };
+  using Kind = RankExchange;  // named by the inner communicator (Communicator::rank_exchange)
   RankedCommunicator(Session& s, std::unique_ptr<Communicator> inner, Kind kind, const LocalRule& rule,
                      dist::Group& group, const RankBlocks& blocks);
 
@@ -123,6 +128,9 @@ class RankedCommunicator : public Communicator {
   Session& s_;
   std::unique_ptr<Communicator> inner_;
   Kind kind_;
+  const Gossip* gossip_ = nullptr;                // inner_ as the class its kind names (null for other kinds)
+  const GossipColumns* gossip_columns_ = nullptr;
+  PushSum* push_sum_ = nullptr;
   const LocalRule& rule_;
   dist::Group& group_;
   RankBlocks blocks_;

@@ -54,6 +54,7 @@ class NoCommunication : public ColumnCommunicator {
     participants_ = static_cast<int64_t>(who.size());
   }
   std::string describe() const override { return "none (local training only)"; }
+  RankExchange rank_exchange() const override { return RankExchange::Local; }
 };
 
 class ServerColumns : public ColumnCommunicator {
@@ -62,6 +63,7 @@ class ServerColumns : public ColumnCommunicator {
   std::vector<int64_t> participants(int64_t round) const override;
   void communicate(const std::vector<int64_t>& who, int64_t round) override;
   std::string describe() const override;
+  RankExchange rank_exchange() const override { return RankExchange::ServerColumns; }
 };
 
 /// Gossip of the communicated columns. Throws (constructor): Error(Config) for k >= N or a disconnected
@@ -71,6 +73,7 @@ class GossipColumns : public ColumnCommunicator {
   GossipColumns(Session& s, std::vector<ColumnRange> columns, bool always_pull = false);
   void communicate(const std::vector<int64_t>& who, int64_t round) override;
   std::string describe() const override;
+  RankExchange rank_exchange() const override { return RankExchange::GossipColumns; }
   /// The [N,N] float64 matrix of round t: W_t, or the uniform pull A_t.
   torch::Tensor matrix(const Graph& g) const;
 
@@ -88,6 +91,7 @@ class PushSum : public ColumnCommunicator {
   void communicate(const std::vector<int64_t>& who, int64_t round) override { absorb(who), push(round); }
   void load(const Checkpoint& ck, const std::string& path) override;
   std::string describe() const override;
+  RankExchange rank_exchange() const override { return RankExchange::PushSum; }
 
   // communicate() in its two halves, for a multi-rank run (ranked.h), which moves the numerators U and weights
   // μ along P_t's edges between them, and re-derives z after gathering U and μ on rank 0.
