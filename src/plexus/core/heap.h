@@ -15,10 +15,11 @@ namespace plexus {
 /// Configure glibc malloc once, before any tensor is allocated, to reuse freed memory: one arena for all
 /// threads (M_ARENA_MAX = 1, so worker threads reuse each other's blocks), blocks up to 1 GiB from the heap
 /// instead of fresh mmaps (M_MMAP_THRESHOLD), no trimming of the heap top (M_TRIM_THRESHOLD) and heap growth
-/// in 256 MiB steps (M_TOP_PAD); the heap's first ~1.2 GiB are marked for transparent huge pages (MADV_HUGEPAGE:
-/// first writes fault per 2 MiB, not per 4 KiB; address space only, nothing is touched). The process's resident memory then stays at its peak instead of shrinking
-/// between rounds. Setting the environment variable PLEXUS_MALLOC=system skips this (glibc defaults, e.g. to
-/// measure the difference). Returns whether the settings were applied. Never throws.
+/// in 256 MiB steps (M_TOP_PAD); the heap's first ~1.2 GiB are marked for transparent huge pages
+/// (MADV_HUGEPAGE: first writes fault per 2 MiB, not per 4 KiB; address space only, nothing is touched). The
+/// process's resident memory then stays at its peak instead of shrinking between rounds. Setting the
+/// environment variable PLEXUS_MALLOC=system skips this (glibc defaults, e.g. to measure the difference).
+/// Returns whether the settings were applied. Never throws.
 bool keep_freed_memory();
 
 }  // namespace plexus
