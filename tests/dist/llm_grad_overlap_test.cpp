@@ -17,26 +17,13 @@
 
 #include <thread>
 
+#include "free_port.h"
 #include "plexus/dist/grad_buckets.h"
 #include "plexus/dist/group.h"
 
 using namespace plexus;
 
 namespace {
-
-// A free loopback port (bound then released; the store binds it right after).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 constexpr int64_t V = 7, D = 4;
 
@@ -128,7 +115,7 @@ TEST(GradOverlap, TwoRanksEqualOneProcessAndTheAfterBackwardPath) {
   loss_of(p, x, y).backward();
 
   for (int64_t bucket_bytes : {int64_t{16}, dist::kGradBucketBytes}) {  // one bucket per parameter; one bucket
-    const int port = free_port();
+    const int port = test::free_port();
     RankResult r0, r1;
     std::thread t1([&] { r1 = run_rank(1, port, bucket_bytes); });
     r0 = run_rank(0, port, bucket_bytes);

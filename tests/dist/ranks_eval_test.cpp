@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "plexus/dist/group.h"
+#include "free_port.h"
 #include "plexus/fl/eval_ranks.h"
 #include "ranks_util.h"
 
@@ -78,19 +79,6 @@ TEST(RanksEval, PersonalizedBeforeAndAfterAssembledAsOneProcess) {
 }
 
 namespace {
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Hand-set statistics of client i: distinct in every field, so any misplacement shows.
 fl::EvalStats stats_of(int64_t i) { return {.correct = 7 * i + 1, .count = 100 + i, .loss_sum = 0.25 + 1.5 * i}; }

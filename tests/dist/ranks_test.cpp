@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "../cli_util.h"
+#include "free_port.h"
 #include "../fl/synthetic_config.h"
 #include "plexus/core/error.h"
 #include "plexus/dist/rank_env.h"
@@ -85,19 +86,6 @@ void expect_same_rows(const std::string& config, const std::string& name, int ra
   // Rank 0 alone wrote the run directory: one summary, the checkpoint of the last round.
   EXPECT_TRUE(fs::exists(root / many / "summary.json"));
   EXPECT_TRUE(fs::exists(root / many / "checkpoints" / "round_6.pt"));
-}
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // Starts `plexus <args>` with this process's environment plus `extra_env`, output to `log`.
@@ -308,7 +296,7 @@ TEST(Ranks, KilledRankEndsTheOtherWithAnError) {
   // Two ranks started by hand (torchrun's variables); rank 1 is killed once rank 0 has written a round.
   const auto cfg = write_config("dfedavg");
   const auto dir = test::temp_root("dist");
-  const int port = free_port();
+  const int port = test::free_port();
   const std::vector<std::string> args = {"fl", "run", "--config", cfg, "--set", "run.name=killed", "--set",
                                          "fl.rounds=100000"};
   const pid_t r0 = spawn_rank(0, 2, port, args, dir / "killed_rank0.log");
@@ -356,7 +344,7 @@ TEST(Ranks, HungRankEndsTheOtherAfterTheTimeout) {
   // run must not hit it).
   const auto cfg = write_config("fedavg");
   const auto dir = test::temp_root("dist");
-  const int port = free_port();
+  const int port = test::free_port();
   const std::vector<std::string> args = {"fl", "run", "--config", cfg, "--set", "run.name=hung", "--set",
                                          "fl.rounds=100000"};
   const pid_t r0 = spawn_rank(0, 2, port, args, dir / "hung_rank0.log", 10);
@@ -477,7 +465,7 @@ TEST(Ranks, TorchrunStyleRanksPrintOneErrorLine) {
   auto first = test::run_plexus(fmt::format("fl run --config {} --set run.name=taken_tr --set fl.rounds=1", cfg));
   ASSERT_EQ(first.code, 0) << first.out;
   for (const std::string set : {"run.name=taken_tr", "fl.roundz=1"}) {
-    const int port = free_port();
+    const int port = test::free_port();
     const std::vector<std::string> args = {"fl", "run", "--config", cfg, "--set", "run.name=taken_tr", "--set", set};
     const pid_t r0 = spawn_rank(0, 2, port, args, dir / "tr_rank0.log", 60);
     const pid_t r1 = spawn_rank(1, 2, port, args, dir / "tr_rank1.log", 60);
