@@ -246,12 +246,14 @@ std::string Group::share_from_rank0(const std::string& key, const std::string& v
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
+    store_lost_ = true;
     throw Error::io("dist: rank {}: waiting for rank 0's '{}' failed (rank 0 died or timed out after {}s): {}",
                     rank_, key, impl_->timeout_s, first_line(e));
   }
 }
 
 bool Group::claim_failure() {
+  if (store_lost_) return false;
   try {
     return impl_->store->add(kFailureKey, 1) == 1;
   } catch (const std::exception&) {

@@ -92,9 +92,10 @@ class Group {
   std::string share_from_rank0(const std::string& key, const std::string& value);
 
   /// Record in the store that this rank failed; true if it is the run's first failure (it reports the error;
-  /// later ones are its consequences: rank_failure.h). False when the store cannot be reached: its host,
-  /// rank 0 (mpirun, srun, hand-set variables), is gone, having failed first (and said so) or been killed
-  /// (which its launcher reports).
+  /// later ones are its consequences: rank_failure.h). False when the store cannot be reached, or could not be
+  /// earlier (share_from_rank0 lost it): its host, rank 0 (mpirun, srun, hand-set variables), is gone, having
+  /// failed first (and said so) or been killed (which its launcher reports). Without the second condition a
+  /// store that still answered one last add while rank 0 was closing it could make this rank print too.
   bool claim_failure();
 
   /// Payload bytes this rank has sent through exchange() so far.
@@ -108,6 +109,7 @@ class Group {
   Backend backend_ = Backend::Gloo;
   torch::Device device_ = torch::kCPU;
   int64_t bytes_sent_ = 0;
+  bool store_lost_ = false;  ///< a store operation failed: rank 0 (its host) is gone
   uint32_t sequence_ = 0;  // numbers exchange() calls: the Gloo tag of a batch
 };
 
