@@ -206,7 +206,8 @@ RunDir::RunDir(const fs::path& root, const std::string& name, bool resume) : pat
     throw Error::config("[run] name = \"{}\" must be a plain directory name (set run.name)", name);
   }
   if (resume && !fs::exists(path_)) {
-    throw Error::config("--resume: run directory '{}' does not exist", path_.string());
+    throw Error::config("--resume: run directory '{}' does not exist; check run.name and run.out_dir, or start "
+                        "the run without --resume", path_.string());
   }
   std::error_code ec;
   fs::create_directories(path_ / "checkpoints", ec);
