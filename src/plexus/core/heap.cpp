@@ -20,8 +20,8 @@ namespace {
 // (it stays as the heap's top: M_TRIM_THRESHOLD is above its size) and mark that range for transparent huge
 // pages (MADV_HUGEPAGE; the system's THP mode "madvise" then backs it with 2 MiB pages on first touch). The
 // first write to fresh heap memory then faults once per 2 MiB instead of once per 4 KiB: on the 2-vCPU VM,
-// whose page-fault path is expensive, one quickstart round went from 224k to 8.5k faults and 11.3 to 9.7 s of
-// CPU (docs/performance.md). This is glibc's own `glibc.malloc.hugetlb=1` tunable, which can only be set from
+// whose page-fault path is expensive, one quickstart round went from 224k to 19k faults and 11.3 to 8.4–9.0 s
+// of CPU (docs/performance.md). This is glibc's own `glibc.malloc.hugetlb=1` tunable, which can only be set from
 // the environment before the process starts. Only address space is reserved: nothing is touched here.
 void advise_huge_pages_on_heap() {
   static bool done = false;

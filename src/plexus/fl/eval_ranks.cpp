@@ -1,6 +1,7 @@
 #include "plexus/fl/eval_ranks.h"
 
 #include "plexus/dist/group.h"
+#include "plexus/fl/rank_blocks.h"
 #include "plexus/fl/worker_pool.h"
 
 namespace plexus::fl {
@@ -9,7 +10,8 @@ namespace {
 
 // Rows [begin(k), end(k)) of T [n, c] (contiguous, CPU) from every rank k ≠ 0 to rank 0, in place; `range(k)`
 // gives each rank's half-open row range (the same on every rank). One batch of transfers, so every rank makes
-// exactly one exchange() call whatever its share (the calls are numbered across ranks).
+// exactly one exchange() call whatever its share (the calls are numbered across ranks). For the test set's
+// examples, whose ranges follow the evaluation batches rather than client blocks (clients use exchange_rows).
 template <class Range>
 void gather_on_lead(dist::Group& group, torch::Tensor& T, Range range, const std::string& what) {
   std::vector<dist::Group::Transfer> sends, recvs;
@@ -69,9 +71,8 @@ std::vector<EvalStats> EvalRanks::clients(int64_t n, int64_t workers,
   std::vector<EvalStats> stats(static_cast<std::size_t>(n));
   parallel_for(e - b, workers, [&](int64_t w, int64_t k) { stats[b + k] = eval(w, b + k); });
   if (!group_) return stats;
-  auto t = pack(stats);
-  gather_on_lead(*group_, t, [&](int k) { return std::pair{blocks_.begin(k), blocks_.end(k)}; },
-                 "gathering the clients' evaluation results on rank 0");
+  auto t = pack(stats);  // every rank's block of rows to rank 0, as the models are gathered (rank_blocks.h)
+  exchange_rows(*group_, t, gather_plan(blocks_), "gathering the clients' evaluation results on rank 0");
   return unpack(t);
 }
 
