@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Every GPU-only check and the GPU speed rows that depend on it, in one device call (device time is scarce):
-#   build   plexus, the GoogleTest executables with GPU tests, llm_decode and llm_bench against the CUDA LibTorch
+#   build   plexus, the GoogleTest executables with GPU tests, llm_decode, llm_bench and llm_parity against the
+#           CUDA LibTorch, with NCCL process groups (-DPLEXUS_NCCL=ON) and, where .deps/device/spm_src travels, the
+#           static SentencePiece shim (bench/gpu_build.sh); TARGETS replaces the target list
 #   tests   the GPU tests: CudaGraph.*, BatchedGraphsGpu.* (FL batched step replayed = eager), TrainStepGpu.*
-#           (LLM step replayed = eager), LlmDecodeGpu.* (decode graph = eager tokens)
+#           (LLM step replayed = eager), LlmDecodeGpu.* (decode graph = eager tokens), LlmNccl.* and FlGpuRanks.*
+#   parity  plexus vs the PyTorch reference at identical weights on the GPU, f32 and bf16 (bench/llm_gpu.sh parity)
 #   fl      FL speed, batched engine with and without CUDA graphs (bench/fl_speed_gpu.sh; SETTINGS, ROUNDS)
 #   decode  decode tokens/s, plexus eager/graphed vs the PyTorch reference (bench/llm_decode_gpu.sh)
 #   probe   grouped-convolution variants (bench/fl_conv_probe.py)
 #   llm     torch.compile'd reference vs plexus (eager, graphed) at gpu1b 16x1024 and gpu100m 16x1024, each run
 #           with a kernel-time profile of 3 untimed steps (PROFILE=1 bash bench/llm_gpu.sh speed; LLM_SHAPES)
-#   nccl    configure with -DPLEXUS_NCCL=ON (tests on), build plexus test_dist $NCCL_EXTRA and run LlmNccl.* (one
-#           NCCL rank = one process); NCCL_EXTRA=llm_bench builds the LLM benchmark in the same ninja call
+#   flranks FL on the GPU as one process vs --ranks 1 (and 2) on the same GPU (bench/fl_ranks_gpu.sh)
 # Stages run in the order given; a stage is skipped once BUDGET seconds (default 570) have passed since the start.
 # Needs .deps/device (carry it; see bench/gpu_build.sh). Results in $OUT: check.txt (one line per stage and test
 # verdicts), fl_speed.json, qs_times.txt, decode.jsonl, probe.jsonl, llm.jsonl, logs.tgz (every log).
-#   bash bench/gpu_check.sh build tests fl decode probe nccl
+#   bash bench/gpu_check.sh build tests parity llm flranks
 set -uo pipefail
 R=${OUT:-bench_out}; mkdir -p "$R"
 L=/tmp/gpu_check; mkdir -p $L
@@ -32,13 +34,22 @@ for stage in "$@"; do
   say "stage $stage"
   case $stage in
     build)
-      gpu_configure $L/cmake.log -DPLEXUS_BUILD_TESTS=ON
-      ninja -C $B plexus test_core test_fl test_llm llm_decode llm_bench > $L/ninja.log 2>&1 \
+      gpu_configure $L/cmake.log -DPLEXUS_BUILD_TESTS=ON -DPLEXUS_NCCL=ON
+      grep "NCCL process groups\|plexus_spm" $L/cmake.log | tee -a "$R/check.txt"
+      ninja -C $B ${TARGETS:-plexus test_core test_fl test_llm test_dist llm_decode llm_bench llm_parity} \
+        > $L/ninja.log 2>&1 \
         || { grep -E "error" -A3 $L/ninja.log | head -60 | tee -a "$R/check.txt"; say "build failed"; break; } ;;
     tests)
       gtest test_core 'CudaGraph*'
       gtest test_fl 'BatchedGraphsGpu*:CudaGraphsKey*'
-      gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*' ;;
+      gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*'
+      gtest test_dist 'LlmNccl*:FlGpuRanks*' ;;
+    parity)
+      OUT=$L/parity timeout $(left) bash bench/llm_gpu.sh parity > $L/parity.log 2>&1; say "parity rc=$?"
+      tail -12 $L/parity.log | tee -a "$R/check.txt" ;;
+    flranks)
+      OUT=$L/flranks B=$B timeout $(left) bash bench/fl_ranks_gpu.sh > $L/flranks.log 2>&1; say "flranks rc=$?"
+      cat $L/flranks/*.jsonl 2>/dev/null | tee -a "$R/check.txt"; tail -5 $L/flranks.log | tee -a "$R/check.txt" ;;
     fl)
       OUT=$L/fl SETTINGS=${SETTINGS:-dfedsam100 quickstart} MODES="auto auto-nograph" ROUNDS=${ROUNDS:-2} \
         timeout $(left) bash bench/fl_speed_gpu.sh $(( $(left) - 10 )) > $L/fl_speed_gpu.log 2>&1
@@ -51,19 +62,12 @@ for stage in "$@"; do
     llm)
       [[ -x $B/bench/llm_bench ]] || { gpu_configure $L/cmake.log -DPLEXUS_BUILD_TESTS=OFF
         ninja -C $B llm_bench > $L/ninja_llm.log 2>&1 || { grep -E "error" -A3 $L/ninja_llm.log | head -40 | tee -a "$R/check.txt"; continue; }; }
-      OUT=$L/llm NO_EAGER_REF=1 NO_PHASES=1 PROFILE=1 PT=${PT:-200} STEPS=8 WARMUP=3 \
+      OUT=$L/llm NO_EAGER_REF=1 NO_PHASES=1 PROFILE=${PROFILE:-1} PT=${PT:-200} STEPS=8 WARMUP=3 \
         SHAPES=${LLM_SHAPES:-"gpu1b:dsv3_1b:16:1024 gpu100m:dsv3_100m:16:1024"} \
         timeout $(left) bash bench/llm_gpu.sh speed > $L/llm_speed.log 2>&1; say "llm speed rc=$?"
       cat $L/llm/speed.jsonl $L/llm/profile.jsonl > "$R/llm.jsonl" 2>/dev/null ;;
     probe)
       timeout $(left) python3 bench/fl_conv_probe.py > "$R/probe.jsonl" 2> $L/probe.err; say "probe rc=$?" ;;
-    nccl)
-      grep -q "PLEXUS_NCCL:BOOL=ON" $B/CMakeCache.txt 2>/dev/null ||
-        gpu_configure $L/cmake_nccl.log -DPLEXUS_BUILD_TESTS=ON -DPLEXUS_NCCL=ON
-      grep "NCCL process groups" $L/cmake_nccl.log 2>/dev/null | tee -a "$R/check.txt"
-      timeout $(left) ninja -C $B plexus test_dist ${NCCL_EXTRA:-} > $L/ninja_nccl.log 2>&1 \
-        || { grep -E "error" -A3 $L/ninja_nccl.log | head -40 | tee -a "$R/check.txt"; say "nccl build failed"; continue; }
-      gtest test_dist 'LlmNccl*' ;;
     *) say "unknown stage $stage" ;;
   esac
 done

@@ -12,14 +12,55 @@ using namespace plexus;
 using namespace plexus::llm;
 
 TEST(LlmGroupedDispatch, LayoutAlignsEachExpertsRowsByHand) {
-  // Sorted expert ids of 7 rows over E = 3 experts: counts [3, 0, 4]; alignment A = 4.
-  // Padded counts [4, 0, 4] → group ends [4, 4, 8]; expert 0's rows go to 0,1,2 and expert 2's to 4,5,6,7.
-  auto sorted = torch::tensor({0, 0, 0, 2, 2, 2, 2}, torch::kInt64);
-  auto counts = torch::tensor({3, 0, 4}, torch::kInt64);
-  auto g = grouped_layout(sorted, counts, 4);
-  EXPECT_TRUE(torch::equal(g.pos, torch::tensor({0, 1, 2, 4, 5, 6, 7}, torch::kInt64)));
-  EXPECT_TRUE(torch::equal(g.offs, torch::tensor({4, 4, 8}, torch::kInt32)));
-  EXPECT_EQ(g.rows, 7 + 3 * 3);  // static bound N·K + E·(A−1), whatever the counts
+  // N = 4 tokens, K = 2 → 8 pairs p = 2t + k with experts [0,2 | 2,0 | 0,2 | 2,1] over E = 3; alignment A = 4.
+  // Sorted by expert (stable): pairs 0,3,4 (expert 0), 7 (expert 1), 1,2,5 (expert 2); counts [3, 1, 3].
+  // Padded counts [4, 4, 4] → group starts 0, 4, 8; R = 8 + 3·3 = 17, and the last group runs to R.
+  auto pair_expert = torch::tensor({0, 2, 2, 0, 0, 2, 2, 1}, torch::kInt64);
+  auto [sorted, order] = pair_expert.sort(true, 0, false);
+  auto counts = torch::tensor({3, 1, 3}, torch::kInt64);
+  auto g = grouped_layout(sorted, order, counts, 2, 4);
+  EXPECT_EQ(g.rows, 17);  // static bound N·K + E·(A−1), whatever the counts
+  EXPECT_TRUE(torch::equal(g.offs, torch::tensor({4, 8, 17}, torch::kInt32)));
+  // Buffer rows: expert 0 → 0,1,2 (pairs 0,3,4); expert 1 → 4 (pair 7); expert 2 → 8,9,10 (pairs 1,2,5).
+  EXPECT_TRUE(torch::equal(g.slot, torch::tensor({0, 8, 9, 1, 2, 10, 11, 4}, torch::kInt64)));
+  auto pair = torch::full({17}, 8, torch::kInt64), token = torch::zeros({17}, torch::kInt64);
+  const int64_t rows[] = {0, 1, 2, 4, 8, 9, 10, 11}, pairs[] = {0, 3, 4, 7, 1, 2, 5, 6};
+  for (int i = 0; i < 8; ++i) pair[rows[i]] = pairs[i], token[rows[i]] = pairs[i] / 2;
+  EXPECT_TRUE(torch::equal(g.pair, pair));
+  EXPECT_TRUE(torch::equal(g.token, token));
+}
+
+TEST(LlmGroupedDispatch, RowMovesAndTheirGradientsAreGathersByHand) {
+  // The layout above; x's rows are distinct so every move is visible.
+  auto pair_expert = torch::tensor({0, 2, 2, 0, 0, 2, 2, 1}, torch::kInt64);
+  auto [sorted, order] = pair_expert.sort(true, 0, false);
+  auto g = grouped_layout(sorted, order, torch::tensor({3, 1, 3}, torch::kInt64), 2, 4);
+  auto x = torch::arange(8, torch::kFloat64).view({4, 2}).requires_grad_(true);  // token t = [2t, 2t+1]
+  auto xp = dispatch_rows(x, g);
+  ASSERT_EQ(xp.sizes(), (std::vector<int64_t>{17, 2}));
+  for (int64_t r = 0; r < 17; ++r) EXPECT_TRUE(torch::equal(xp[r], x[g.token[r].item<int64_t>()])) << r;
+  // d/dx of Σ_r c_r·xp[r]: token t collects c at its two buffer rows.
+  auto c = torch::arange(17, torch::kFloat64).unsqueeze(1);
+  (xp * c).sum().backward();
+  auto want = torch::tensor({0 + 8, 9 + 1, 2 + 10, 11 + 4}, torch::kFloat64).unsqueeze(1).expand({4, 2});
+  EXPECT_TRUE(torch::equal(x.grad(), want));
+  // Combine: token t's output is the sum of its two buffer rows; the gradient of row r is token[r]'s.
+  auto y = torch::arange(34, torch::kFloat64).view({17, 2}).requires_grad_(true);
+  auto out = combine_rows(y, g, torch::kFloat64);
+  auto row = [&](int64_t r) { return y[r].detach(); };
+  EXPECT_TRUE(torch::equal(out[0], row(0) + row(8)));
+  EXPECT_TRUE(torch::equal(out[3], row(11) + row(4)));
+  auto d = torch::tensor({1.0, 10.0, 100.0, 1000.0}, torch::kFloat64).unsqueeze(1);
+  (out * d).sum().backward();
+  for (int64_t r = 0; r < 17; ++r)
+    EXPECT_EQ(y.grad()[r][0].item<double>(), d[g.token[r].item<int64_t>()][0].item<double>()) << r;
+  // Gate weights on buffer rows: 0 on padding rows.
+  auto w = torch::arange(1, 9, torch::kFloat64).view({4, 2});
+  auto bw = buffer_weights(w, g);
+  for (int64_t r = 0; r < 17; ++r) {
+    const auto p = g.pair[r].item<int64_t>();
+    EXPECT_EQ(bw[r].item<double>(), p < 8 ? static_cast<double>(p + 1) : 0.0) << r;
+  }
 }
 
 TEST(LlmGroupedDispatch, GroupedMatmulIsOneProductPerGroupAndZeroTail) {
@@ -42,13 +83,14 @@ TEST(LlmGroupedDispatch, GroupedMoeEqualsPerExpertInValueAndGradient) {
     torch::NoGradGuard ng;
     for (auto& p : moe->parameters()) p.normal_(0, 0.2, gen);
   }
-  auto x = torch::randn({3, 7, a.dim}, gen);
+  auto x = torch::randn({3, 7, a.dim}, gen).requires_grad_(true);
   auto run = [&](MoeDispatch d) {
     moe->dispatch = d;
     moe->zero_grad();
+    x.mutable_grad() = torch::Tensor();
     auto y = moe->forward(x);
     (y * y).sum().backward();  // a loss that weights every output element differently
-    std::vector<torch::Tensor> grads;
+    std::vector<torch::Tensor> grads{x.grad().clone()};  // the token rows' gradient: dispatch's backward
     for (auto& p : moe->parameters())
       if (p.grad().defined()) grads.push_back(p.grad().clone());
     return std::make_pair(y.detach(), grads);

@@ -1,6 +1,14 @@
 // RMSNorm, SwiGLU MLP and the dtype-following linear map. See layers.h.
 #include "plexus/llm/layers.h"
 
+// at::rms_norm has a fused CUDA kernel (forward and backward, one pass each) from PyTorch 2.8 on; Debian's
+// LibTorch 1.13 has no at::rms_norm and takes the composite expression below.
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8))
+#define PLEXUS_HAVE_FUSED_RMS_NORM 1
+#else
+#define PLEXUS_HAVE_FUSED_RMS_NORM 0
+#endif
+
 namespace plexus::llm {
 
 namespace {
@@ -28,6 +36,11 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   auto xf = x.to(torch::kFloat32);
+#if PLEXUS_HAVE_FUSED_RMS_NORM
+  // The same f32 function in one kernel instead of five (pow, mean, add, rsqrt, two products) and their
+  // backward passes; only the order of the mean's summation differs.
+  if (xf.is_cuda()) return at::rms_norm(xf, {xf.size(-1)}, weight, eps_).to(x.scalar_type());
+#endif
   auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_) * weight;
   return y.to(x.scalar_type());
 }

@@ -67,7 +67,6 @@ torch::Tensor MoeImpl::forward(const torch::Tensor& x) {
   // Dispatch: sort the N·K (token, expert) pairs by expert id; rows of one expert become contiguous.
   auto pair_expert = r.indices.reshape({-1});                                        // [N·K]
   auto [sorted_expert, order] = pair_expert.sort(/*stable=*/true, 0, false);         // [N·K]
-  auto token = order.div(K, "floor");                                                // source token of each row
   // Rows per expert [E]. CUDA's bincount reads the input's min and max on the host (a sync that also breaks
   // CUDA-graph capture); the sorted ids give the same integers from E+1 binary searches on the device.
   auto counts = x.is_cuda() ? [&] {
@@ -75,10 +74,8 @@ torch::Tensor MoeImpl::forward(const torch::Tensor& x) {
     return (bounds.narrow(0, 1, E) - bounds.narrow(0, 0, E)).contiguous();
   }()
                             : torch::bincount(pair_expert, {}, E);
-  auto xs = flat.to(matmul_dtype()).index_select(0, token);  // gather [N·K, C], cast once (not per expert)
-  auto ws = r.weights.reshape({-1}).index_select(0, order).to(x.scalar_type()).unsqueeze(1);
-  auto ys = (use_grouped(x) ? routed_grouped(xs, sorted_expert, counts) : routed_per_expert(xs, counts)) * ws;
-  auto y = torch::zeros_like(flat).index_add_(0, token, ys.to(flat.scalar_type()));  // scatter back
+  auto y = use_grouped(x) ? routed_grouped(flat, r.weights, sorted_expert, order, counts)
+                          : routed_per_expert(flat, r.weights, order, counts);
   if (shared) y = y + shared->forward(flat);
   if (is_training()) {
     if (load_.device() != counts.device()) load_ = load_.to(counts.device());
@@ -99,7 +96,11 @@ bool MoeImpl::use_grouped(const torch::Tensor& x) const {
          a_.moe_inter_dim % 8 == 0;
 }
 
-torch::Tensor MoeImpl::routed_per_expert(const torch::Tensor& xs, const torch::Tensor& counts) {
+torch::Tensor MoeImpl::routed_per_expert(const torch::Tensor& flat, const torch::Tensor& weights,
+                                         const torch::Tensor& order, const torch::Tensor& counts) {
+  const int64_t K = a_.n_activated_experts;
+  auto token = order.div(K, "floor");                        // source token of each sorted row
+  auto xs = flat.to(matmul_dtype()).index_select(0, token);  // gather [N·K, C], cast once (not per expert)
   // One GEMM per expert on its contiguous rows; the row counts are read on the host (a device sync).
   auto cpu = counts.to(torch::kCPU);
   auto cnt = cpu.accessor<int64_t, 1>();
@@ -110,13 +111,19 @@ torch::Tensor MoeImpl::routed_per_expert(const torch::Tensor& xs, const torch::T
     outs.push_back(experts[e]->as<Expert>()->forward(xs.narrow(0, off, cnt[e])));
     off += cnt[e];
   }
-  return torch::cat(outs, 0);  // [N·K, C]
+  auto ws = weights.reshape({-1}).index_select(0, order).to(flat.scalar_type()).unsqueeze(1);
+  auto ys = torch::cat(outs, 0) * ws;                                                 // [N·K, C]
+  return torch::zeros_like(flat).index_add_(0, token, ys.to(flat.scalar_type()));  // scatter back
 }
 
-torch::Tensor MoeImpl::routed_grouped(const torch::Tensor& xs, const torch::Tensor& sorted_expert,
+torch::Tensor MoeImpl::routed_grouped(const torch::Tensor& flat, const torch::Tensor& weights,
+                                      const torch::Tensor& sorted_expert, const torch::Tensor& order,
                                       const torch::Tensor& counts) {
-  auto [W1, W2, W3] = stacked_expert_weights(xs.scalar_type());
-  return grouped_swiglu(xs, grouped_layout(sorted_expert, counts), W1, W2, W3);
+  auto g = grouped_layout(sorted_expert, order, counts, a_.n_activated_experts);
+  auto xp = dispatch_rows(flat.to(matmul_dtype()), g);  // [R, C]
+  auto [W1, W2, W3] = stacked_expert_weights(xp.scalar_type());
+  auto yp = grouped_swiglu(xp, buffer_weights(weights, g), g, W1, W2, W3);  // [R, C], gate weights applied
+  return combine_rows(yp, g, flat.scalar_type());                              // [N, C]
 }
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MoeImpl::stacked_expert_weights(torch::Dtype dt) const {

@@ -78,9 +78,14 @@ class MoeImpl : public torch::nn::Module {
 
  private:
   bool use_grouped(const torch::Tensor& x) const;
-  /// Routed experts on expert-sorted rows xs [N·K, C] → [N·K, C] (before the gate weights).
-  torch::Tensor routed_per_expert(const torch::Tensor& xs, const torch::Tensor& counts);
-  torch::Tensor routed_grouped(const torch::Tensor& xs, const torch::Tensor& sorted_expert,
+  /// Σ_k g_{t,k} FFN_{e(t,k)}(u_t) for every token. Shapes: flat [N, C], weights [N, K] (gate weights),
+  /// order [N·K] (pairs sorted by expert), sorted_expert [N·K], counts [E] → [N, C] in flat's dtype.
+  /// Per expert: gather, one GEMM per expert (host-read counts), index_add back (the CPU path).
+  torch::Tensor routed_per_expert(const torch::Tensor& flat, const torch::Tensor& weights,
+                                  const torch::Tensor& order, const torch::Tensor& counts);
+  /// Grouped: the expert-sorted buffer and grouped GEMMs, gathers both ways (grouped_dispatch.h).
+  torch::Tensor routed_grouped(const torch::Tensor& flat, const torch::Tensor& weights,
+                               const torch::Tensor& sorted_expert, const torch::Tensor& order,
                                const torch::Tensor& counts);
   /// The routed experts' weights stacked and cast: W1, W3 [E,I,C], W2 [E,C,I] (autograd flows to each expert).
   std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> stacked_expert_weights(torch::Dtype dt) const;
