@@ -46,16 +46,20 @@ std::pair<torch::Tensor, torch::Tensor> MlaImpl::queries(const torch::Tensor& x,
   const auto B = x.size(0), T = x.size(1);
   auto q = a_.q_lora_rank == 0 ? project(x, wq) : project(q_norm(project(x, wq_a)), wq_b);
   q = q.view({B, T, a_.n_heads, a_.qk_head_dim()});
-  auto q_nope = q.narrow(-1, 0, a_.qk_nope_head_dim);                      // [B,T,H,d_n]
-  auto q_pe = apply_rope(q.narrow(-1, a_.qk_nope_head_dim, a_.qk_rope_head_dim), cos, sin);  // [B,T,H,d_r]
+  // split, not two narrows: the backward of split is one concatenation, that of each narrow a zero-filled
+  // full-width tensor plus a strided copy, and the two are then added (three passes instead of one).
+  auto parts = q.split_with_sizes({a_.qk_nope_head_dim, a_.qk_rope_head_dim}, -1);
+  auto q_nope = parts[0];                                                  // [B,T,H,d_n]
+  auto q_pe = apply_rope(parts[1], cos, sin);                              // [B,T,H,d_r]
   return {q_nope, q_pe};
 }
 
 std::pair<torch::Tensor, torch::Tensor> MlaImpl::latents(const torch::Tensor& x, const torch::Tensor& cos,
                                                         const torch::Tensor& sin) {
   auto kv = project(x, wkv_a);                                              // [B,T,d_c+d_r]
-  auto c = kv_norm(kv.narrow(-1, 0, a_.kv_lora_rank));                     // [B,T,d_c]
-  auto k_pe = apply_rope(kv.narrow(-1, a_.kv_lora_rank, a_.qk_rope_head_dim).unsqueeze(2), cos, sin)
+  auto parts = kv.split_with_sizes({a_.kv_lora_rank, a_.qk_rope_head_dim}, -1);  // split: see queries()
+  auto c = kv_norm(parts[0]);                                              // [B,T,d_c]
+  auto k_pe = apply_rope(parts[1].unsqueeze(2), cos, sin)
                   .squeeze(2);                                             // [B,T,d_r]
   return {c, k_pe};
 }
@@ -66,8 +70,9 @@ torch::Tensor MlaImpl::forward(const torch::Tensor& x_in, const torch::Tensor& c
   auto [q_nope, q_pe] = queries(x, cos, sin);
   auto [c, k_pe] = latents(x, cos, sin);
   auto kv = project(c, wkv_b).view({B, T, H, a_.qk_nope_head_dim + a_.v_head_dim});  // c stays f32-normed
-  auto k_nope = kv.narrow(-1, 0, a_.qk_nope_head_dim);                      // [B,T,H,d_n]
-  auto v = kv.narrow(-1, a_.qk_nope_head_dim, a_.v_head_dim);               // [B,T,H,d_v]
+  auto parts = kv.split_with_sizes({a_.qk_nope_head_dim, a_.v_head_dim}, -1);  // split: see queries()
+  auto k_nope = parts[0];                                                  // [B,T,H,d_n]
+  auto v = parts[1];                                                       // [B,T,H,d_v]
   auto q = torch::cat({q_nope, q_pe}, -1).transpose(1, 2);                  // [B,H,T,d_qk]
   auto k = torch::cat({k_nope, k_pe.unsqueeze(2).expand({B, T, H, a_.qk_rope_head_dim})}, -1)
                .transpose(1, 2);                                            // [B,H,T,d_qk]
