@@ -32,7 +32,8 @@ void setup(CLI::App& app) {
   run->add_option("--set", args->sets, "override a key, e.g. --set fl.rounds=50 (repeatable)");
   run->add_flag("--resume", args->resume, "continue runs/<name>/ from its newest checkpoint");
   run->add_option("--ranks", args->ranks,
-                  "run as R local processes over c10d/Gloo (like torchrun --nproc-per-node R; docs/distributed.md)")
+                  "run as R local processes over c10d/Gloo, on the CPU or run.device (like torchrun --nproc-per-node R; "
+                  "docs/distributed.md)")
       ->check(CLI::Range(1, 1024));
   run->callback([args] {
     namespace dist = plexus::dist;
@@ -46,13 +47,18 @@ void setup(CLI::App& app) {
       if (code != 0) std::exit(code);  // the failed rank printed its error; main has nothing to add
       return;
     }
-    // A rank's failure prints one `error:` line for the whole run (dist/rank_failure.h).
+    // Under a launcher even one rank goes through a process group (as llm pretrain and DDP do; `--ranks 1` is how
+    // the ranked round is compared with one process, on the CPU and on a GPU). A rank's failure prints one
+    // `error:` line for the whole run (dist/rank_failure.h).
+    const bool grouped = env.distributed() || !env.launcher.empty();
     std::unique_ptr<dist::Group> group;
-    dist::run_as_rank(env.distributed(), env.rank, group, [&] {
+    dist::run_as_rank(grouped, env.rank, group, [&] {
       auto cfg = plexus::fl::load_fl_config(args->config, args->sets);
-      if (env.distributed()) {
+      if (grouped) {
         plexus::fl::check_ranked(cfg, env.world);
-        group = dist::Group::connect(env, dist::dist_timeout_seconds());
+        // Gloo whatever run.device is: FL moves rows point to point, which Gloo does from host memory (CUDA
+        // rows are staged through it, rank_blocks.h); it lets several ranks share one GPU, which NCCL refuses.
+        group = dist::Group::connect(env, dist::dist_timeout_seconds(), dist::Backend::Gloo);
       }
       auto result = plexus::fl::run_fl(cfg, args->resume, group.get());
       if (!group || group->rank() == 0) fmt::print("{}\n", result.summary.dump(2));

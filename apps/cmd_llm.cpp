@@ -180,8 +180,10 @@ static plexus::app::CommandRegistrar reg("llm", [](CLI::App& app) {
   ge->add_option("--top-p", opts->top_p, "nucleus mass (default 0.95)");
   ge->add_option("--seed", *seed, "sampling seed (default 0)");
   ge->add_option("--device", *device, "cpu or cuda (default cpu)");
-  ge->add_option("--cuda-graphs", opts->cuda_graphs, "auto or off: on CUDA, replay the decode step from a CUDA graph (default auto; same tokens either way)")
-      ->check(CLI::IsMember({"auto", "off"}));
+  ge->add_option("--cuda-graphs", opts->cuda_graphs,
+                 "auto, on or off (as FL's run.cuda_graphs): replay the decode step from a CUDA graph on CUDA; auto "
+                 "decodes eagerly where it cannot, on fails instead (default auto; same tokens either way)")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
   ge->callback([=] {
     if (*seed < 0) throw Error::config("plexus llm generate: --seed = {}: must be >= 0", *seed);
     opts->seed = static_cast<uint64_t>(*seed);

@@ -138,6 +138,16 @@ TEST(OptionSchema, TypeAndChoiceErrorsNameTheKey) {
   EXPECT_TRUE(has(msg, "did you mean \"uniform\"")) << msg;
 }
 
+TEST(OptionSchema, AnEmptyOrUnrelatedChoiceListsTheValuesWithoutAGuess) {
+  // "" and "x" are 2 edits from "on" (every character replaced), not misspellings of it: no "did you mean".
+  EXPECT_EQ(nearest_name("", {"auto", "on", "off"}), "");
+  EXPECT_EQ(nearest_name("x", {"auto", "on", "off"}), "");
+  EXPECT_EQ(nearest_name("of", {"auto", "on", "off"}), "on");  // one edit, one character kept: still a suggestion
+  EXPECT_EQ(nearest_name("lrr", {"lr", "steps"}), "lr");
+  auto msg = error_of([] { parse_train("[train]\nmixing = \"\"\n"); });
+  EXPECT_EQ(msg, "[train] mixing = \"\" is not one of: metropolis, uniform (set train.mixing)");
+}
+
 TEST(OptionSchema, IncludeBaseDeclaresTheSharedRunKeys) {
   auto root = parse_toml("[run]\nname = \"x\"\nkeep = 3\nthreads = 4\n");
   ConfigTable t(section_table(root, "run"), "run");

@@ -442,6 +442,10 @@ TEST(Ranks, AFailingRankEndsTheLaunchWithOneErrorLineAndItsExitCode) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_EQ(error_lines(r.out), want) << ranks << " ranks:\n" << r.out;
+    // And it is the last line: the launcher relays the ranks' stderr and drops what they write after it.
+    std::string last = r.out.substr(0, r.out.find_last_not_of('\n') + 1);
+    last = last.substr(last.rfind('\n') + 1);
+    EXPECT_EQ(last, want[0]) << ranks << " ranks: a line follows the error:\n" << r.out;
     EXPECT_LT(seconds, 120.0) << "the other ranks must not wait for their timeout";  // generous: 2 shared cores
   }
 }

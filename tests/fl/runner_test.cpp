@@ -127,6 +127,53 @@ TEST(Runner, ResumeIsBitIdentical) {
   EXPECT_TRUE(torch::equal(xf, xr));
 }
 
+// After --resume, summary.json's `seconds` is the whole run's time, not the resumed part's: the resumed session
+// starts from the time stored in the metrics row of the checkpoint's round (`seconds_elapsed`; a history from
+// before that column: the sum of its rows' `seconds`). The first session's time is set by hand to 1000 s in the
+// history, so the expected values are known without timing anything.
+TEST(Runner, ResumedSummaryCountsTheWholeRunsTime) {
+  set_log_level(LogLevel::Warn);
+  for (const bool old_history : {false, true}) {
+    auto root = base_config("fedavg", old_history ? "elapsed_old" : "elapsed");
+    apply_override(root, "fl.rounds=3");
+    apply_override(root, "run.checkpoint_every=1");
+    auto part = run_fl(FlConfig::parse(root), false);
+    ASSERT_EQ(part.rows.size(), 3u);
+    for (std::size_t k = 0; k < 3; ++k) {  // a fresh run: elapsed time grows by at least each round's own time
+      const double before = k == 0 ? 0.0 : part.rows[k - 1]["seconds_elapsed"].get<double>();
+      EXPECT_GE(part.rows[k]["seconds_elapsed"].get<double>(), before + part.rows[k]["seconds"].get<double>());
+    }
+    // The first session took 1000 s: round 3 ended at 1000 s, or (old history) its rounds took 400 + 300 + 300 s.
+    const auto jsonl = fs::path(part.run_dir) / "metrics.jsonl";
+    std::string text;
+    {
+      std::ifstream in(jsonl);
+      int k = 0;
+      for (std::string line; std::getline(in, line); ++k) {
+        auto row = nlohmann::ordered_json::parse(line);
+        if (old_history) {
+          row.erase("seconds_elapsed");
+          row["seconds"] = k == 0 ? 400.0 : 300.0;
+        } else if (k == 2) {
+          row["seconds_elapsed"] = 1000.0;
+        }
+        text += row.dump() + "\n";
+      }
+    }
+    std::ofstream(jsonl) << text;
+    apply_override(root, "fl.rounds=5");
+    auto rr = run_fl(FlConfig::parse(root), true);
+    ASSERT_EQ(rr.rows.size(), 5u);
+    const double r4 = rr.rows[3]["seconds_elapsed"].get<double>(), r5 = rr.rows[4]["seconds_elapsed"].get<double>();
+    EXPECT_GE(r4, 1000.0 + rr.rows[3]["seconds"].get<double>()) << "old history: " << old_history;
+    EXPECT_GE(r5, r4 + rr.rows[4]["seconds"].get<double>());
+    EXPECT_LT(r4, 1000.0 + 600.0) << "the resumed session adds its own time to 1000 s, nothing more";
+    EXPECT_GE(rr.summary["seconds"].get<double>(), r5);
+    std::ifstream in(fs::path(rr.run_dir) / "summary.json");
+    EXPECT_EQ(nlohmann::json::parse(in)["seconds"].get<double>(), rr.summary["seconds"].get<double>());
+  }
+}
+
 TEST(Runner, FreshRunRefusesToOverwriteResults) {
   set_log_level(LogLevel::Warn);
   auto cfg = FlConfig::parse(base_config("fedavg", "no_overwrite"));

@@ -162,6 +162,23 @@ TEST(LlmDecode, DecoderLongerThanTheModelIsAConfigError) {
   }
 }
 
+// `--cuda-graphs on` (RolloutOptions::require_cuda_graphs) on a CPU model: one config error before any decoding,
+// where "auto" decodes eagerly (LlmCli.PretrainResumeGenerate checks the CLI line).
+TEST(LlmDecode, CudaGraphsOnOffCudaIsAConfigError) {
+  auto m = tiny();
+  GenerateOptions go;
+  go.max_new_tokens = 8, go.temperature = 0, go.cuda_graphs = "on";
+  try {
+    generate(m, {{5, 9, 12}}, go);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    EXPECT_NE(std::string(e.what()).find("use --cuda-graphs auto or off"), std::string::npos) << e.what();
+  }
+  go.cuda_graphs = "auto";
+  EXPECT_EQ(generate(m, {{5, 9, 12}}, go)[0].size(), 8u);
+}
+
 // ---- GPU (skipped on CPU builds and machines): bench/gpu_tests.sh test_llm with GTEST_FILTER='LlmDecodeGpu*' ----
 
 namespace {

@@ -59,6 +59,20 @@ TEST(LlmCli, PretrainResumeGenerate) {
               std::string::npos) << t.out;
   }
 
+  // --cuda-graphs takes FL's run.cuda_graphs values; "on" off CUDA is one config error, not an eager decode.
+  auto on = run_plexus("llm generate --run " + run.string() + " --prompt x --max-new-tokens 5 --cuda-graphs on");
+  EXPECT_EQ(on.code, 2) << on.out;
+  EXPECT_EQ(on.out.rfind("error: config: --cuda-graphs on needs the model on CUDA (--device cuda)", 0), 0u) << on.out;
+  auto pt_on = run_plexus("llm pretrain --config " + write_config(dir, 0).string() +
+                          " --set run.name=t_on --set run.cuda_graphs=on");  // the same values for pretraining
+  EXPECT_EQ(pt_on.code, 2) << pt_on.out;
+  EXPECT_NE(pt_on.out.find("error: config: run.cuda_graphs = \"on\" needs run.device = \"cuda\""), std::string::npos)
+      << pt_on.out;
+  EXPECT_FALSE(fs::exists(dir / "runs" / "t_on")) << "refused before the run directory is made";
+  auto bogus = run_plexus("llm generate --run " + run.string() + " --prompt x --cuda-graphs yes");
+  EXPECT_NE(bogus.code, 0) << bogus.out;
+  EXPECT_NE(bogus.out.find("auto"), std::string::npos) << "the valid values are listed: " << bogus.out;
+
   auto bad = run_plexus("llm generate --run " + (dir / "nope").string() + " --prompt x");
   EXPECT_EQ(bad.code, 3) << bad.out;
   EXPECT_EQ(bad.out.rfind("error: io:", 0), 0u) << bad.out;

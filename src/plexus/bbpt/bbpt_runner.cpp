@@ -357,6 +357,7 @@ fl::RunResult run_bbpt(const fl::FlConfig& user_cfg, bool resume, const BbptReci
   log_info("bbpt: zero-shot (no prompt): local acc {:.4f}, global acc {:.4f}", zero.local_mean, zero.global);
 
   Progress progress("round", cfg.fl.rounds, start + 1);
+  const double before = fl::elapsed_before(dir.metrics().rows());  // a resume's earlier sessions (fl/run_support.h)
   auto t_run = fl::Clock::now();
   for (int64_t t = start; t < cfg.fl.rounds; ++t) {
     const int64_t r = t + 1;
@@ -415,6 +416,7 @@ fl::RunResult run_bbpt(const fl::FlConfig& user_cfg, bool resume, const BbptReci
     row["seconds_train"] = t_train;
     row["seconds_eval"] = t_eval;
     row["seconds"] = fl::seconds_since(t0);
+    row["seconds_elapsed"] = before + fl::seconds_since(t_run);  // the run's wall time so far, over every session
     dir.metrics().append(fl::nan_to_null(row));
     std::string line = fmt::format("loss {:.4f}  queries {} (total {})", row["train_loss"].get<double>(), round_calls,
                                    total_calls);
@@ -459,7 +461,7 @@ fl::RunResult run_bbpt(const fl::FlConfig& user_cfg, bool resume, const BbptReci
   sum["queries_total"] = last["queries_total"];
   sum["eval_queries_total"] = eval_calls;
   sum["query_budget_per_client"] = b.query_budget;
-  sum["seconds"] = fl::seconds_since(t_run);
+  sum["seconds"] = before + fl::seconds_since(t_run);  // the whole run's, resumes included
   sum["run_dir"] = result.run_dir;
   result.summary = fl::nan_to_null(sum);
   dir.write_summary(result.summary);

@@ -198,11 +198,13 @@ static std::size_t edit_distance(std::string_view a, std::string_view b) {
 std::string nearest_name(std::string_view key, const std::vector<std::string>& candidates) {
   std::string best;
   // Up to 2 edits for short names, a third of the name for long ones: "trian" → "train", but "zzz" suggests
-  // nothing rather than "run".
+  // nothing rather than "run". A suggestion must keep at least one character of what was written: "" (or "x")
+  // is 2 edits from "on" but is no misspelling of it, so it suggests nothing and the message's list of valid
+  // values speaks alone.
   std::size_t best_d = std::max<std::size_t>(2, key.size() / 3) + 1;
   for (const auto& c : candidates) {
     std::size_t d = edit_distance(key, c);
-    if (d < best_d) best_d = d, best = c;
+    if (d < best_d && d < std::max(key.size(), c.size())) best_d = d, best = c;
   }
   return best;
 }

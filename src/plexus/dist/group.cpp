@@ -171,13 +171,19 @@ void Group::exchange(const std::vector<Transfer>& sends, const std::vector<Trans
   int peer = -1;
   try {
     for (const auto& t : recvs) {
-      PLEXUS_CHECK(t.tensor.is_contiguous() && t.peer != rank_, "recv buffer from rank {}", t.peer);
+      // Gloo's send/recv read and write host memory (its CUDA variants are collectives only): callers stage
+      // device rows through the CPU (fl::exchange_rows).
+      PLEXUS_CHECK(t.tensor.is_contiguous() && t.tensor.device().is_cpu() && t.peer != rank_,
+                   "recv buffer from rank {} must be a contiguous CPU tensor (is on {})", t.peer,
+                   t.tensor.device().str());
       lists.push_back({t.tensor});
       peer = t.peer;
       works.emplace_back(t.peer, impl_->pg->recv(lists.back(), t.peer, tag));
     }
     for (const auto& t : sends) {
-      PLEXUS_CHECK(t.tensor.is_contiguous() && t.peer != rank_, "send buffer to rank {}", t.peer);
+      PLEXUS_CHECK(t.tensor.is_contiguous() && t.tensor.device().is_cpu() && t.peer != rank_,
+                   "send buffer to rank {} must be a contiguous CPU tensor (is on {})", t.peer,
+                   t.tensor.device().str());
       lists.push_back({t.tensor});
       peer = t.peer;
       works.emplace_back(t.peer, impl_->pg->send(lists.back(), t.peer, tag));

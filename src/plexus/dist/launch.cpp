@@ -1,5 +1,6 @@
 #include "plexus/dist/launch.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -7,9 +8,13 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include "plexus/core/error.h"
 #include "plexus/core/log.h"
@@ -80,6 +85,75 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   return p;
 }
 
+// The ranks' stderr, relayed line by line to the launcher's (R > 1). A failed run prints one `error:` line
+// (rank_failure.h), but the other ranks keep logging until they notice the failure or the launcher stops them; if
+// they wrote to the terminal directly, their "[rank k] ..." lines could land after it. Through the relay, the
+// first line that starts with "error: " (only a failing rank's end_rank, or this launcher, writes one unprefixed)
+// is the last line shown: everything any rank writes after it is dropped.
+class StderrRelay {
+ public:
+  StderrRelay() : state_(std::make_shared<State>()) {}
+  ~StderrRelay() { finish(0); }
+
+  /// Start relaying `fd` (a pipe's read end, closed when its writers are gone).
+  void add(int fd) {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    ++state_->open;
+    threads_.emplace_back([state = state_, fd] { state->pump(fd); });
+  }
+  /// Print a line of the launcher's own (an `error: ` line ends the output as a rank's does).
+  void line(const std::string& text) { state_->emit(text + "\n"); }
+  /// Wait until every relayed pipe is closed, at most `seconds` (a process a rank started may hold one open),
+  /// then let the threads go (a detached one keeps the shared state alive).
+  void finish(double seconds) {
+    {
+      std::unique_lock<std::mutex> lock(state_->mutex);
+      state_->done.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return state_->open == 0; });
+    }
+    for (auto& t : threads_) {
+      if (t.joinable()) t.detach();  // finished (open == 0) or no longer wanted: the process is about to exit
+    }
+    threads_.clear();
+  }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable done;
+    int open = 0;
+    bool closed = false;  // an `error: ` line has been printed
+
+    void emit(const std::string& text) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (closed) return;
+      std::fwrite(text.data(), 1, text.size(), stderr);
+      std::fflush(stderr);
+      if (text.rfind("error: ", 0) == 0) closed = true;
+    }
+    void pump(int fd) {
+      std::string pending;
+      char buf[4096];
+      for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        pending.append(buf, static_cast<std::size_t>(n));
+        for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+          emit(pending.substr(0, nl + 1));
+          pending.erase(0, nl + 1);
+        }
+      }
+      if (!pending.empty()) emit(pending);
+      ::close(fd);
+      std::lock_guard<std::mutex> lock(mutex);
+      --open;
+      done.notify_all();
+    }
+  };
+  std::shared_ptr<State> state_;
+  std::vector<std::thread> threads_;
+};
+
 }  // namespace
 
 int launch_local(int ranks, const std::vector<std::string>& argv) {
@@ -105,12 +179,16 @@ int launch_local(int ranks, const std::vector<std::string>& argv) {
   std::vector<std::string> args = argv;
   auto c_args = c_strings(args);
   const pid_t parent = ::getpid();
+  StderrRelay relay;  // R > 1: the ranks' stderr through pipes, nothing after the run's error line
   for (int k = 0; k < ranks; ++k) {
     auto env = rank_environment(k, ranks, port);
     auto c_env = c_strings(env);  // built before fork: the child only calls execve
+    int err[2] = {-1, -1};
+    if (ranks > 1 && ::pipe2(err, O_CLOEXEC) != 0) err[0] = err[1] = -1;  // no pipe: the rank writes directly
     const pid_t pid = ::fork();
     if (pid < 0) {
       for (pid_t p : pids) if (p > 0) ::kill(p, SIGTERM);
+      for (int fd : err) if (fd >= 0) ::close(fd);
       throw Error::io("dist: cannot start rank {}: {}", k, std::strerror(errno));
     }
     if (pid == 0) {
@@ -118,10 +196,15 @@ int launch_local(int ranks, const std::vector<std::string>& argv) {
       // when the launcher dies; a launcher that died before this call is caught by the parent check.
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (::getppid() != parent) ::_exit(143);
+      if (err[1] >= 0) ::dup2(err[1], STDERR_FILENO);  // dup2 clears close-on-exec on the copy
       ::execve("/proc/self/exe", c_args.data(), c_env.data());
       ::_exit(127);
     }
     pids[static_cast<std::size_t>(k)] = pid;
+    if (err[1] >= 0) {
+      ::close(err[1]);
+      relay.add(err[0]);
+    }
   }
 
   // A rank that fails prints its own one-line error (rank_failure.h); one whose failure followed another's
@@ -153,13 +236,14 @@ int launch_local(int ranks, const std::vector<std::string>& argv) {
       } catch (const std::exception&) {
       }
       if (first)
-        std::fprintf(stderr, "error: dist: rank %d was killed by signal %d; stopping the other ranks\n", k,
-                     WTERMSIG(status));
+        relay.line(fmt::format("error: dist: rank {} was killed by signal {}; stopping the other ranks", k,
+                               WTERMSIG(status)));
     } else if (result == 127) {
-      std::fprintf(stderr, "error: dist: rank %d could not start this binary (/proc/self/exe)\n", k);
+      relay.line(fmt::format("error: dist: rank {} could not start this binary (/proc/self/exe)", k));
     }
     for (pid_t p : pids) if (p > 0) ::kill(p, SIGTERM);
   }
+  relay.finish(5.0);  // the ranks' last lines (their pipes close as they exit)
   if (result == 0 && followers) result = kFollowerExit;  // every failure was a follower's: still a failure
   return result;
 }

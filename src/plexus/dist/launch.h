@@ -3,7 +3,9 @@
 // race for a port) and starts rank k with RANK=k, LOCAL_RANK=k, WORLD_SIZE=R, MASTER_ADDR=127.0.0.1,
 // MASTER_PORT=<port> and TORCHELASTIC_USE_AGENT_STORE=True (torchrun's convention: the ranks are all store
 // clients). It waits for every rank; when one fails, it stops the others (SIGTERM, as torchrun does) and
-// exits with the failed rank's code. The failed rank prints the run's one `error:` line (rank_failure.h).
+// exits with the failed rank's code. The failed rank prints the run's one `error:` line (rank_failure.h). With
+// R > 1 the ranks' stderr reaches the terminal through the launcher, line by line, and nothing after that line
+// is shown (the other ranks' "[rank k] ..." lines written while they stop would otherwise follow it).
 #pragma once
 
 #include <string>

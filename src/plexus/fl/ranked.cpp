@@ -41,8 +41,10 @@ RankedRun::RankedRun(Session& s, dist::Group* group) : group_(group) {
   blocks_.ranks = group ? group->size() : 1;
   if (group_) {
     s.eval_ranks = EvalRanks(*group_, blocks_);
-    log_info("dist: rank {} of {} trains clients {}..{}", group_->rank(), group_->size(), blocks_.begin(rank()),
-             blocks_.end(rank()) - 1);
+    // Gloo moves host memory: rows of a CUDA X go through a host copy each way (exchange_rows).
+    log_info("dist: rank {} of {} trains clients {}..{} on {} (Gloo{})", group_->rank(), group_->size(),
+             blocks_.begin(rank()), blocks_.end(rank()) - 1, s.device.str(),
+             s.device.is_cuda() ? "; rows staged through host memory" : "");
   }
 }
 

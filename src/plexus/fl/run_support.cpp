@@ -16,6 +16,17 @@ namespace fs = std::filesystem;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+double elapsed_before(const Rows& rows) {
+  if (rows.empty()) return 0.0;
+  const auto& last = rows.back();
+  if (last.contains("seconds_elapsed") && last["seconds_elapsed"].is_number())
+    return last["seconds_elapsed"].get<double>();
+  double sum = 0;  // a history from before seconds_elapsed: the rounds' own times
+  for (const auto& row : rows)
+    if (row.contains("seconds") && row["seconds"].is_number()) sum += row["seconds"].get<double>();
+  return sum;
+}
+
 ResumeRules fl_resume_rules() {
   ResumeRules r;
   r.unit = "round";

@@ -22,6 +22,13 @@ using Clock = std::chrono::steady_clock;
 /// Wall-clock seconds since `t0`.
 double seconds_since(Clock::time_point t0);
 
+/// Wall-clock seconds a run had spent before this session, read from the metrics rows a resume kept (`rows`,
+/// rounds 1..t of the checkpoint): the last row's `seconds_elapsed` (the run's time at the end of round t, summed
+/// over its sessions), or, for rows written before that column existed, the sum of their `seconds` (the rounds'
+/// own time; what earlier sessions spent loading data between rounds is then missing). 0 for no rows (a fresh
+/// run). Units: seconds. The summary's `seconds` is this plus the session's loop time (docs/runs.md).
+double elapsed_before(const Rows& rows);
+
 /// What an FL resume may change: fl.rounds (raise only), run.threads, run.checkpoint_every,
 /// run.keep_checkpoints and where the run directory lies; data.path is compared canonically.
 ResumeRules fl_resume_rules();

@@ -120,6 +120,8 @@ RunResult run_fl(const FlConfig& cfg, bool resume, dist::Group* group) {
   ckpt_path = ranks.share("resume_checkpoint", ckpt_path.string());
   const int64_t start = resume ? restore(s, parts, dir ? &*dir : nullptr, ckpt_path) : 0;
 
+  // The run's time before this session (a resume): its summary's `seconds` and `seconds_elapsed` continue it.
+  const double before = dir ? elapsed_before(dir->metrics().rows()) : 0.0;
   Progress progress("round", cfg.fl.rounds, start + 1);
   auto t_run = Clock::now();
   for (int64_t t = start; t < cfg.fl.rounds; ++t) {
@@ -157,6 +159,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume, dist::Group* group) {
     row["seconds_comm"] = t_comm;
     row["seconds_eval"] = t_eval;
     row["seconds"] = seconds_since(t0);
+    row["seconds_elapsed"] = before + seconds_since(t_run);  // the run's wall time so far, over every session
     dir->metrics().append(nan_to_null(row));
     std::string line = fmt::format("loss {:.4f}", train_loss);
     for (const Part* p : parts.all()) line += p->progress(eval_now);
@@ -164,6 +167,10 @@ RunResult run_fl(const FlConfig& cfg, bool resume, dist::Group* group) {
     if (save_now) save(s, parts, *dir, r);
   }
   progress.finish();
+  if (s.batched) {  // every rank: whether run.cuda_graphs replayed the batched step (bench/fl_ranks_gpu.sh reads it)
+    const auto [captured, replayed] = s.batched->graph_counts();
+    if (captured + replayed > 0) log_info("fl: batched step: {} CUDA graph(s) captured, {} replays", captured, replayed);
+  }
 
   RunResult result;
   if (!ranks.lead()) {
@@ -173,7 +180,7 @@ RunResult run_fl(const FlConfig& cfg, bool resume, dist::Group* group) {
   result.run_dir = dir->path().string();
   result.rows = dir->metrics().rows();
   result.summary = summary(s, algo, parts, result.rows);
-  result.summary["seconds"] = seconds_since(t_run);
+  result.summary["seconds"] = before + seconds_since(t_run);  // the whole run's, resumes included
   result.summary["run_dir"] = result.run_dir;
   dir->write_summary(result.summary);
   const auto& last = result.rows.back();

@@ -59,6 +59,7 @@ std::vector<std::vector<int64_t>> generate(Transformer& model, const std::vector
   ro.seed = o.seed;
   ro.purpose = "llm.sample";
   ro.cuda_graphs = o.cuda_graphs != "off";
+  ro.require_cuda_graphs = o.cuda_graphs == "on";  // capture or fail (rollout.h)
   auto r = rollout(model, prompts, ro);
   auto rows = completions_on_host(r);
   auto stopped = r.stopped.to(torch::kCPU);

@@ -23,8 +23,10 @@ struct GenerateOptions {
   double top_p = 0.95;       ///< nucleus mass in (0, 1]
   uint64_t seed = 0;         ///< sampling stream (seed, "llm.sample", 0, position)
   int eos_id = -1;           ///< stop a sequence when it samples this id (-1: never)
-  /// "auto": on CUDA, capture the decode step once as a CUDA graph and replay it per token; "off": eager
-  /// launches (`--cuda-graphs`; same tokens either way: tests/llm/decode_test.cpp, LlmDecodeGpu).
+  /// "auto": on CUDA, capture the decode step once as a CUDA graph and replay it per token (eager elsewhere, or
+  /// after a failed capture); "on": the same, but an error instead of eager decoding (not on CUDA, a build
+  /// without CUDA graphs, a failed capture: RolloutOptions::require_cuda_graphs); "off": eager launches
+  /// (`--cuda-graphs`, as FL's run.cuda_graphs; same tokens either way: tests/llm/decode_test.cpp, LlmDecodeGpu).
   std::string cuda_graphs = "auto";
   /// The declared options of `plexus llm generate` (flags; core/options.h; defined in llm_options.cpp).
   static const OptionSchema<GenerateOptions>& schema();

@@ -82,9 +82,10 @@ const OptionSchema<GenerateOptions>& GenerateOptions::schema() {
           .key("top_p", &G::top_p, "nucleus mass (`--top-p`)", "(0, 1]")
           .key("seed", &G::seed, "sampling stream seed (`--seed`)")
           .key("cuda_graphs", &G::cuda_graphs,
-               "on CUDA: `auto` = capture the decode step once as a CUDA graph and replay it per token, `off` = "
-               "eager launches; same tokens (`--cuda-graphs`)",
-               one_of({"auto", "off"}));
+               "on CUDA: `auto` = capture the decode step once as a CUDA graph and replay it per token (eager "
+               "elsewhere or after a failed capture), `on` = the same or an error, `off` = eager launches; same "
+               "tokens (`--cuda-graphs`)",
+               one_of({"auto", "on", "off"}));
   return s;
 }
 
@@ -94,9 +95,9 @@ const OptionSchema<PretrainRunOptions>& PretrainRunOptions::schema() {
           .include_base(plexus::RunOptions::schema())
           .key("cuda_graphs", &PretrainRunOptions::cuda_graphs,
                "pretraining on CUDA: \"auto\" = capture the whole training step as one CUDA graph and replay it "
-               "(bf16 with the grouped-GEMM MoE, one process; otherwise eager), \"off\" = launch kernels every "
-               "step (docs/llm.md)",
-               Allowed::choices({"auto", "off"}));
+               "(bf16 with the grouped-GEMM MoE, one process; otherwise eager), \"on\" = the same or an error, "
+               "\"off\" = launch kernels every step (docs/llm.md)",
+               Allowed::choices({"auto", "on", "off"}));
   return s;
 }
 

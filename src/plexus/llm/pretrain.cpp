@@ -176,6 +176,14 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume, dist::Group* 
   // An NCCL group runs each rank on its own GPU (cuda:LOCAL_RANK); Gloo ranks on the configured device.
   torch::Device dev =
       group && group->backend() == dist::Backend::Nccl ? group->device() : resolve_device(cfg.run.device);
+  // run.cuda_graphs = "on" (as FL's): capture the step or fail; what can be told before the model exists first.
+  if (cfg.run.cuda_graphs == "on" && !dev.is_cuda())
+    throw Error::config("run.cuda_graphs = \"on\" needs run.device = \"cuda\" (got \"{}\"); use \"auto\" or \"off\"",
+                        dev.str());
+  if (cfg.run.cuda_graphs == "on" && group)
+    throw Error::config("run.cuda_graphs = \"on\" cannot run across ranks: their gradient all-reduces start during "
+                        "backward, which a CUDA graph of the step cannot hold (docs/distributed.md); use \"auto\" or "
+                        "\"off\"");
   std::optional<RunDir> run_opt;  // locked until this function returns (rank 0 only)
   if (lead) run_opt.emplace(cfg.run.out_dir, cfg.run.name, resume);
 
@@ -268,7 +276,10 @@ PretrainResult pretrain(const PretrainConfig& cfg_in, bool resume, dist::Group* 
   if (!group) {
     const auto compute = bf16 ? torch::kBFloat16 : torch::kFloat32;
     std::string why = TrainStep::graph_blocker(model, dev, compute);
-    const bool graphs = cfg.run.cuda_graphs == "auto" && dev.is_cuda() && why.empty();
+    if (cfg.run.cuda_graphs == "on" && !why.empty())
+      throw Error::config("run.cuda_graphs = \"on\": the training step cannot be captured as a CUDA graph ({}); use "
+                          "\"auto\" (eager then) or \"off\"", why);
+    const bool graphs = cfg.run.cuda_graphs != "off" && dev.is_cuda() && why.empty();
     if (cfg.run.cuda_graphs == "auto" && dev.is_cuda() && !why.empty())
       log_info("llm: training step without CUDA graphs: {}", why);
     one.emplace(model, opt, TrainStepOptions{o.grad_clip, cfg.model.bias_update_speed, graphs}, dev, compute);

@@ -33,7 +33,9 @@ using RunOptions = plexus::RunOptions;
 struct PretrainRunOptions : plexus::RunOptions {
   /// "auto": on CUDA, capture the whole training step (forward, backward, clip, AdamW, bias update) as one CUDA
   /// graph and replay it every step, when the step can be captured (bf16 with the grouped-GEMM MoE, one
-  /// process; llm/train_step.h); "off": launch every kernel from the host each step.
+  /// process; llm/train_step.h); "on": the same, but an Error(Config) where "auto" would run eagerly (not on CUDA,
+  /// across ranks, a step graph_blocker() refuses); "off": launch every kernel from the host each step. The values
+  /// of FL's run.cuda_graphs and `plexus llm generate --cuda-graphs`.
   std::string cuda_graphs = "auto";
   static const OptionSchema<PretrainRunOptions>& schema();
   /// Throws: Error(Config) as RunOptions::parse, or for an unknown cuda_graphs value.

@@ -51,6 +51,10 @@ Rollout rollout(Transformer& model, const std::vector<std::vector<int64_t>>& pro
   torch::NoGradGuard ng;
   model->eval();
   auto dev = model->embed.device();
+  if (o.require_cuda_graphs && !(dev.is_cuda() && cuda_graphs_supported()))
+    throw Error::config("--cuda-graphs on needs the model on CUDA (--device cuda) and a CUDA LibTorch build with CUDA "
+                        "graphs; this run decodes on {}{}: use --cuda-graphs auto or off",
+                        dev.str(), cuda_graphs_supported() ? "" : " in a build without CUDA graphs");
   auto host = torch::full({R, total}, o.pad_id, torch::kInt64);
   auto in_prompt_host = torch::zeros({R, total}, torch::kBool);
   for (int64_t r = 0; r < R; ++r) {
@@ -117,6 +121,10 @@ Rollout rollout(Transformer& model, const std::vector<std::vector<int64_t>>& pro
         g.capture(body, kWarmup);  // runs `body` kWarmup times, records one more call without running it
       } catch (const std::exception& e) {
         if (bodies < kWarmup) throw;  // an eager step failed: not a capture problem
+        if (o.require_cuda_graphs)
+          throw Error::infeasible("--cuda-graphs on: the decode step could not be captured as a CUDA graph ({}); use "
+                                  "--cuda-graphs auto (decodes eagerly after a failed capture) or off",
+                                  describe_exception(e));
         // The warm-up steps ran and the recorded one did not: carry on eagerly from step kWarmup, same tokens.
         log_warn("decode: CUDA graph capture failed ({}); decoding eagerly (set cuda_graphs off to skip the try)",
                  describe_exception(e));

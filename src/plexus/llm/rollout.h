@@ -38,6 +38,10 @@ struct RolloutOptions {
   /// ("auto"); false = launch every kernel eagerly ("off"). Same tokens (LlmDecodeGpu); on the H200 the graphed
   /// rollout decodes 5.1x the eager one's tokens/s (docs/results.md).
   bool cuda_graphs = true;
+  /// With cuda_graphs: fail instead of decoding eagerly (`plexus llm generate --cuda-graphs on`): an Error(Config)
+  /// before any work when the model is not on CUDA or this build has no CUDA graphs, an Error(Infeasible) when the
+  /// capture fails. A rollout of at most 3 steps after the prefill has nothing to replay and runs eagerly.
+  bool require_cuda_graphs = false;
 };
 
 struct Rollout {
@@ -53,7 +57,7 @@ struct Rollout {
 torch::Tensor sample_on_device(const torch::Tensor& logits, const torch::Tensor& u, double temperature, double top_p);
 
 /// Continue every prompt. Throws: Error(Config) if a prompt is empty or prompt + max_new_tokens exceeds
-/// model.max_seq_len, or temperature/top_p are out of range.
+/// model.max_seq_len, or temperature/top_p are out of range; with require_cuda_graphs, as that field says.
 Rollout rollout(Transformer& model, const std::vector<std::vector<int64_t>>& prompts, const RolloutOptions& o);
 
 /// Completion mask aligned with next-token targets tokens[:,1:]: 1 where target position p lies in
