@@ -1,6 +1,7 @@
 #include "plexus/nn/functional_models.h"
 
 #include "plexus/core/error.h"
+#include "plexus/nn/max_pool.h"
 
 namespace plexus::nn {
 
@@ -59,7 +60,7 @@ torch::Tensor BatchedForward::operator()(const torch::Tensor& W, const torch::Te
       auto wg = w.reshape({n * c.w_shape[0], c.w_shape[1], c.w_shape[2], c.w_shape[3]});
       const std::vector<int64_t> one = {1, 1}, zero = {0, 0};
       h = torch::conv2d(h, wg, bias(W, c).reshape({n * c.out}), one, zero, one, n);  // [B, N·out, H', W']
-      h = torch::relu(torch::max_pool2d(h, 2, 2));
+      h = torch::relu(max_pool2x2(h));  // torch::max_pool2d(h, 2, 2) bit for bit (nn/max_pool.h)
     }
     h = h.view({b, n, -1}).transpose(0, 1);  // [N, B, 64·h·w]
   } else {

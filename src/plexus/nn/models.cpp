@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "plexus/core/error.h"
+#include "plexus/nn/max_pool.h"
 
 namespace plexus::nn {
 
@@ -62,8 +63,9 @@ Cnn::Cnn(std::array<int64_t, 3> s, int64_t classes) {
 }
 
 torch::Tensor Cnn::forward(torch::Tensor x) {
-  x = torch::relu(torch::max_pool2d(conv2d_1_->forward(x), 2, 2));  // [B,32,(H−4)/2,(W−4)/2]
-  x = torch::relu(torch::max_pool2d(conv2d_2_->forward(x), 2, 2));  // [B,64,h,w]
+  // max_pool2x2 = torch::max_pool2d(·, 2, 2) bit for bit, faster on the CPU (nn/max_pool.h).
+  x = torch::relu(max_pool2x2(conv2d_1_->forward(x)));  // [B,32,(H−4)/2,(W−4)/2]
+  x = torch::relu(max_pool2x2(conv2d_2_->forward(x)));  // [B,64,h,w]
   x = torch::relu(linear_1_->forward(x.flatten(1)));                // [B,512]
   return output_layer_->forward(x);                                  // [B,K]
 }
