@@ -5,7 +5,7 @@
 #           static SentencePiece shim (bench/gpu_build.sh); TARGETS replaces the target list
 #   tests   the GPU tests: CudaGraph.*, BatchedGraphsGpu.* (FL batched step replayed = eager), TrainStepGpu.*
 #           (LLM step replayed = eager), LlmDecodeGpu.* (decode graph = eager tokens), LlmGroupedDispatch.* (CPU),
-#           LlmNccl.* and FlGpuRanks.*
+#           LlmNccl.*, RanksGpu.* and RanksOne.* (FL ranks on the GPU)
 #   parity  plexus vs the PyTorch reference at identical weights on the GPU, f32 and bf16 (bench/llm_gpu.sh parity)
 #   fl      FL speed, batched engine with and without CUDA graphs (bench/fl_speed_gpu.sh; SETTINGS, ROUNDS)
 #   decode  decode tokens/s, plexus eager/graphed vs the PyTorch reference (bench/llm_decode_gpu.sh)
@@ -44,13 +44,14 @@ for stage in "$@"; do
       gtest test_core 'CudaGraph*'
       gtest test_fl 'BatchedGraphsGpu*:CudaGraphsKey*'
       gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*:LlmGroupedDispatch*'
-      gtest test_dist 'LlmNccl*:FlGpuRanks*' ;;
+      gtest test_dist 'LlmNccl*:RanksGpu*:RanksOne*' ;;
     parity)
       OUT=$L/parity timeout $(left) bash bench/llm_gpu.sh parity > $L/parity.log 2>&1; say "parity rc=$?"
       tail -12 $L/parity.log | tee -a "$R/check.txt" ;;
     flranks)
-      OUT=$L/flranks B=$B timeout $(left) bash bench/fl_ranks_gpu.sh > $L/flranks.log 2>&1; say "flranks rc=$?"
-      cat $L/flranks/*.jsonl 2>/dev/null | tee -a "$R/check.txt"; tail -5 $L/flranks.log | tee -a "$R/check.txt" ;;
+      OUT=$L/flranks B=$B ROUNDS=${FLR_ROUNDS:-5} timeout $(left) bash bench/fl_ranks_gpu.sh > $L/flranks.log 2>&1
+      say "flranks rc=$?"; tail -5 $L/flranks.log | tee -a "$R/check.txt"
+      cp $L/flranks/fl_ranks_gpu.json "$R/" 2>/dev/null ;;
     fl)
       OUT=$L/fl SETTINGS=${SETTINGS:-dfedsam100 quickstart} MODES="auto auto-nograph" ROUNDS=${ROUNDS:-2} \
         timeout $(left) bash bench/fl_speed_gpu.sh $(( $(left) - 10 )) > $L/fl_speed_gpu.log 2>&1
