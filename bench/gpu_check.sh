@@ -5,7 +5,7 @@
 #           static SentencePiece shim (bench/gpu_build.sh); TARGETS replaces the target list
 #   tests   the GPU tests: CudaGraph.*, BatchedGraphsGpu.* (FL batched step replayed = eager), TrainStepGpu.*
 #           (LLM step replayed = eager), LlmDecodeGpu.* (decode graph = eager tokens), LlmGroupedDispatch.* (CPU),
-#           LlmNccl.*, RanksGpu.* and RanksOne.* (FL ranks on the GPU)
+#           LlmFusedOps.* (fused kernels = composite ops), LlmNccl.*, RanksGpu.* and RanksOne.* (FL ranks on the GPU)
 #   parity  plexus vs the PyTorch reference at identical weights on the GPU, f32 and bf16 (bench/llm_gpu.sh parity)
 #   fl      FL speed, batched engine with and without CUDA graphs (bench/fl_speed_gpu.sh; SETTINGS, ROUNDS)
 #   decode  decode tokens/s, plexus eager/graphed vs the PyTorch reference (bench/llm_decode_gpu.sh)
@@ -36,14 +36,14 @@ for stage in "$@"; do
   case $stage in
     build)
       gpu_configure $L/cmake.log -DPLEXUS_BUILD_TESTS=ON -DPLEXUS_NCCL=ON
-      grep "NCCL process groups\|plexus_spm" $L/cmake.log | tee -a "$R/check.txt"
+      grep "NCCL process groups\|plexus_spm\|fused CUDA kernels" $L/cmake.log | tee -a "$R/check.txt"
       ninja -C $B ${TARGETS:-plexus test_core test_fl test_llm test_dist llm_decode llm_bench llm_parity} \
         > $L/ninja.log 2>&1 \
         || { grep -E "error" -A3 $L/ninja.log | head -60 | tee -a "$R/check.txt"; say "build failed"; break; } ;;
     tests)
       gtest test_core 'CudaGraph*'
       gtest test_fl 'BatchedGraphsGpu*:CudaGraphsKey*'
-      gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*:LlmGroupedDispatch*'
+      gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*:LlmGroupedDispatch*:LlmFusedOps*'
       gtest test_dist 'LlmNccl*:RanksGpu*:RanksOne*' ;;
     parity)
       OUT=$L/parity timeout $(left) bash bench/llm_gpu.sh parity > $L/parity.log 2>&1; say "parity rc=$?"

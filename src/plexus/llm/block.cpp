@@ -1,6 +1,8 @@
 // Transformer block: pre-norm MLA then pre-norm dense FFN or MoE. See block.h.
 #include "plexus/llm/block.h"
 
+#include "plexus/llm/fused_ops.h"
+
 namespace plexus::llm {
 
 BlockImpl::BlockImpl(const ModelArgs& a, int64_t layer_id) {
@@ -19,8 +21,10 @@ torch::Tensor BlockImpl::ffn(const torch::Tensor& h) {
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  auto h = x + attn->forward(attn_norm(x), cos, sin);
-  return h + ffn(ffn_norm(h));
+  // The attention input goes straight to bf16 matmuls: normed in the matmul dtype (no separate cast). The FFN
+  // input stays in x's dtype, since the gate scores it in f32.
+  auto h = residual_add(x, attn->forward(attn_norm->forward_to(x, matmul_dtype()), cos, sin));
+  return residual_add(h, ffn(ffn_norm(h)));
 }
 
 torch::Tensor BlockImpl::forward_cached(const torch::Tensor& x, int64_t start_pos, const torch::Tensor& cos,

@@ -2,6 +2,7 @@
 #include "plexus/llm/grouped_dispatch.h"
 
 #include "plexus/core/error.h"
+#include "plexus/llm/fused_ops.h"
 
 // at::_grouped_mm appeared in PyTorch 2.8 (CUDA, sm90+). Debian's LibTorch 1.13 (CPU builds) lacks it and
 // takes the loop below.
@@ -76,8 +77,7 @@ struct DispatchRows : torch::autograd::Function<DispatchRows> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list dout) {
     auto slot = ctx->get_saved_variables()[0];
-    const int64_t K = ctx->saved_data["k"].toInt(), C = dout[0].size(1);
-    auto dx = dout[0].index_select(0, slot).view({-1, K, C}).sum(1);
+    auto dx = gather_sum(dout[0], slot, ctx->saved_data["k"].toInt(), dout[0].scalar_type());
     return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -91,7 +91,7 @@ struct CombineRows : torch::autograd::Function<CombineRows> {
                                const torch::Tensor& token, int64_t k, c10::ScalarType out_dtype) {
     ctx->save_for_backward({token});
     ctx->saved_data["dtype"] = static_cast<int64_t>(y.scalar_type());
-    return y.index_select(0, slot).view({-1, k, y.size(1)}).sum(1, false, out_dtype);
+    return gather_sum(y, slot, k, out_dtype);
   }
   static variable_list backward(AutogradContext* ctx, variable_list dout) {
     auto token = ctx->get_saved_variables()[0];
@@ -119,9 +119,11 @@ torch::Tensor buffer_weights(const torch::Tensor& weights, const GroupedLayout& 
 
 torch::Tensor grouped_swiglu(const torch::Tensor& xp, const torch::Tensor& row_weight, const GroupedLayout& g,
                              const torch::Tensor& w1, const torch::Tensor& w2, const torch::Tensor& w3) {
-  auto h = torch::silu(grouped_mm(xp, w1.transpose(1, 2), g.offs)) * grouped_mm(xp, w3.transpose(1, 2), g.offs);
-  h = h * row_weight.to(h.scalar_type()).unsqueeze(1);  // g_p before W2: the token's output is a plain sum
-  return grouped_mm(h, w2.transpose(1, 2), g.offs);
+  // g_p multiplies the hidden layer before W2, so the token's output is a plain sum of its K rows.
+  auto product = [&](const torch::Tensor& x, const torch::Tensor& w) {
+    return grouped_mm(x, w.transpose(1, 2), g.offs);
+  };
+  return grouped_mm(swiglu_hidden(xp, w1, w3, row_weight, product), w2.transpose(1, 2), g.offs);
 }
 
 }  // namespace plexus::llm

@@ -1,13 +1,7 @@
 // RMSNorm, SwiGLU MLP and the dtype-following linear map. See layers.h.
 #include "plexus/llm/layers.h"
 
-// at::rms_norm has a fused CUDA kernel (forward and backward, one pass each) from PyTorch 2.8 on; Debian's
-// LibTorch 1.13 has no at::rms_norm and takes the composite expression below.
-#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8))
-#define PLEXUS_HAVE_FUSED_RMS_NORM 1
-#else
-#define PLEXUS_HAVE_FUSED_RMS_NORM 0
-#endif
+#include "plexus/llm/fused_ops.h"
 
 namespace plexus::llm {
 
@@ -34,15 +28,10 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto xf = x.to(torch::kFloat32);
-#if PLEXUS_HAVE_FUSED_RMS_NORM
-  // The same f32 function in one kernel instead of five (pow, mean, add, rsqrt, two products) and their
-  // backward passes; only the order of the mean's summation differs.
-  if (xf.is_cuda()) return at::rms_norm(xf, {xf.size(-1)}, weight, eps_).to(x.scalar_type());
-#endif
-  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_) * weight;
-  return y.to(x.scalar_type());
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return forward_to(x, x.scalar_type()); }
+
+torch::Tensor RMSNormImpl::forward_to(const torch::Tensor& x, torch::Dtype out_dtype) {
+  return rms_norm(x, weight, eps_, out_dtype);
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t inter_dim) {
@@ -53,7 +42,7 @@ MlpImpl::MlpImpl(int64_t dim, int64_t inter_dim) {
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   auto xc = x.to(matmul_dtype());  // cast once for both W1 and W3
-  return project(torch::silu(project(xc, w1)) * project(xc, w3), w2);
+  return project(swiglu_hidden(xc, w1, w3, {}, project), w2);
 }
 
 }  // namespace plexus::llm

@@ -30,12 +30,14 @@ torch::Tensor project(const torch::Tensor& x, const torch::Tensor& weight);
 /// A bias-free weight matrix [out, in] registered on `m` under `name` (filled later by the model's init).
 torch::Tensor register_linear(torch::nn::Module& m, const std::string& name, int64_t in, int64_t out);
 
-/// RMSNorm: y = x / sqrt(mean(x²) + ε) ⊙ g, computed in f32, returned in x's dtype.
+/// RMSNorm: y = x / sqrt(mean(x²) + ε) ⊙ g, computed in f32, returned in x's dtype (or out_dtype, which
+/// lets a bf16 consumer skip a cast; see fused_ops.h rms_norm).
 /// Shapes: x [..., C] → [..., C]. Source: Zhang & Sennrich 2019; model.py RMSNorm (ε = 1e-6).
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward_to(const torch::Tensor& x, torch::Dtype out_dtype);
   torch::Tensor weight;  ///< g [C], initialised to ones
 
  private:

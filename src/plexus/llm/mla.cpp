@@ -3,6 +3,7 @@
 
 #include <limits>
 
+#include "plexus/llm/fused_ops.h"
 #include "plexus/llm/rope.h"
 
 // at::scaled_dot_product_attention with a `scale` argument: PyTorch ≥ 2.1. Debian's LibTorch 1.13 takes the
@@ -41,42 +42,42 @@ MlaImpl::MlaImpl(const ModelArgs& a) : a_(a), scale_(a.softmax_scale()) {
   wo = register_linear(*this, "wo", H * a.v_head_dim, a.dim);
 }
 
-std::pair<torch::Tensor, torch::Tensor> MlaImpl::queries(const torch::Tensor& x, const torch::Tensor& cos,
-                                                        const torch::Tensor& sin) {
+torch::Tensor MlaImpl::query_product(const torch::Tensor& x) {
   const auto B = x.size(0), T = x.size(1);
   auto q = a_.q_lora_rank == 0 ? project(x, wq) : project(q_norm(project(x, wq_a)), wq_b);
-  q = q.view({B, T, a_.n_heads, a_.qk_head_dim()});
+  return q.view({B, T, a_.n_heads, a_.qk_head_dim()});
+}
+
+std::pair<torch::Tensor, torch::Tensor> MlaImpl::latent_parts(const torch::Tensor& x) {
+  auto kv = project(x, wkv_a);                                              // [B,T,d_c+d_r]
   // split, not two narrows: the backward of split is one concatenation, that of each narrow a zero-filled
   // full-width tensor plus a strided copy, and the two are then added (three passes instead of one).
-  auto parts = q.split_with_sizes({a_.qk_nope_head_dim, a_.qk_rope_head_dim}, -1);
-  auto q_nope = parts[0];                                                  // [B,T,H,d_n]
-  auto q_pe = apply_rope(parts[1], cos, sin);                              // [B,T,H,d_r]
-  return {q_nope, q_pe};
+  auto parts = kv.split_with_sizes({a_.kv_lora_rank, a_.qk_rope_head_dim}, -1);
+  return {kv_norm(parts[0]), parts[1]};
+}
+
+std::pair<torch::Tensor, torch::Tensor> MlaImpl::queries(const torch::Tensor& x, const torch::Tensor& cos,
+                                                        const torch::Tensor& sin) {
+  auto parts = query_product(x).split_with_sizes({a_.qk_nope_head_dim, a_.qk_rope_head_dim}, -1);
+  return {parts[0], apply_rope(parts[1], cos, sin)};                       // [B,T,H,d_n], [B,T,H,d_r]
 }
 
 std::pair<torch::Tensor, torch::Tensor> MlaImpl::latents(const torch::Tensor& x, const torch::Tensor& cos,
                                                         const torch::Tensor& sin) {
-  auto kv = project(x, wkv_a);                                              // [B,T,d_c+d_r]
-  auto parts = kv.split_with_sizes({a_.kv_lora_rank, a_.qk_rope_head_dim}, -1);  // split: see queries()
-  auto c = kv_norm(parts[0]);                                              // [B,T,d_c]
-  auto k_pe = apply_rope(parts[1].unsqueeze(2), cos, sin)
-                  .squeeze(2);                                             // [B,T,d_r]
-  return {c, k_pe};
+  auto [c, k_pe] = latent_parts(x);
+  return {c, apply_rope(k_pe.unsqueeze(2), cos, sin).squeeze(2)};          // [B,T,d_c], [B,T,d_r]
 }
 
 torch::Tensor MlaImpl::forward(const torch::Tensor& x_in, const torch::Tensor& cos, const torch::Tensor& sin) {
   const auto B = x_in.size(0), T = x_in.size(1), H = a_.n_heads;
   auto x = x_in.to(matmul_dtype());  // cast once for the q and kv projections
-  auto [q_nope, q_pe] = queries(x, cos, sin);
-  auto [c, k_pe] = latents(x, cos, sin);
+  // [q_nope | rope(q_pe)] and [k_nope | rope(k_pe)] built in one pass each (fused_ops.h).
+  auto q = rope_queries(query_product(x), a_.qk_rope_head_dim, cos, sin).transpose(1, 2);  // [B,H,T,d_qk]
+  auto [c, k_pe] = latent_parts(x);
   auto kv = project(c, wkv_b).view({B, T, H, a_.qk_nope_head_dim + a_.v_head_dim});  // c stays f32-normed
-  auto parts = kv.split_with_sizes({a_.qk_nope_head_dim, a_.v_head_dim}, -1);  // split: see queries()
-  auto k_nope = parts[0];                                                  // [B,T,H,d_n]
-  auto v = parts[1];                                                       // [B,T,H,d_v]
-  auto q = torch::cat({q_nope, q_pe}, -1).transpose(1, 2);                  // [B,H,T,d_qk]
-  auto k = torch::cat({k_nope, k_pe.unsqueeze(2).expand({B, T, H, a_.qk_rope_head_dim})}, -1)
-               .transpose(1, 2);                                            // [B,H,T,d_qk]
-  auto o = attend(q, k, v.transpose(1, 2));                                 // [B,H,T,d_v]
+  auto parts = kv.split_with_sizes({a_.qk_nope_head_dim, a_.v_head_dim}, -1);  // split: see latent_parts()
+  auto k = rope_keys(parts[0], k_pe, cos, sin).transpose(1, 2);            // [B,H,T,d_qk]
+  auto o = attend(q, k, parts[1].transpose(1, 2));                          // [B,H,T,d_v]
   return project(o.transpose(1, 2).reshape({B, T, H * a_.v_head_dim}), wo);
 }
 

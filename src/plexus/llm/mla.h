@@ -54,6 +54,10 @@ class MlaImpl : public torch::nn::Module {
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) const;
 
  private:
+  /// The query product before RoPE, [B,T,H,d_n+d_r].
+  torch::Tensor query_product(const torch::Tensor& x);
+  /// ĉ = RMSNorm(c_KV) [B,T,d_c] and k_pe before RoPE [B,T,d_r] (a view of the wkv_a product).
+  std::pair<torch::Tensor, torch::Tensor> latent_parts(const torch::Tensor& x);
   /// Queries split into q_nope [B,T,H,d_n] and RoPE'd q_pe [B,T,H,d_r].
   std::pair<torch::Tensor, torch::Tensor> queries(const torch::Tensor& x, const torch::Tensor& cos,
                                                   const torch::Tensor& sin);

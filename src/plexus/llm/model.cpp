@@ -44,7 +44,7 @@ std::pair<torch::Tensor, torch::Tensor> TransformerImpl::rope(int64_t start, int
 }
 
 torch::Tensor TransformerImpl::logits_of(const torch::Tensor& h, RMSNorm n) {
-  return project(n->forward(h), head).to(torch::kFloat32);
+  return project(n->forward_to(h, matmul_dtype()), head).to(torch::kFloat32);
 }
 
 torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) { return blocks(torch::embedding(embed, tokens)); }

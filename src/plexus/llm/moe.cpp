@@ -1,8 +1,7 @@
 // DeepSeekMoE gate, batched expert dispatch and balancing. See moe.h for the equations.
 #include "plexus/llm/moe.h"
 
-#include <limits>
-
+#include "plexus/llm/fused_ops.h"
 #include "plexus/llm/grouped_dispatch.h"
 
 namespace plexus::llm {
@@ -13,24 +12,11 @@ GateImpl::GateImpl(const ModelArgs& a) : a_(a) {
 }
 
 Routing GateImpl::forward(const torch::Tensor& x) {
-  const auto N = x.size(0);
-  const int64_t E = a_.n_routed_experts, G = a_.n_expert_groups, K = a_.n_activated_experts;
+  const int64_t G = a_.n_expert_groups, K = a_.n_activated_experts;
   auto logits = torch::nn::functional::linear(x.to(torch::kFloat32), weight);      // [N,E] f32
   auto s = a_.score_func == "sigmoid" ? torch::sigmoid(logits) : torch::softmax(logits, -1);
   auto sel = (s + bias).detach();                                                   // selection only
-  if (G > 1) {
-    auto g = sel.view({N, G, E / G});
-    torch::Tensor group_score;
-    if (a_.score_func == "sigmoid") {
-      group_score = std::get<0>(g.topk(std::min<int64_t>(2, E / G), -1)).sum(-1);  // [N,G]
-    } else {
-      group_score = std::get<0>(g.max(-1));
-    }
-    auto keep = std::get<1>(group_score.topk(a_.n_limited_groups, -1));            // [N,limited]
-    auto drop = torch::ones({N, G}, x.options().dtype(torch::kBool)).scatter(1, keep, false);
-    sel = g.masked_fill(drop.unsqueeze(-1), -std::numeric_limits<float>::infinity()).view({N, E});
-  }
-  auto idx = std::get<1>(sel.topk(K, -1));                                          // [N,K]
+  auto idx = select_experts(sel, G, a_.n_limited_groups, K, a_.score_func == "sigmoid");  // [N,K]
   auto w = s.gather(1, idx);                                                        // unbiased affinities
   // Normalise the selected sigmoid affinities. When every one underflows to 0 in f32 (logits below about
   // −104) the plain ratio is 0/0 = NaN; the 1e-20 floor (as HF transformers' DeepseekV3 gate) makes those
@@ -76,7 +62,7 @@ torch::Tensor MoeImpl::forward(const torch::Tensor& x) {
                             : torch::bincount(pair_expert, {}, E);
   auto y = use_grouped(x) ? routed_grouped(flat, r.weights, sorted_expert, order, counts)
                           : routed_per_expert(flat, r.weights, order, counts);
-  if (shared) y = y + shared->forward(flat);
+  if (shared) y = residual_add(y, shared->forward(flat));
   if (is_training()) {
     if (load_.device() != counts.device()) load_ = load_.to(counts.device());
     load_ += counts.to(torch::kFloat64);  // stays on the device: read once per step by end_step_balance

@@ -1,0 +1,324 @@
+// Fused RoPE/keys, SwiGLU and residual add with composite fallbacks. See fused_ops.h.
+#include "plexus/llm/fused_ops.h"
+
+#include <limits>
+
+#include "plexus/core/error.h"
+#include "plexus/llm/rope.h"
+
+// at::rms_norm has a fused CUDA kernel (forward and backward, one pass each) from PyTorch 2.8 on; Debian's
+// LibTorch 1.13 has no at::rms_norm and takes the composite expression.
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8))
+#define PLEXUS_HAVE_FUSED_RMS_NORM 1
+#else
+#define PLEXUS_HAVE_FUSED_RMS_NORM 0
+#endif
+
+// Set by CMake on this file alone: 1 when src/plexus/llm/kernels/fused.cu is compiled and linked.
+#ifndef PLEXUS_FUSED_KERNELS
+#define PLEXUS_FUSED_KERNELS 0
+#endif
+#if PLEXUS_FUSED_KERNELS
+#include <c10/cuda/CUDAStream.h>
+
+#include "plexus/llm/kernels/fused.h"
+#endif
+
+namespace plexus::llm {
+
+bool have_fused_kernels() { return PLEXUS_FUSED_KERNELS != 0; }
+
+namespace {
+
+torch::Tensor rope_queries_composite(const torch::Tensor& q, int64_t dr, const torch::Tensor& cos,
+                                     const torch::Tensor& sin) {
+  auto parts = q.split_with_sizes({q.size(-1) - dr, dr}, -1);
+  return torch::cat({parts[0], apply_rope(parts[1], cos, sin)}, -1);
+}
+
+torch::Tensor rope_keys_composite(const torch::Tensor& k_nope, const torch::Tensor& k_pe, const torch::Tensor& cos,
+                                  const torch::Tensor& sin) {
+  const auto B = k_nope.size(0), T = k_nope.size(1), H = k_nope.size(2), dr = k_pe.size(-1);
+  auto pe = apply_rope(k_pe.unsqueeze(2), cos, sin);  // [B,T,1,d_r]
+  return torch::cat({k_nope, pe.expand({B, T, H, dr})}, -1);
+}
+
+torch::Tensor rms_norm_composite(const torch::Tensor& x, const torch::Tensor& weight, double eps,
+                                 torch::Dtype out_dtype) {
+  auto xf = x.to(torch::kFloat32);
+#if PLEXUS_HAVE_FUSED_RMS_NORM
+  // The same f32 function in one kernel instead of five (pow, mean, add, rsqrt, two products) and their
+  // backward passes; only the order of the mean's summation differs.
+  if (xf.is_cuda()) return at::rms_norm(xf, {xf.size(-1)}, weight, eps).to(out_dtype);
+#endif
+  return (xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps) * weight).to(out_dtype);
+}
+
+torch::Tensor swiglu_composite(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& row_weight) {
+  auto h = torch::silu(a) * b;
+  if (row_weight.defined()) h = h * row_weight.to(h.scalar_type()).unsqueeze(-1);
+  return h;
+}
+
+torch::Tensor select_experts_composite(const torch::Tensor& sel_in, int64_t G, int64_t topk_groups, int64_t K,
+                                       bool top_two_sum) {
+  auto sel = sel_in;
+  const auto N = sel.size(0), E = sel.size(1);
+  if (G > 1) {
+    auto g = sel.view({N, G, E / G});
+    auto group_score = top_two_sum ? std::get<0>(g.topk(std::min<int64_t>(2, E / G), -1)).sum(-1)  // [N,G]
+                                   : std::get<0>(g.max(-1));
+    auto keep = std::get<1>(group_score.topk(topk_groups, -1));                                     // [N,kept]
+    auto drop = torch::ones({N, G}, sel.options().dtype(torch::kBool)).scatter(1, keep, false);
+    sel = g.masked_fill(drop.unsqueeze(-1), -std::numeric_limits<float>::infinity()).view({N, E});
+  }
+  return std::get<1>(sel.topk(K, -1));
+}
+
+#if PLEXUS_FUSED_KERNELS
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+void* stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+
+void check_launch(int rc, const char* what) {
+  PLEXUS_CHECK(rc == 0, "fused CUDA kernel {} failed to launch (CUDA error {})", what, rc);
+}
+
+// The kernels read bf16 pairs: a contiguous last dim, even strides and a 4-byte-aligned start.
+bool pair_view(const torch::Tensor& t) {
+  if (t.stride(-1) != 1 || reinterpret_cast<uintptr_t>(t.data_ptr()) % 4 != 0) return false;
+  for (int64_t d = 0; d + 1 < t.dim(); ++d)
+    if (t.stride(d) % 2 != 0) return false;
+  return true;
+}
+
+torch::Tensor pairs(const torch::Tensor& t) { return pair_view(t) ? t : t.contiguous(); }
+
+kernels::View4 view4(const torch::Tensor& t) { return {t.data_ptr(), t.stride(0), t.stride(1), t.stride(2)}; }
+
+bool fusable(const torch::Tensor& t) { return t.is_cuda() && t.scalar_type() == torch::kBFloat16; }
+
+torch::Tensor rotate_tail(const torch::Tensor& x_in, int64_t dr, const torch::Tensor& cos, const torch::Tensor& sin,
+                          bool inverse) {
+  auto x = pairs(x_in);
+  auto out = torch::empty(x.sizes(), x.options().memory_format(torch::MemoryFormat::Contiguous));
+  check_launch(kernels::rope_tail(view4(x), out.data_ptr(), x.size(0), x.size(1), x.size(2), x.size(3), dr,
+                                  cos.data_ptr<float>(), sin.data_ptr<float>(), inverse, stream()),
+               "rope_tail");
+  return out;
+}
+
+struct RopeQueries : torch::autograd::Function<RopeQueries> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, int64_t dr, const torch::Tensor& cos,
+                               const torch::Tensor& sin) {
+    ctx->save_for_backward({cos, sin});
+    ctx->saved_data["dr"] = dr;
+    return rotate_tail(q, dr, cos, sin, false);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list dout) {
+    auto s = ctx->get_saved_variables();
+    return {rotate_tail(dout[0], ctx->saved_data["dr"].toInt(), s[0], s[1], true), {}, {}, {}};
+  }
+};
+
+struct RopeKeys : torch::autograd::Function<RopeKeys> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& kn_in, const torch::Tensor& pe_in,
+                               const torch::Tensor& cos, const torch::Tensor& sin) {
+    auto kn = pairs(kn_in), pe = pairs(pe_in);
+    const auto B = kn.size(0), T = kn.size(1), H = kn.size(2), dn = kn.size(3), dr = pe.size(2);
+    auto out = torch::empty({B, T, H, dn + dr}, kn.options());
+    check_launch(kernels::mla_keys(view4(kn), pe.data_ptr(), pe.stride(0), pe.stride(1), out.data_ptr(), B, T, H,
+                                   dn, dr, cos.data_ptr<float>(), sin.data_ptr<float>(), stream()),
+                 "mla_keys");
+    ctx->save_for_backward({cos, sin});
+    ctx->saved_data["dn"] = dn;
+    return out;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list dout) {
+    auto s = ctx->get_saved_variables();
+    auto dk = pairs(dout[0]);
+    const auto B = dk.size(0), T = dk.size(1), H = dk.size(2), dn = ctx->saved_data["dn"].toInt();
+    const auto dr = dk.size(3) - dn;
+    auto dkn = torch::empty({B, T, H, dn}, dk.options());
+    auto dpe = torch::empty({B, T, dr}, dk.options());
+    check_launch(kernels::mla_keys_backward(view4(dk), dkn.data_ptr(), dpe.data_ptr(), B, T, H, dn, dr,
+                                            s[0].data_ptr<float>(), s[1].data_ptr<float>(), stream()),
+                 "mla_keys_backward");
+    return {dkn, dpe, {}, {}};
+  }
+};
+
+struct ResidualAdd : torch::autograd::Function<ResidualAdd> {
+  static torch::Tensor forward(AutogradContext*, const torch::Tensor& x, const torch::Tensor& y) {
+    auto out = torch::empty_like(x);
+    check_launch(kernels::add_f32_bf16(x.data_ptr<float>(), y.data_ptr(), out.data_ptr<float>(), x.numel(), stream()),
+                 "add_f32_bf16");
+    return out;
+  }
+  static variable_list backward(AutogradContext*, variable_list dout) {
+    return {dout[0], dout[0].to(torch::kBFloat16)};
+  }
+};
+
+bool is_bf16(const torch::Tensor& t) { return t.scalar_type() == torch::kBFloat16; }
+
+// x [N, C] rows with a row stride (f32 or bf16), weight [C] f32 → y [N, C] in the requested dtype.
+struct RmsNorm : torch::autograd::Function<RmsNorm> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               double eps, c10::ScalarType out_dtype) {
+    const auto N = x.size(0), C = x.size(1);
+    auto y = torch::empty({N, C}, x.options().dtype(out_dtype));
+    auto rstd = torch::empty({N}, x.options().dtype(torch::kFloat32));
+    check_launch(kernels::rms_norm(x.data_ptr(), x.stride(0), is_bf16(x), weight.data_ptr<float>(), y.data_ptr(),
+                                   is_bf16(y), rstd.data_ptr<float>(), N, C, static_cast<float>(eps), stream()),
+                 "rms_norm");
+    ctx->save_for_backward({x, weight, rstd});
+    return y;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list dout) {
+    auto s = ctx->get_saved_variables();
+    const auto &x = s[0], &weight = s[1], &rstd = s[2];
+    const auto N = x.size(0), C = x.size(1);
+    auto dy = dout[0].contiguous();
+    auto dx = torch::empty({N, C}, x.options());
+    auto partial = torch::empty({kernels::rms_norm_partials(N), C}, weight.options());
+    check_launch(kernels::rms_norm_backward(dy.data_ptr(), is_bf16(dy), x.data_ptr(), x.stride(0), is_bf16(x),
+                                            weight.data_ptr<float>(), rstd.data_ptr<float>(), dx.data_ptr(),
+                                            partial.data_ptr<float>(), N, C, stream()),
+                 "rms_norm_backward");
+    return {dx, partial.sum(0), {}, {}};
+  }
+};
+
+// Row weights as a kernel pointer: an empty w means weight 1 (autograd functions take no undefined inputs).
+const float* weights_or_null(const torch::Tensor& w) { return w.numel() ? w.data_ptr<float>() : nullptr; }
+
+// ab [R, 2I] bf16 contiguous, w [R] f32 or empty → h [R, I].
+struct SwiGLU : torch::autograd::Function<SwiGLU> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& ab, const torch::Tensor& w) {
+    const auto R = ab.size(0), I = ab.size(1) / 2;
+    auto h = torch::empty({R, I}, ab.options());
+    check_launch(kernels::swiglu(ab.data_ptr(), weights_or_null(w), h.data_ptr(), R, I, stream()), "swiglu");
+    ctx->save_for_backward({ab, w});
+    return h;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list dout) {
+    auto s = ctx->get_saved_variables();
+    const auto& ab = s[0];
+    const auto& w = s[1];
+    const auto R = ab.size(0), I = ab.size(1) / 2;
+    auto dh = dout[0].contiguous();
+    auto d_ab = torch::empty_like(ab);
+    const bool weighted = w.numel() > 0;
+    torch::Tensor dw = weighted ? torch::empty_like(w) : torch::Tensor();
+    check_launch(kernels::swiglu_backward(dh.data_ptr(), ab.data_ptr(), weights_or_null(w), d_ab.data_ptr(),
+                                          weighted ? dw.data_ptr<float>() : nullptr, R, I, stream()),
+                 "swiglu_backward");
+    return {d_ab, dw};
+  }
+};
+
+bool fused_rope_applies(const torch::Tensor& x, const torch::Tensor& cos) {
+  return fusable(x) && x.dim() == 4 && x.size(-1) % 2 == 0 && cos.is_cuda() && cos.scalar_type() == torch::kFloat32;
+}
+#endif
+
+}  // namespace
+
+torch::Tensor rope_queries(const torch::Tensor& q, int64_t rope_dim, const torch::Tensor& cos,
+                           const torch::Tensor& sin) {
+#if PLEXUS_FUSED_KERNELS
+  if (fused_rope_applies(q, cos) && rope_dim % 2 == 0)
+    return RopeQueries::apply(q, rope_dim, cos.contiguous(), sin.contiguous());
+#endif
+  return rope_queries_composite(q, rope_dim, cos, sin);
+}
+
+torch::Tensor rope_keys(const torch::Tensor& k_nope, const torch::Tensor& k_pe, const torch::Tensor& cos,
+                        const torch::Tensor& sin) {
+#if PLEXUS_FUSED_KERNELS
+  if (fused_rope_applies(k_nope, cos) && fusable(k_pe) && k_pe.dim() == 3 && k_pe.size(-1) % 2 == 0)
+    return RopeKeys::apply(k_nope, k_pe, cos.contiguous(), sin.contiguous());
+#endif
+  return rope_keys_composite(k_nope, k_pe, cos, sin);
+}
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps, torch::Dtype out_dtype) {
+#if PLEXUS_FUSED_KERNELS
+  const auto C = x.size(-1);
+  const bool io_ok = (x.scalar_type() == torch::kFloat32 || is_bf16(x)) &&
+                     (out_dtype == torch::kFloat32 || out_dtype == torch::kBFloat16);
+  if (x.is_cuda() && io_ok && C <= kernels::kNormMaxCols && weight.scalar_type() == torch::kFloat32 &&
+      weight.is_contiguous()) {
+    // Rows as [N, C] with one row stride: reshape keeps a view where it can (a split of wider rows keeps its
+    // stride) and copies otherwise.
+    auto rows = x.reshape({-1, C});
+    if (rows.stride(-1) != 1) rows = rows.contiguous();
+    auto out_sizes = x.sizes().vec();
+    return RmsNorm::apply(rows, weight, eps, out_dtype).view(out_sizes);
+  }
+#endif
+  return rms_norm_composite(x, weight, eps, out_dtype);
+}
+
+torch::Tensor residual_add(const torch::Tensor& x, const torch::Tensor& y) {
+#if PLEXUS_FUSED_KERNELS
+  if (x.is_cuda() && x.scalar_type() == torch::kFloat32 && fusable(y) && x.sizes() == y.sizes() &&
+      x.is_contiguous() && y.is_contiguous())
+    return ResidualAdd::apply(x, y);
+#endif
+  return x + y;
+}
+
+torch::Tensor gather_sum(const torch::Tensor& y, const torch::Tensor& slot, int64_t k, torch::Dtype out_dtype) {
+  const auto C = y.size(1), N = slot.size(0) / k;
+#if PLEXUS_FUSED_KERNELS
+  if (fusable(y) && y.is_contiguous() && C % 8 == 0 && reinterpret_cast<uintptr_t>(y.data_ptr()) % 16 == 0 &&
+      (out_dtype == torch::kFloat32 || out_dtype == torch::kBFloat16) && slot.scalar_type() == torch::kInt64) {
+    auto s = slot.contiguous();
+    auto out = torch::empty({N, C}, y.options().dtype(out_dtype));
+    check_launch(kernels::gather_sum(y.data_ptr(), s.data_ptr<int64_t>(), out.data_ptr(),
+                                     out_dtype == torch::kBFloat16, N, k, C, stream()),
+                 "gather_sum");
+    return out;
+  }
+#endif
+  return y.index_select(0, slot).view({N, k, C}).sum(1, false, out_dtype);
+}
+
+torch::Tensor select_experts(const torch::Tensor& sel, int64_t groups, int64_t topk_groups, int64_t k,
+                             bool top_two_sum) {
+#if PLEXUS_FUSED_KERNELS
+  if (sel.is_cuda() && sel.scalar_type() == torch::kFloat32 && sel.dim() == 2 &&
+      sel.size(1) <= kernels::kGateMaxExperts) {
+    auto s = sel.contiguous();
+    auto idx = torch::empty({s.size(0), k}, s.options().dtype(torch::kInt64));
+    check_launch(kernels::gate_select(s.data_ptr<float>(), idx.data_ptr<int64_t>(), s.size(0), s.size(1), groups,
+                                      topk_groups, k, top_two_sum, stream()),
+                 "gate_select");
+    return idx;
+  }
+#endif
+  return select_experts_composite(sel, groups, topk_groups, k, top_two_sum);
+}
+
+torch::Tensor swiglu_hidden(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& w3,
+                            const torch::Tensor& row_weight, const Product& product) {
+#if PLEXUS_FUSED_KERNELS
+  const auto I = w1.size(-2);
+  if (fusable(x) && I % 8 == 0) {
+    auto ab = product(x, torch::cat({w1, w3}, -2));  // [..., 2I]: the gate and up products side by side
+    PLEXUS_CHECK(ab.scalar_type() == torch::kBFloat16 && ab.size(-1) == 2 * I,
+                 "swiglu_hidden: the product of [W1; W3] must be bf16 [..., {}]", 2 * I);
+    auto w = row_weight.defined() ? row_weight.to(torch::kFloat32).contiguous()
+                                  : torch::empty({0}, x.options().dtype(torch::kFloat32));
+    auto out_sizes = ab.sizes().vec();
+    out_sizes.back() = I;
+    return SwiGLU::apply(ab.reshape({-1, 2 * I}).contiguous(), w).view(out_sizes);
+  }
+#endif
+  return swiglu_composite(product(x, w1), product(x, w3), row_weight);
+}
+
+}  // namespace plexus::llm

@@ -1,0 +1,65 @@
+// Fused forms of the training step's elementwise chains: MLA's RoPE and query/key assembly, the SwiGLU hidden
+// layer and the f32 + bf16 residual add. Each function computes one expression; on CUDA bf16 tensors, when
+// plexus was built with its kernels (src/plexus/llm/kernels/fused.h), it runs one kernel each way inside an
+// autograd function, and everywhere else (the CPU, f32, LibTorch builds without a CUDA compiler) it runs the
+// composite LibTorch expression it replaces, so CPU results are unchanged.
+//
+// Why: on a 1B-preset step on the H200 the GEMMs, attention and AdamW took 63 ms and the rest 79 ms, much of
+// it RoPE on strided halves of q and k, the concatenations that rebuild q and k, SwiGLU's separate products and
+// mixed-dtype residual adds (docs/results.md, issue 19). Forward values of the fused RoPE equal the composite
+// bit for bit (same f32 products, no FMA contraction); the SwiGLU and the backward passes round once where the
+// composite rounds at every step, so they agree within bf16 resolution (tests LlmFusedOps.*).
+#pragma once
+
+#include <functional>
+
+#include <torch/torch.h>
+
+namespace plexus::llm {
+
+/// Whether this build has plexus's fused CUDA kernels (a CUDA LibTorch and a CUDA compiler at configure time).
+bool have_fused_kernels();
+
+/// MLA query with RoPE on its last d_r columns: [q_nope | rope(q_pe)] (DeepSeek-V3 report eq. 6–8).
+/// q [B,T,H,d_n+d_r] (the wq_b product, any strides with a contiguous last dim), cos, sin [T, d_r/2] f32
+/// → [B,T,H,d_n+d_r] in q's dtype, contiguous.
+torch::Tensor rope_queries(const torch::Tensor& q, int64_t rope_dim, const torch::Tensor& cos,
+                           const torch::Tensor& sin);
+
+/// MLA keys: k[b,t,h] = [k_nope[b,t,h] | rope(k_pe[b,t])], the rotary key shared by all heads (eq. 3–4).
+/// k_nope [B,T,H,d_n], k_pe [B,T,d_r] (before RoPE), cos, sin [T, d_r/2] f32 → [B,T,H,d_n+d_r] contiguous.
+torch::Tensor rope_keys(const torch::Tensor& k_nope, const torch::Tensor& k_pe, const torch::Tensor& cos,
+                        const torch::Tensor& sin);
+
+/// RMSNorm y = x / sqrt(mean(x²) + ε) ⊙ g in f32, returned in out_dtype (Zhang & Sennrich 2019; model.py
+/// RMSNorm). x [..., C] f32 or bf16 (rows may be strided, e.g. a split view), weight g [C] f32 → [..., C].
+/// The fused path (C ≤ 1024) reads x once and writes y in out_dtype, so a bf16 consumer needs no cast kernel,
+/// and its backward sums dg per warp in a fixed order instead of LibTorch's separate γ-gradient reduction.
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps, torch::Dtype out_dtype);
+
+/// The residual stream plus a branch: x + y (x f32, y bf16 on the fused path; any dtypes elsewhere, promoted).
+torch::Tensor residual_add(const torch::Tensor& x, const torch::Tensor& y);
+
+/// product(x, W): x [..., C] times the weight W [..., out, C] (a matrix or per-expert stack) → [..., out].
+using Product = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>;
+
+/// SwiGLU hidden layer h = silu(x W1ᵀ) ⊙ (x W3ᵀ) [⊙ w_row] (model.py MLP; the routed experts' gate weight
+/// g_p when row_weight [R] is given). w1, w3 [..., I, C] → h [..., I]. The fused path multiplies by
+/// [W1; W3] in one product (I columns each) and runs one kernel each way on its [R, 2I] output.
+torch::Tensor swiglu_hidden(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& w3,
+                            const torch::Tensor& row_weight, const Product& product);
+
+/// Sums of K gathered rows, out[t] = Σ_k y[slot[t·K + k]] accumulated in f32 and returned in out_dtype (no
+/// autograd: the MoE combine's forward and the dispatch's backward, grouped_dispatch.cpp). y [R, C], slot [N·K]
+/// int64 → [N, C]. The fused path reads each row once instead of writing the [N·K, C] gather and reducing it.
+torch::Tensor gather_sum(const torch::Tensor& y, const torch::Tensor& slot, int64_t k, torch::Dtype out_dtype);
+
+/// Group-limited top-K expert selection (DeepSeek-V3 report §2.1.2, node-limited routing; model.py Gate):
+/// the E experts form G groups, a group scores the sum of its two largest selection values (top_two_sum,
+/// sigmoid gates) or its largest (softmax gates), only the topk_groups best groups stay eligible, and each token
+/// takes its K largest eligible values. sel [N, E] f32 (scores + bias, no gradient) → indices [N, K] int64 in
+/// descending order of sel. The fused path (E ≤ 64) is one thread per token in place of five topk/scatter ops.
+torch::Tensor select_experts(const torch::Tensor& sel, int64_t groups, int64_t topk_groups, int64_t k,
+                             bool top_two_sum);
+
+}  // namespace plexus::llm
