@@ -1,14 +1,16 @@
 // Fused forms of the training step's elementwise chains: MLA's RoPE and query/key assembly, the SwiGLU hidden
-// layer and the f32 + bf16 residual add. Each function computes one expression; on CUDA bf16 tensors, when
-// plexus was built with its kernels (src/plexus/llm/kernels/fused.h), it runs one kernel each way inside an
-// autograd function, and everywhere else (the CPU, f32, LibTorch builds without a CUDA compiler) it runs the
-// composite LibTorch expression it replaces, so CPU results are unchanged.
+// layer, the f32 + bf16 residual add, RMSNorm, the group-limited expert selection and the MoE gather-sum. Each
+// function computes one expression. On CUDA tensors of the dtypes it names, when plexus was built with its kernels
+// (src/plexus/llm/kernels/fused.h), it runs one kernel each way (inside an autograd function where gradients
+// flow). Everywhere else (the CPU, f32 matmuls, LibTorch builds without a CUDA compiler) it runs the composite
+// LibTorch expression it replaces, so CPU results are unchanged.
 //
 // Why: on a 1B-preset step on the H200 the GEMMs, attention and AdamW took 63 ms and the rest 79 ms, much of
-// it RoPE on strided halves of q and k, the concatenations that rebuild q and k, SwiGLU's separate products and
-// mixed-dtype residual adds (docs/results.md, issue 19). Forward values of the fused RoPE equal the composite
-// bit for bit (same f32 products, no FMA contraction); the SwiGLU and the backward passes round once where the
-// composite rounds at every step, so they agree within bf16 resolution (tests LlmFusedOps.*).
+// it RoPE on strided halves of q and k, the concatenations that rebuild q and k, SwiGLU's separate products,
+// casts around the norms, top-k routing and mixed-dtype residual adds (docs/results.md, issue 19). Forward values
+// of the fused RoPE and residual add equal the composite bit for bit (same f32 products, no FMA contraction); the
+// others round once where the composite rounds at every step, so they agree within bf16 resolution (tests
+// LlmFusedOps.*).
 #pragma once
 
 #include <functional>
