@@ -1,4 +1,5 @@
-// Fused RoPE/keys, SwiGLU and residual add with composite fallbacks. See fused_ops.h.
+// Fused RoPE/keys, SwiGLU, residual add, RMSNorm, expert selection and gather-sum, each with its composite
+// LibTorch fallback. See fused_ops.h.
 #include "plexus/llm/fused_ops.h"
 
 #include <limits>

@@ -1,9 +1,10 @@
 // Fused CUDA kernels of the DeepSeek-V3 training step. See fused.h for what each computes.
 //
-// All are memory-bound: one thread moves a bf16 pair (RoPE, keys) or 8 bf16 (SwiGLU, 16-byte loads) and does the
-// arithmetic in f32. The RoPE products are written with __fmul_rn/__fadd_rn/__fsub_rn so that nvcc does not fuse
-// them into FMAs: the forward then rounds exactly as LibTorch's separate mul/sub kernels do (the composite path
-// in rope.cpp), which keeps CUDA and CPU-style results bit-identical in the forward.
+// The elementwise ones are memory-bound: a thread moves bf16 pairs (RoPE, keys; one block per token) or 8 bf16
+// (SwiGLU, gather-sum; 16-byte loads) and does the arithmetic in f32; RMSNorm and the SwiGLU backward use a warp per
+// row, expert selection a thread per token. The RoPE products are written with __fmul_rn/__fadd_rn/__fsub_rn so
+// that nvcc does not fuse them into FMAs: the forward then rounds exactly as LibTorch's separate mul/sub kernels do
+// (the composite path in fused_ops.cpp), so the fused and composite forwards are bit-identical on the GPU.
 #include "plexus/llm/kernels/fused.h"
 
 #include <cuda_bf16.h>
