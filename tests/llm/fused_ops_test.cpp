@@ -53,7 +53,7 @@ TEST(LlmFusedOps, SwigluHiddenIsSiluTimesUpTimesRowWeightByHand) {
   // x = [1], W1 = [[2], [0]], W3 = [[3], [1]]: h = [silu(2)·3, silu(0)·1]·w = [3·2σ(2), 0]·w, w = 0.5.
   auto x = torch::ones({1, 1});
   auto w1 = torch::tensor({2.f, 0.f}).view({2, 1}), w3 = torch::tensor({3.f, 1.f}).view({2, 1});
-  auto h = swiglu_hidden(x, w1, w3, torch::tensor({0.5f}), identity_product);
+  auto h = swiglu_hidden(x, torch::cat({w1, w3}), torch::tensor({0.5f}), identity_product);
   const double sig2 = 1.0 / (1.0 + std::exp(-2.0));
   EXPECT_NEAR(h[0][0].item<float>(), 0.5 * 3 * 2 * sig2, 1e-6);
   EXPECT_EQ(h[0][1].item<float>(), 0.f);
@@ -122,7 +122,7 @@ TEST(LlmFusedOps, GpuSwigluAndResidualAddMatchTheComposite) {
   auto g = at::detail::createCPUGenerator(9);
   auto rw = torch::rand({R}, g).to(torch::kCUDA).requires_grad_(true);
   auto product = [](const torch::Tensor& a, const torch::Tensor& w) { return torch::matmul(a, w.t()); };
-  auto h = swiglu_hidden(x, w1, w3, rw, product);
+  auto h = swiglu_hidden(x, torch::cat({w1, w3}), rw, product);
   // The composite in f64 on the same bf16 inputs: the fused path rounds once, at its output.
   auto x64 = x.to(torch::kFloat64), a = torch::matmul(x64, w1.to(torch::kFloat64).t()),
        b = torch::matmul(x64, w3.to(torch::kFloat64).t());
@@ -133,7 +133,7 @@ TEST(LlmFusedOps, GpuSwigluAndResidualAddMatchTheComposite) {
   auto comp = torch::autograd::grad({h64}, {x, w1, w3, rw}, {gh.to(torch::kFloat64)});
   for (size_t i = 0; i < 4; ++i) EXPECT_LT(rel(fused[i], comp[i]), 2e-2) << "input " << i;
   // Without a row weight (the dense MLP and shared experts).
-  auto h1 = swiglu_hidden(x, w1, w3, {}, product);
+  auto h1 = swiglu_hidden(x, torch::cat({w1, w3}), {}, product);
   EXPECT_LT(rel(h1, torch::silu(a) * b), 1e-2);
 
   auto res = torch::randn({R, C}, torch::kCUDA).requires_grad_(true);
@@ -180,6 +180,11 @@ TEST(LlmFusedOps, RmsNormByHandInEitherOutputDtype) {
   auto yb = rms_norm(x, g, 1e-6, torch::kBFloat16);
   EXPECT_EQ(yb.scalar_type(), torch::kBFloat16);
   EXPECT_TRUE(torch::equal(yb, y.to(torch::kBFloat16)));
+  auto [both32, both16] = rms_norm_both(x, g, 1e-6, torch::kBFloat16);  // the MoE input: f32 and bf16 at once
+  EXPECT_TRUE(torch::equal(both32, y));
+  EXPECT_TRUE(torch::equal(both16, yb));
+  auto [same32, same] = rms_norm_both(x, g, 1e-6, torch::kFloat32);
+  EXPECT_TRUE(same.is_same(same32));  // f32 compute: one tensor, no copy
 }
 
 TEST(LlmFusedOps, GpuRmsNormMatchesTheComposite) {
@@ -206,6 +211,22 @@ TEST(LlmFusedOps, GpuRmsNormMatchesTheComposite) {
     EXPECT_LT(rel(got[0], ref[0]), tol);
     EXPECT_LT(rel(got[1], ref[1]), tol);
   }
+  // Both outputs of one norm (the MoE input): the f32 one equals rms_norm's, the bf16 one is it rounded, and
+  // the gradient is that of y·dy + y16·dy16 (f64 composite), or of one output alone when the other is unused.
+  auto [y, y16] = rms_norm_both(x32, g, 1e-6, torch::kBFloat16);
+  ASSERT_EQ(y16.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(y, rms_norm(x32, g, 1e-6, torch::kFloat32)));
+  EXPECT_TRUE(torch::equal(y16, y.to(torch::kBFloat16)));
+  auto xf = x32.to(torch::kFloat64);
+  auto want = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6) * g.to(torch::kFloat64);
+  auto dy = torch::randn({N, C}, gen).to(torch::kCUDA), dy16 = torch::randn({N, C}, gen).to(torch::kCUDA, torch::kBFloat16);
+  auto got = torch::autograd::grad({y, y16}, {x32, g}, {dy, dy16}, /*retain_graph=*/true);
+  auto ref = torch::autograd::grad({want}, {x32, g}, {dy.to(torch::kFloat64) + dy16.to(torch::kFloat64)}, true);
+  EXPECT_LT(rel(got[0], ref[0]), 1e-5);
+  EXPECT_LT(rel(got[1], ref[1]), 1e-5);
+  auto only16 = torch::autograd::grad({y16}, {x32}, {dy16});
+  auto ref16 = torch::autograd::grad({want}, {x32}, {dy16.to(torch::kFloat64)});
+  EXPECT_LT(rel(only16[0], ref16[0]), 1e-5);
 }
 
 TEST(LlmFusedOps, GatherSumAddsEachTokensSlotsByHand) {

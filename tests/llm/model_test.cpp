@@ -396,3 +396,55 @@ TEST(LlmSchedule, WarmupCosineAndConstantDecay) {
   EXPECT_NEAR(learning_rate(o, 700), 0.55, 1e-12);
   EXPECT_NEAR(learning_rate(o, 950), 0.1, 1e-12);
 }
+
+TEST(LlmPacked, StackIsAViewOfThePackedParametersAndGradientsReachEach) {
+  auto a = torch::tensor({1.f, 2.f, 3.f}).requires_grad_(true), b = torch::tensor({4.f, 5.f, 6.f}).requires_grad_(true);
+  PackedParams pk({a, b});
+  EXPECT_FALSE(pk.packed());  // two separate allocations
+  pk.pack();
+  ASSERT_TRUE(pk.packed());
+  EXPECT_TRUE(torch::equal(a, torch::tensor({1.f, 2.f, 3.f})));  // values kept
+  auto s = pk.stacked();
+  EXPECT_EQ(s.data_ptr(), a.data_ptr());                          // a view: no copy
+  EXPECT_TRUE(torch::equal(s, torch::stack({a, b})));
+  // d/dp Σ c ⊙ stack(a, b) = the rows of c.
+  auto c = torch::tensor({1.f, -1.f, 2.f, 0.5f, 3.f, -2.f}).view({2, 3});
+  (s * c).sum().backward();
+  EXPECT_TRUE(torch::equal(a.grad(), c[0]));
+  EXPECT_TRUE(torch::equal(b.grad(), c[1]));
+  // The parameters are still the optimizer's tensors: an in-place update shows through the stack.
+  { torch::NoGradGuard ng; b.add_(1.0); }
+  EXPECT_TRUE(torch::equal(pk.stacked()[1], torch::tensor({5.f, 6.f, 7.f})));
+  // Replacing a parameter's data undoes the packing; the stack is then a copy with the same values.
+  b.set_data(b.detach().clone());
+  EXPECT_FALSE(pk.packed());
+  EXPECT_NE(pk.stacked().data_ptr(), a.data_ptr());
+  EXPECT_TRUE(torch::equal(pk.stacked(), torch::stack({a, b})));
+}
+
+TEST(LlmPacked, ModelKeepsExpertWeightsPackedAcrossMovesAndLoads) {
+  auto a = tiny();
+  Transformer m(a);
+  // Expert e's (w1, w3) pair and the next expert's w1 are consecutive: [W1; W3] of all experts is one view.
+  auto packed_pairs = [&](Transformer& t) {
+    auto moe = t->moe_layers()[0];
+    auto e0 = moe->experts[0]->as<Expert>(), e1 = moe->experts[1]->as<Expert>();
+    const auto step = e0->w1.numel() * e0->w1.element_size();
+    auto at = [&](const torch::Tensor& p) { return static_cast<const char*>(p.data_ptr()); };
+    return at(e0->w3) == at(e0->w1) + step && at(e1->w1) == at(e0->w1) + 2 * step &&
+           e0->w13().data_ptr() == e0->w1.data_ptr();
+  };
+  EXPECT_TRUE(packed_pairs(m));
+  auto before = m->forward(torch::arange(6).view({1, 6}));
+  m->to(torch::kFloat64);  // a move gives every parameter new data...
+  m->to(torch::kFloat32);
+  EXPECT_TRUE(packed_pairs(m));  // ...and to() packs again
+  // Loading a state writes into the packed tensors in place.
+  Transformer other(a);
+  other->init_weights(7);
+  load_module_state(*m, module_state(*other));
+  EXPECT_TRUE(packed_pairs(m));
+  auto x = torch::arange(6).view({1, 6});
+  EXPECT_TRUE(torch::equal(m->forward(x), other->forward(x)));
+  EXPECT_FALSE(torch::equal(m->forward(x), before));
+}

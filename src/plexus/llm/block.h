@@ -31,6 +31,8 @@ class BlockImpl : public torch::nn::Module {
 
  private:
   torch::Tensor ffn(const torch::Tensor& h);
+  // FFN(RMSNorm_ffn(h)) with the norm's outputs in the dtypes the FFN consumes (training forward).
+  torch::Tensor normed_ffn(const torch::Tensor& h);
   Mlp mlp_{nullptr};
   Moe moe_{nullptr};
 };

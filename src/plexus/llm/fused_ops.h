@@ -39,6 +39,13 @@ torch::Tensor rope_keys(const torch::Tensor& k_nope, const torch::Tensor& k_pe, 
 /// and its backward sums dg per warp in a fixed order instead of LibTorch's separate γ-gradient reduction.
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps, torch::Dtype out_dtype);
 
+/// rms_norm(x, weight, eps, f32) and the same values in low_dtype, for a consumer that needs both (the MoE: its
+/// gate scores in f32, its experts multiply in the matmul dtype). x [..., C] → ([..., C] f32, [..., C] low_dtype;
+/// the same tensor when low_dtype is f32). The fused path (f32 x, bf16 low_dtype, C ≤ 1024) writes both in one
+/// pass and sums both gradients in its backward kernel, in place of a cast each way and an add of the gradients.
+std::pair<torch::Tensor, torch::Tensor> rms_norm_both(const torch::Tensor& x, const torch::Tensor& weight,
+                                                      double eps, torch::Dtype low_dtype);
+
 /// The residual stream plus a branch: x + y (x f32, y bf16 on the fused path; any dtypes elsewhere, promoted).
 torch::Tensor residual_add(const torch::Tensor& x, const torch::Tensor& y);
 
@@ -46,10 +53,11 @@ torch::Tensor residual_add(const torch::Tensor& x, const torch::Tensor& y);
 using Product = std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>;
 
 /// SwiGLU hidden layer h = silu(x W1ᵀ) ⊙ (x W3ᵀ) [⊙ w_row] (model.py MLP; the routed experts' gate weight
-/// g_p when row_weight [R] is given). w1, w3 [..., I, C] → h [..., I]. The fused path multiplies by
-/// [W1; W3] in one product (I columns each) and runs one kernel each way on its [R, 2I] output.
-torch::Tensor swiglu_hidden(const torch::Tensor& x, const torch::Tensor& w1, const torch::Tensor& w3,
-                            const torch::Tensor& row_weight, const Product& product);
+/// g_p when row_weight [R] is given). w13 = [W1; W3] [..., 2I, C] (W1 the first I rows; packed.h keeps it a
+/// view) → h [..., I]. The fused path multiplies by w13 in one product and runs one kernel each way on its
+/// [R, 2I] output; the composite path multiplies by each half.
+torch::Tensor swiglu_hidden(const torch::Tensor& x, const torch::Tensor& w13, const torch::Tensor& row_weight,
+                            const Product& product);
 
 /// Sums of K gathered rows, out[t] = Σ_k y[slot[t·K + k]] accumulated in f32 and returned in out_dtype (no
 /// autograd: the MoE combine's forward and the dispatch's backward, grouped_dispatch.cpp). y [R, C], slot [N·K]

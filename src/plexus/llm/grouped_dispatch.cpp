@@ -118,12 +118,12 @@ torch::Tensor buffer_weights(const torch::Tensor& weights, const GroupedLayout& 
 }
 
 torch::Tensor grouped_swiglu(const torch::Tensor& xp, const torch::Tensor& row_weight, const GroupedLayout& g,
-                             const torch::Tensor& w1, const torch::Tensor& w2, const torch::Tensor& w3) {
+                             const torch::Tensor& w13, const torch::Tensor& w2) {
   // g_p multiplies the hidden layer before W2, so the token's output is a plain sum of its K rows.
   auto product = [&](const torch::Tensor& x, const torch::Tensor& w) {
     return grouped_mm(x, w.transpose(1, 2), g.offs);
   };
-  return grouped_mm(swiglu_hidden(xp, w1, w3, row_weight, product), w2.transpose(1, 2), g.offs);
+  return grouped_mm(swiglu_hidden(xp, w13, row_weight, product), w2.transpose(1, 2), g.offs);
 }
 
 }  // namespace plexus::llm

@@ -67,9 +67,9 @@ torch::Tensor combine_rows(const torch::Tensor& y, const GroupedLayout& g, torch
 torch::Tensor buffer_weights(const torch::Tensor& weights, const GroupedLayout& g);
 
 /// Weighted SwiGLU of every routed expert on its buffer rows (the H·g_p, Y_p above). Shapes: xp [R, C]
-/// (dispatch_rows), row_weight [R] (buffer_weights), w1, w3 [E, I, C], w2 [E, C, I] (the experts' stacked
-/// weights, in xp's dtype) → [R, C].
+/// (dispatch_rows), row_weight [R] (buffer_weights), w13 [E, 2I, C] (each expert's [W1; W3]), w2 [E, C, I] (the
+/// experts' stacked weights, in xp's dtype) → [R, C].
 torch::Tensor grouped_swiglu(const torch::Tensor& xp, const torch::Tensor& row_weight, const GroupedLayout& g,
-                             const torch::Tensor& w1, const torch::Tensor& w2, const torch::Tensor& w3);
+                             const torch::Tensor& w13, const torch::Tensor& w2);
 
 }  // namespace plexus::llm

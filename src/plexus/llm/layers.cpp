@@ -34,15 +34,26 @@ torch::Tensor RMSNormImpl::forward_to(const torch::Tensor& x, torch::Dtype out_d
   return rms_norm(x, weight, eps_, out_dtype);
 }
 
+std::pair<torch::Tensor, torch::Tensor> RMSNormImpl::forward_both(const torch::Tensor& x, torch::Dtype low_dtype) {
+  return rms_norm_both(x, weight, eps_, low_dtype);
+}
+
 MlpImpl::MlpImpl(int64_t dim, int64_t inter_dim) {
   w1 = register_linear(*this, "w1", dim, inter_dim);
   w2 = register_linear(*this, "w2", inter_dim, dim);
   w3 = register_linear(*this, "w3", dim, inter_dim);
+  w13_ = PackedParams({w1, w3});
+  w13_.pack();
+}
+
+torch::Tensor MlpImpl::w13() const {
+  auto s = w13_.stacked();  // [2, I, C]
+  return s.view({2 * s.size(1), s.size(2)});
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   auto xc = x.to(matmul_dtype());  // cast once for both W1 and W3
-  return project(swiglu_hidden(xc, w1, w3, {}, project), w2);
+  return project(swiglu_hidden(xc, w13(), {}, project), w2);
 }
 
 }  // namespace plexus::llm

@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include "plexus/llm/packed.h"
+
 namespace plexus::llm {
 
 /// The dtype matrix products run in on this thread (default f32). Like autocast: x and W are cast to it,
@@ -38,6 +40,8 @@ class RMSNormImpl : public torch::nn::Module {
   RMSNormImpl(int64_t dim, double eps);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_to(const torch::Tensor& x, torch::Dtype out_dtype);
+  /// (f32, low_dtype) outputs of one norm (fused_ops.h rms_norm_both).
+  std::pair<torch::Tensor, torch::Tensor> forward_both(const torch::Tensor& x, torch::Dtype low_dtype);
   torch::Tensor weight;  ///< g [C], initialised to ones
 
  private:
@@ -52,7 +56,14 @@ class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(int64_t dim, int64_t inter_dim);
   torch::Tensor forward(const torch::Tensor& x);
+  /// [W1; W3] [2I, C] with gradients to w1 and w3: a view when they are packed (packed.h), else a copy.
+  torch::Tensor w13() const;
+  /// Keep w1 and w3 side by side in one tensor (after a device move; see packed.h).
+  void pack() { w13_.pack(); }
   torch::Tensor w1, w2, w3;  ///< [I,C], [C,I], [I,C]
+
+ private:
+  PackedParams w13_;
 };
 TORCH_MODULE(Mlp);
 

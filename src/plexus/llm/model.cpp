@@ -20,6 +20,28 @@ TransformerImpl::TransformerImpl(const ModelArgs& a) : a_(a) {
   init_weights(0);
 }
 
+void TransformerImpl::pack_parameters() {
+  // MLPs first: a MoE layer's packing then moves its experts' pairs once more, keeping each pair consecutive.
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto mlp = std::dynamic_pointer_cast<MlpImpl>(m)) mlp->pack();
+  for (auto& m : moe_layers()) m->pack();
+}
+
+void TransformerImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(device, dtype, non_blocking);
+  pack_parameters();
+}
+
+void TransformerImpl::to(torch::Dtype dtype, bool non_blocking) {
+  torch::nn::Module::to(dtype, non_blocking);
+  pack_parameters();
+}
+
+void TransformerImpl::to(torch::Device device, bool non_blocking) {
+  torch::nn::Module::to(device, non_blocking);
+  pack_parameters();
+}
+
 void TransformerImpl::init_weights(uint64_t seed) {
   torch::NoGradGuard ng;
   auto gen = torch_generator(stream_key(seed, "llm.init"));

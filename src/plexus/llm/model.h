@@ -72,6 +72,15 @@ class TransformerImpl : public torch::nn::Module {
 
   const ModelArgs& args() const { return a_; }
 
+  /// Module::to, then the MLP and expert weights are packed again (a move gives every parameter new, separate
+  /// data; packed.h says why packing matters).
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Device device, bool non_blocking = false) override;
+
+  /// Pack every MLP's [W1; W3] and every MoE layer's expert weights (packed.h). The constructor and to() call it.
+  void pack_parameters();
+
   torch::Tensor embed;  ///< [V,C]
   torch::nn::ModuleList layers;
   RMSNorm norm{nullptr};

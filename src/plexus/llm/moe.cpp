@@ -31,6 +31,13 @@ MoeImpl::MoeImpl(const ModelArgs& a) : a_(a) {
   experts = register_module("experts", torch::nn::ModuleList());
   for (int64_t e = 0; e < a.n_routed_experts; ++e) experts->push_back(Expert(a.dim, a.moe_inter_dim));
   if (a.n_shared_experts > 0) shared = register_module("shared", Mlp(a.dim, a.n_shared_experts * a.moe_inter_dim));
+  std::vector<torch::Tensor> w13, w2;
+  for (const auto& m : *experts) {
+    auto e = m->as<Expert>();
+    w13.push_back(e->w1), w13.push_back(e->w3), w2.push_back(e->w2);
+  }
+  w13_ = PackedParams(w13), w2_ = PackedParams(w2);
+  pack();
   load_ = torch::zeros({a.n_routed_experts}, torch::kFloat64);
   balance_loss_ = torch::zeros({});
 }
@@ -45,10 +52,13 @@ torch::Tensor sequence_balance_loss(const torch::Tensor& scores, const torch::Te
   return alpha * (f * P).sum(-1).mean();
 }
 
-torch::Tensor MoeImpl::forward(const torch::Tensor& x) {
+torch::Tensor MoeImpl::forward(const torch::Tensor& x) { return forward_normed(x, x.to(matmul_dtype())); }
+
+torch::Tensor MoeImpl::forward_normed(const torch::Tensor& x, const torch::Tensor& x_mm) {
   const auto B = x.size(0), T = x.size(1), C = x.size(2);
   const int64_t E = a_.n_routed_experts, K = a_.n_activated_experts;
   auto flat = x.reshape({B * T, C});
+  auto flat_mm = x_mm.reshape({B * T, C});
   auto r = gate->forward(flat);
   // Dispatch: sort the N·K (token, expert) pairs by expert id; rows of one expert become contiguous.
   auto pair_expert = r.indices.reshape({-1});                                        // [N·K]
@@ -60,9 +70,10 @@ torch::Tensor MoeImpl::forward(const torch::Tensor& x) {
     return (bounds.narrow(0, 1, E) - bounds.narrow(0, 0, E)).contiguous();
   }()
                             : torch::bincount(pair_expert, {}, E);
-  auto y = use_grouped(x) ? routed_grouped(flat, r.weights, sorted_expert, order, counts)
-                          : routed_per_expert(flat, r.weights, order, counts);
-  if (shared) y = residual_add(y, shared->forward(flat));
+  const auto out_dtype = flat.scalar_type();
+  auto y = use_grouped(x) ? routed_grouped(flat_mm, r.weights, sorted_expert, order, counts, out_dtype)
+                          : routed_per_expert(flat_mm, r.weights, order, counts, out_dtype);
+  if (shared) y = residual_add(y, shared->forward(flat_mm));
   if (is_training()) {
     if (load_.device() != counts.device()) load_ = load_.to(counts.device());
     load_ += counts.to(torch::kFloat64);  // stays on the device: read once per step by end_step_balance
@@ -83,10 +94,11 @@ bool MoeImpl::use_grouped(const torch::Tensor& x) const {
 }
 
 torch::Tensor MoeImpl::routed_per_expert(const torch::Tensor& flat, const torch::Tensor& weights,
-                                         const torch::Tensor& order, const torch::Tensor& counts) {
+                                         const torch::Tensor& order, const torch::Tensor& counts,
+                                         torch::Dtype out_dtype) {
   const int64_t K = a_.n_activated_experts;
-  auto token = order.div(K, "floor");                        // source token of each sorted row
-  auto xs = flat.to(matmul_dtype()).index_select(0, token);  // gather [N·K, C], cast once (not per expert)
+  auto token = order.div(K, "floor");        // source token of each sorted row
+  auto xs = flat.index_select(0, token);     // gather [N·K, C] (already in the matmul dtype: no cast per expert)
   // One GEMM per expert on its contiguous rows; the row counts are read on the host (a device sync).
   auto cpu = counts.to(torch::kCPU);
   auto cnt = cpu.accessor<int64_t, 1>();
@@ -97,28 +109,29 @@ torch::Tensor MoeImpl::routed_per_expert(const torch::Tensor& flat, const torch:
     outs.push_back(experts[e]->as<Expert>()->forward(xs.narrow(0, off, cnt[e])));
     off += cnt[e];
   }
-  auto ws = weights.reshape({-1}).index_select(0, order).to(flat.scalar_type()).unsqueeze(1);
-  auto ys = torch::cat(outs, 0) * ws;                                                 // [N·K, C]
-  return torch::zeros_like(flat).index_add_(0, token, ys.to(flat.scalar_type()));  // scatter back
+  auto ws = weights.reshape({-1}).index_select(0, order).to(out_dtype).unsqueeze(1);
+  auto ys = torch::cat(outs, 0) * ws;                                                          // [N·K, C]
+  return torch::zeros_like(flat, flat.options().dtype(out_dtype)).index_add_(0, token, ys.to(out_dtype));
 }
 
 torch::Tensor MoeImpl::routed_grouped(const torch::Tensor& flat, const torch::Tensor& weights,
                                       const torch::Tensor& sorted_expert, const torch::Tensor& order,
-                                      const torch::Tensor& counts) {
+                                      const torch::Tensor& counts, torch::Dtype out_dtype) {
   auto g = grouped_layout(sorted_expert, order, counts, a_.n_activated_experts);
-  auto xp = dispatch_rows(flat.to(matmul_dtype()), g);  // [R, C]
-  auto [W1, W2, W3] = stacked_expert_weights(xp.scalar_type());
-  auto yp = grouped_swiglu(xp, buffer_weights(weights, g), g, W1, W2, W3);  // [R, C], gate weights applied
-  return combine_rows(yp, g, flat.scalar_type());                              // [N, C]
+  auto xp = dispatch_rows(flat, g);  // [R, C]
+  auto [W13, W2] = stacked_expert_weights(xp.scalar_type());
+  auto yp = grouped_swiglu(xp, buffer_weights(weights, g), g, W13, W2);  // [R, C], gate weights applied
+  return combine_rows(yp, g, out_dtype);                                       // [N, C]
 }
 
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> MoeImpl::stacked_expert_weights(torch::Dtype dt) const {
-  std::vector<torch::Tensor> w1, w2, w3;
-  for (const auto& m : *experts) {
-    auto e = m->as<Expert>();
-    w1.push_back(e->w1), w2.push_back(e->w2), w3.push_back(e->w3);
-  }
-  return {torch::stack(w1).to(dt), torch::stack(w2).to(dt), torch::stack(w3).to(dt)};
+void MoeImpl::pack() {
+  w13_.pack();
+  w2_.pack();
+}
+
+std::pair<torch::Tensor, torch::Tensor> MoeImpl::stacked_expert_weights(torch::Dtype dt) const {
+  const int64_t E = a_.n_routed_experts, I = a_.moe_inter_dim, C = a_.dim;
+  return {w13_.stacked().view({E, 2 * I, C}).to(dt), w2_.stacked().to(dt)};
 }
 
 torch::Tensor MoeImpl::forward_dense(const torch::Tensor& x) {
@@ -129,8 +142,10 @@ torch::Tensor MoeImpl::forward_dense(const torch::Tensor& x) {
   auto dense_w = torch::zeros({B * T, E}, r.weights.options()).scatter(1, r.indices, r.weights);  // [N,E]
   auto dt = matmul_dtype();
   auto xs = flat.to(dt).unsqueeze(0);                                                   // [1,N,C]
-  auto [W1, W2, W3] = stacked_expert_weights(dt);                                       // [E,I,C],[E,C,I],[E,I,C]
-  auto h = torch::silu(torch::matmul(xs, W1.transpose(1, 2))) * torch::matmul(xs, W3.transpose(1, 2));  // [E,N,I]
+  auto [W13, W2] = stacked_expert_weights(dt);                                          // [E,2I,C], [E,C,I]
+  const int64_t I = a_.moe_inter_dim;
+  auto h = torch::silu(torch::matmul(xs, W13.narrow(1, 0, I).transpose(1, 2))) *
+           torch::matmul(xs, W13.narrow(1, I, I).transpose(1, 2));                       // [E,N,I]
   auto ys = torch::matmul(h, W2.transpose(1, 2));                                        // [E,N,C]
   auto y = (ys.to(flat.scalar_type()) * dense_w.t().unsqueeze(-1).to(flat.scalar_type())).sum(0);  // [N,C]
   if (shared) y = y + shared->forward(flat);

@@ -18,6 +18,7 @@
 
 #include "plexus/llm/config.h"
 #include "plexus/llm/layers.h"
+#include "plexus/llm/packed.h"
 
 namespace plexus::llm {
 
@@ -57,6 +58,10 @@ class MoeImpl : public torch::nn::Module {
   /// sequence-wise balance loss (read with balance_loss / take_load).
   torch::Tensor forward(const torch::Tensor& x);
 
+  /// forward(x) given x_mm, x in matmul_dtype() (the same values rounded, e.g. from one RMSNorm that writes
+  /// both): the gate scores x, the experts and the shared expert multiply x_mm. Shapes: x, x_mm [B,T,C] → [B,T,C].
+  torch::Tensor forward_normed(const torch::Tensor& x, const torch::Tensor& x_mm);
+
   /// The same function without reading expert counts on the host (no device sync): every routed expert
   /// runs on every token and its output is weighted by the gate weight (0 for experts not selected), so the
   /// result equals forward() (tested). Costs E/K times the routed FLOPs: used for the few tokens of a decode
@@ -76,20 +81,25 @@ class MoeImpl : public torch::nn::Module {
   Mlp shared{nullptr};
   MoeDispatch dispatch = MoeDispatch::Auto;  ///< tests force Grouped on the CPU (loop fallback of grouped_mm)
 
+  /// Keep all routed experts' weights side by side ([W1; W3] of expert 0, of expert 1, …; then every W2), so the
+  /// grouped GEMMs read them without a per-step stack (packed.h). Each expert's own pair stays consecutive.
+  void pack();
+
  private:
   bool use_grouped(const torch::Tensor& x) const;
-  /// Σ_k g_{t,k} FFN_{e(t,k)}(u_t) for every token. Shapes: flat [N, C], weights [N, K] (gate weights),
-  /// order [N·K] (pairs sorted by expert), sorted_expert [N·K], counts [E] → [N, C] in flat's dtype.
+  /// Σ_k g_{t,k} FFN_{e(t,k)}(u_t) for every token. Shapes: flat [N, C] in the matmul dtype, weights [N, K]
+  /// (gate weights), order [N·K] (pairs sorted by expert), sorted_expert [N·K], counts [E], out_dtype → [N, C].
   /// Per expert: gather, one GEMM per expert (host-read counts), index_add back (the CPU path).
   torch::Tensor routed_per_expert(const torch::Tensor& flat, const torch::Tensor& weights,
-                                  const torch::Tensor& order, const torch::Tensor& counts);
+                                  const torch::Tensor& order, const torch::Tensor& counts, torch::Dtype out_dtype);
   /// Grouped: the expert-sorted buffer and grouped GEMMs, gathers both ways (grouped_dispatch.h).
   torch::Tensor routed_grouped(const torch::Tensor& flat, const torch::Tensor& weights,
                                const torch::Tensor& sorted_expert, const torch::Tensor& order,
-                               const torch::Tensor& counts);
-  /// The routed experts' weights stacked and cast: W1, W3 [E,I,C], W2 [E,C,I] (autograd flows to each expert).
-  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> stacked_expert_weights(torch::Dtype dt) const;
+                               const torch::Tensor& counts, torch::Dtype out_dtype);
+  /// The routed experts' weights stacked and cast: [W1; W3] [E,2I,C], W2 [E,C,I] (autograd flows to each expert).
+  std::pair<torch::Tensor, torch::Tensor> stacked_expert_weights(torch::Dtype dt) const;
   ModelArgs a_;
+  PackedParams w13_, w2_;  // every expert's (w1, w3) pair in expert order, and every w2
   torch::Tensor balance_loss_;
   torch::Tensor load_;  // [E] f64 accumulator, on the device of the last forward
 };

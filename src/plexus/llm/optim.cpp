@@ -35,13 +35,28 @@ double AdamW::clip_grad_norm(double max_norm) {
   return norm;
 }
 
-torch::Tensor AdamW::clip_grad_norm_device(double max_norm) {
+torch::Tensor AdamW::grad_norm_device() {
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> grads;
   for (auto& [n, p] : params_)
     if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return torch::zeros({}, params_.empty() ? torch::TensorOptions() : params_[0].second.options());
-  auto norm = torch::stack(at::_foreach_norm(grads, 2)).norm();  // [] f32, the host path's value
+  return torch::stack(at::_foreach_norm(grads, 2)).norm();  // [] f32, the host path's value
+}
+
+torch::Tensor AdamW::clip_divisor(const torch::Tensor& norm, double max_norm) {
+  if (max_norm <= 0) return {};
+  auto n64 = norm.to(torch::kFloat64);
+  return torch::where(n64 > max_norm, (n64 + 1e-6) / max_norm, torch::ones_like(n64)).to(torch::kFloat32);
+}
+
+torch::Tensor AdamW::clip_grad_norm_device(double max_norm) {
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> grads;
+  for (auto& [n, p] : params_)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  auto norm = grad_norm_device();
+  if (grads.empty()) return norm;
   if (max_norm > 0) {
     // The host path multiplies by the double max_norm/(n+1e-6), which the kernel rounds to f32: the same here.
     auto n64 = norm.to(torch::kFloat64);
@@ -71,7 +86,7 @@ void AdamW::step(double lr) {
   }
   if (ps.empty()) return;
 #if PLEXUS_HAVE_FUSED_ADAMW
-  if (ps[0].is_cuda()) return fused_step(lr, {}, ps, gs, ms, vs);
+  if (ps[0].is_cuda()) return fused_step(lr, {}, {}, ps, gs, ms, vs);
 #endif
   // Multi-tensor (foreach) kernels, as torch.optim.AdamW's default implementation on CUDA.
   at::_foreach_mul_(ms, o_.beta1);
@@ -86,7 +101,7 @@ void AdamW::step(double lr) {
 }
 
 #if PLEXUS_HAVE_FUSED_ADAMW
-void AdamW::step_device(const torch::Tensor& lr) {
+void AdamW::step_device(const torch::Tensor& lr, const torch::Tensor& grad_divisor) {
   torch::NoGradGuard ng;
   std::vector<torch::Tensor> ps, gs, ms, vs;
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -103,12 +118,12 @@ void AdamW::step_device(const torch::Tensor& lr) {
     step_t_on_device_ = true;
   }
   step_t_.add_(1);  // torch.optim's fused path advances state_steps the same way, before the kernel
-  fused_step(0.0, lr, ps, gs, ms, vs);
+  fused_step(0.0, lr, grad_divisor, ps, gs, ms, vs);
 }
 
-void AdamW::fused_step(double lr, const torch::Tensor& lr_t, std::vector<torch::Tensor>& ps,
-                       std::vector<torch::Tensor>& gs, std::vector<torch::Tensor>& ms,
-                       std::vector<torch::Tensor>& vs) {
+void AdamW::fused_step(double lr, const torch::Tensor& lr_t, const torch::Tensor& grad_divisor,
+                       std::vector<torch::Tensor>& ps, std::vector<torch::Tensor>& gs,
+                       std::vector<torch::Tensor>& ms, std::vector<torch::Tensor>& vs) {
   // torch.optim.AdamW(fused=True)'s kernel: one launch per group for the whole update, the same formulas as the
   // foreach path below (decoupled decay p ← p(1 − lr·λ), bias-corrected moments). Decay applies to matrices
   // only, so the parameters go in two groups. The kernel reads the step count from a device tensor per
@@ -128,12 +143,15 @@ void AdamW::fused_step(double lr, const torch::Tensor& lr_t, std::vector<torch::
     if (g[d][0].empty()) continue;
     std::vector<torch::Tensor> steps(g[d][0].size(), step_t_);
     const double wd = d == 1 ? o_.weight_decay : 0.0;
+    // grad_scale: the kernel reads g / grad_scale (AMP's unscaling), here the clip divisor.
+    const c10::optional<at::Tensor> scale =
+        grad_divisor.defined() ? c10::optional<at::Tensor>(grad_divisor) : c10::nullopt;
     if (lr_t.defined())  // the tensor-lr overload (PyTorch >= 2.2): lr read from device memory by the kernel
       at::_fused_adamw_(g[d][0], g[d][1], g[d][2], g[d][3], /*max_exp_avg_sqs=*/{}, steps, lr_t, o_.beta1,
-                        o_.beta2, wd, o_.eps, /*amsgrad=*/false, /*maximize=*/false);
+                        o_.beta2, wd, o_.eps, /*amsgrad=*/false, /*maximize=*/false, scale);
     else
       at::_fused_adamw_(g[d][0], g[d][1], g[d][2], g[d][3], /*max_exp_avg_sqs=*/{}, steps, lr, o_.beta1, o_.beta2,
-                        wd, o_.eps, /*amsgrad=*/false, /*maximize=*/false);
+                        wd, o_.eps, /*amsgrad=*/false, /*maximize=*/false, scale);
   }
 }
 #endif

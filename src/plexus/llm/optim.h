@@ -45,6 +45,12 @@ class AdamW {
   /// clip_grad_norm. Shapes: → n, a 0-dim f32 tensor on the gradients' device (0 when no parameter has a
   /// gradient). Capturable: no allocation depends on values, no host synchronisation.
   torch::Tensor clip_grad_norm_device(double max_norm);
+  /// The global L2 gradient norm as a 0-dim f32 device tensor (no host read, no scaling; 0 without gradients).
+  torch::Tensor grad_norm_device();
+  /// The clip as a divisor for step_device: s = (n > max_norm ? (n + 1e-6) / max_norm : 1), so that g / s is the
+  /// clipped gradient (the same as g · max_norm / (n + 1e-6) up to one rounding). Computed in f64, returned as a
+  /// 0-dim f32 tensor on norm's device; undefined when max_norm ≤ 0 (no clipping). Capturable.
+  static torch::Tensor clip_divisor(const torch::Tensor& norm, double max_norm);
   /// Moments and step count as named tensors ("adam.m.<name>", "adam.v.<name>", "adam.t").
   std::map<std::string, torch::Tensor> state() const;
   /// Restore what state() returned. Throws: Error(Data) if a tensor is missing or has the wrong shape.
@@ -58,7 +64,9 @@ class AdamW {
   /// and kernel as step(lr) (the f32 lr equals the double lr rounded as the kernel rounds it). The host count
   /// steps() is not advanced here: call count_step() once per update that really ran (a graph capture records
   /// without running). Throws: Error(Internal) when the parameters are not on CUDA.
-  void step_device(const torch::Tensor& lr);
+  /// `grad_divisor` (clip_divisor, or undefined): the kernel divides every gradient by it as it reads it (its
+  /// grad_scale input, built for AMP's unscaling), which clips without a separate pass over the gradients.
+  void step_device(const torch::Tensor& lr, const torch::Tensor& grad_divisor = {});
   /// Host bookkeeping for step_device: t ← t + 1 (the device counter was advanced by the update itself).
   void count_step() { ++t_; }
 #endif
@@ -67,8 +75,9 @@ class AdamW {
 #if PLEXUS_HAVE_FUSED_ADAMW
   /// CUDA: the fused AdamW kernel (at::_fused_adamw_) instead of the foreach sequence; same formulas.
   /// `lr_t` defined: the tensor-lr overload of the kernel (lr read on the device); else `lr`.
-  void fused_step(double lr, const torch::Tensor& lr_t, std::vector<torch::Tensor>& ps,
-                  std::vector<torch::Tensor>& gs, std::vector<torch::Tensor>& ms, std::vector<torch::Tensor>& vs);
+  void fused_step(double lr, const torch::Tensor& lr_t, const torch::Tensor& grad_divisor,
+                  std::vector<torch::Tensor>& ps, std::vector<torch::Tensor>& gs, std::vector<torch::Tensor>& ms,
+                  std::vector<torch::Tensor>& vs);
   torch::Tensor step_t_;  // the step count t as a device scalar for the fused kernel
   bool step_t_on_device_ = false;  // step_device has taken over the count: step_t_ advances on the device
 #endif

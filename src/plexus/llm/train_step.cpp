@@ -52,9 +52,12 @@ void TrainStep::body() {
   auto parts = model_->loss(x_, y_);
   parts.total.backward();
   torch::NoGradGuard ng;
-  auto norm = opt_.clip_grad_norm_device(o_.grad_clip);
 #if PLEXUS_HAVE_FUSED_ADAMW
-  opt_.step_device(lr_);
+  // The clip rides in the AdamW kernel as a gradient divisor: no separate pass scaling every gradient.
+  auto norm = opt_.grad_norm_device();
+  opt_.step_device(lr_, AdamW::clip_divisor(norm, o_.grad_clip));
+#else
+  auto norm = opt_.clip_grad_norm_device(o_.grad_clip);
 #endif
   // Aux-loss-free bias update on the device (the same ops as Transformer::end_step_balance, without its host read).
   auto moes = model_->moe_layers();

@@ -276,7 +276,8 @@ constexpr int kNormBlocks = 264;  // backward: 2 blocks of 8 warps per H200 mult
 
 template <typename TX, typename TY>
 __global__ void rms_norm_kernel(const TX* __restrict__ x, int64_t ldx, const float* __restrict__ g,
-                                TY* __restrict__ y, float* __restrict__ rstd, int64_t N, int C, float eps) {
+                                TY* __restrict__ y, __nv_bfloat16* __restrict__ y16, float* __restrict__ rstd,
+                                int64_t N, int C, float eps) {
   const int64_t r = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
   if (r >= N) return;
@@ -293,14 +294,21 @@ __global__ void rms_norm_kernel(const TX* __restrict__ x, int64_t ldx, const flo
 #pragma unroll
   for (int k = 0; k < kNormPerLane; ++k) {
     const int c = lane + 32 * k;
-    if (c < C) y[r * C + c] = from_f<TY>(v[k] * rs * g[c]);
+    if (c < C) {
+      const float out = v[k] * rs * g[c];
+      y[r * C + c] = from_f<TY>(out);
+      if (y16 != nullptr) y16[r * C + c] = __float2bfloat16_rn(out);
+    }
   }
 }
 
 template <typename TX, typename TD>
-__global__ void rms_norm_backward_kernel(const TD* __restrict__ dy, const TX* __restrict__ x, int64_t ldx,
-                                         const float* __restrict__ g, const float* __restrict__ rstd,
-                                         TX* __restrict__ dx, float* __restrict__ partial, int64_t N, int C) {
+__global__ void rms_norm_backward_kernel(const TD* __restrict__ dy, const __nv_bfloat16* __restrict__ dy16,
+                                         const TX* __restrict__ x, int64_t ldx, const float* __restrict__ g,
+                                         const float* __restrict__ rstd, TX* __restrict__ dx,
+                                         float* __restrict__ partial, int64_t N, int C) {
+  // The output's gradient is dy, plus dy16 where the norm also wrote a bf16 copy (that copy's gradient).
+  auto grad = [&](int64_t i) { return to_f(dy[i]) + (dy16 != nullptr ? __bfloat162float(dy16[i]) : 0.f); };
   const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * blockDim.x / 32;
   const int lane = threadIdx.x % 32;
@@ -310,13 +318,13 @@ __global__ void rms_norm_backward_kernel(const TD* __restrict__ dy, const TX* __
   // Two passes over each row (the second reads it back from L1): only the γ sums stay in registers.
   for (int64_t r = warp; r < N; r += warps) {
     float s = 0.f;
-    for (int c = lane; c < C; c += 32) s += to_f(dy[r * C + c]) * g[c] * to_f(x[r * ldx + c]);
+    for (int c = lane; c < C; c += 32) s += grad(r * C + c) * g[c] * to_f(x[r * ldx + c]);
     const float rs = rstd[r], coef = rs * rs * rs * warp_sum(s) / static_cast<float>(C);
 #pragma unroll
     for (int k = 0; k < kNormPerLane; ++k) {
       const int c = lane + 32 * k;
       if (c < C) {
-        const float v = to_f(x[r * ldx + c]), d = to_f(dy[r * C + c]);
+        const float v = to_f(x[r * ldx + c]), d = grad(r * C + c);
         dx[r * C + c] = from_f<TX>(rs * g[c] * d - v * coef);
         acc[k] += d * v * rs;
       }
@@ -406,22 +414,23 @@ int gather_sum(const void* y, const int64_t* slot, void* out, bool out_bf16, int
   return launched();
 }
 
-int rms_norm(const void* x, int64_t ldx, bool x_bf16, const float* gamma, void* y, bool y_bf16, float* rstd,
-             int64_t N, int64_t C, float eps, void* stream) {
+int rms_norm(const void* x, int64_t ldx, bool x_bf16, const float* gamma, void* y, bool y_bf16, void* y16,
+             float* rstd, int64_t N, int64_t C, float eps, void* stream) {
   if (N == 0) return 0;
   if (C > kNormMaxCols) return static_cast<int>(cudaErrorInvalidValue);
   const unsigned blocks = blocks_for(N * 32);
   const auto st = as_stream(stream);
   const int c = static_cast<int>(C);
   using bf = __nv_bfloat16;
+  auto* y2 = static_cast<bf*>(y16);
   if (x_bf16 && y_bf16)
-    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, gamma, static_cast<bf*>(y), rstd, N, c, eps);
+    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, gamma, static_cast<bf*>(y), y2, rstd, N, c, eps);
   else if (x_bf16)
-    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, gamma, static_cast<float*>(y), rstd, N, c, eps);
+    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, gamma, static_cast<float*>(y), y2, rstd, N, c, eps);
   else if (y_bf16)
-    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, gamma, static_cast<bf*>(y), rstd, N, c, eps);
+    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, gamma, static_cast<bf*>(y), y2, rstd, N, c, eps);
   else
-    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, gamma, static_cast<float*>(y), rstd, N, c, eps);
+    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, gamma, static_cast<float*>(y), y2, rstd, N, c, eps);
   return launched();
 }
 
@@ -429,26 +438,28 @@ int64_t rms_norm_partials(int64_t N) {
   return std::min<int64_t>(kNormBlocks, static_cast<int64_t>(blocks_for(N * 32))) * (kThreads / 32);
 }
 
-int rms_norm_backward(const void* dy, bool dy_bf16, const void* x, int64_t ldx, bool x_bf16, const float* gamma,
-                      const float* rstd, void* dx, float* dgamma_partial, int64_t N, int64_t C, void* stream) {
+int rms_norm_backward(const void* dy, bool dy_bf16, const void* dy16, const void* x, int64_t ldx, bool x_bf16,
+                      const float* gamma, const float* rstd, void* dx, float* dgamma_partial, int64_t N, int64_t C,
+                      void* stream) {
   if (N == 0) return 0;
   if (C > kNormMaxCols) return static_cast<int>(cudaErrorInvalidValue);
   const auto blocks = static_cast<unsigned>(rms_norm_partials(N) / (kThreads / 32));
   const auto st = as_stream(stream);
   const int c = static_cast<int>(C);
   using bf = __nv_bfloat16;
+  const auto* d2 = static_cast<const bf*>(dy16);
   if (x_bf16 && dy_bf16)
-    rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(dy), static_cast<const bf*>(x), ldx,
-                                                          gamma, rstd, static_cast<bf*>(dx), dgamma_partial, N, c);
+    rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(dy), d2, static_cast<const bf*>(x),
+                                                          ldx, gamma, rstd, static_cast<bf*>(dx), dgamma_partial, N, c);
   else if (x_bf16)
-    rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(dy), static_cast<const bf*>(x),
+    rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(dy), d2, static_cast<const bf*>(x),
                                                           ldx, gamma, rstd, static_cast<bf*>(dx), dgamma_partial, N, c);
   else if (dy_bf16)
-    rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(dy), static_cast<const float*>(x),
-                                                          ldx, gamma, rstd, static_cast<float*>(dx), dgamma_partial,
-                                                          N, c);
+    rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(dy), d2,
+                                                          static_cast<const float*>(x), ldx, gamma, rstd,
+                                                          static_cast<float*>(dx), dgamma_partial, N, c);
   else
-    rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(dy),
+    rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(dy), d2,
                                                           static_cast<const float*>(x), ldx, gamma, rstd,
                                                           static_cast<float*>(dx), dgamma_partial, N, c);
   return launched();

@@ -64,18 +64,21 @@ constexpr int64_t kNormMaxCols = 1024;
 
 /// RMSNorm of N rows (Zhang & Sennrich 2019; model.py RMSNorm): y = x · r · γ with r = rsqrt(mean(x²) + eps),
 /// one warp per row, in f32. x [N, C] with row stride ldx (elements), f32 or bf16 (x_bf16); γ [C] f32; y [N, C]
-/// contiguous, f32 or bf16 (y_bf16); rstd [N] f32 receives r for the backward. C ≤ kNormMaxCols.
-int rms_norm(const void* x, int64_t ldx, bool x_bf16, const float* gamma, void* y, bool y_bf16, float* rstd,
-             int64_t N, int64_t C, float eps, void* stream);
+/// contiguous, f32 or bf16 (y_bf16); y16, when not null, a second [N, C] contiguous output receiving y in bf16
+/// (for consumers that want both precisions); rstd [N] f32 receives r for the backward. C ≤ kNormMaxCols.
+int rms_norm(const void* x, int64_t ldx, bool x_bf16, const float* gamma, void* y, bool y_bf16, void* y16,
+             float* rstd, int64_t N, int64_t C, float eps, void* stream);
 
 /// Rows of γ-gradient partial sums rms_norm_backward writes (its warps); their column sums are dγ.
 int64_t rms_norm_partials(int64_t N);
 
 /// Backward of rms_norm: dx = r·γ·dy − x·r³·(Σ_c dy·γ·x)/C ([N, C] contiguous, x's dtype) and
 /// dγ_partial [rms_norm_partials(N), C] f32 whose column sums are dγ = Σ_rows dy·x·r (a fixed order: each warp
-/// sums its own rows, so the result is deterministic). dy [N, C] contiguous, f32 or bf16 (dy_bf16).
-int rms_norm_backward(const void* dy, bool dy_bf16, const void* x, int64_t ldx, bool x_bf16, const float* gamma,
-                      const float* rstd, void* dx, float* dgamma_partial, int64_t N, int64_t C, void* stream);
+/// sums its own rows, so the result is deterministic). dy [N, C] contiguous, f32 or bf16 (dy_bf16); dy16, when not
+/// null, the bf16 [N, C] contiguous gradient of the y16 output, added to dy.
+int rms_norm_backward(const void* dy, bool dy_bf16, const void* dy16, const void* x, int64_t ldx, bool x_bf16,
+                      const float* gamma, const float* rstd, void* dx, float* dgamma_partial, int64_t N, int64_t C,
+                      void* stream);
 
 /// Largest expert count gate_select handles (one thread per token keeps a token's scores in registers).
 constexpr int64_t kGateMaxExperts = 64;
