@@ -187,6 +187,57 @@ TEST(LlmFusedOps, RmsNormByHandInEitherOutputDtype) {
   EXPECT_TRUE(same.is_same(same32));  // f32 compute: one tensor, no copy
 }
 
+TEST(LlmFusedOps, AddRmsNormByHand) {
+  // x = [1, 5], y = [2, −1]: h = [3, 4], mean(h²) = 12.5, n = h / sqrt(12.5 + ε) ⊙ [1, 2].
+  auto x = torch::tensor({1.f, 5.f}).view({1, 2}), y = torch::tensor({2.f, -1.f}).view({1, 2});
+  auto g = torch::tensor({1.f, 2.f});
+  const double r = 1.0 / std::sqrt(12.5 + 1e-6);
+  auto s = add_rms_norm(x, y, g, 1e-6, torch::kFloat32, /*with_f32=*/false);
+  EXPECT_TRUE(torch::equal(s.h, torch::tensor({3.f, 4.f}).view({1, 2})));
+  EXPECT_NEAR(s.n[0][0].item<float>(), 3 * r, 1e-6);
+  EXPECT_NEAR(s.n[0][1].item<float>(), 8 * r, 1e-6);
+  EXPECT_FALSE(s.n_f32.defined());
+  auto b = add_rms_norm(x, y, g, 1e-6, torch::kBFloat16, /*with_f32=*/true);
+  EXPECT_TRUE(torch::equal(b.n_f32, s.n));
+  EXPECT_TRUE(torch::equal(b.n, s.n.to(torch::kBFloat16)));
+}
+
+TEST(LlmFusedOps, GpuAddRmsNormMatchesTheComposite) {
+  if (!have_fused_gpu()) GTEST_SKIP() << "needs a CUDA device and a build with plexus's fused kernels";
+  auto gen = at::detail::createCPUGenerator(17);
+  const int64_t N = 300, C = 96;
+  auto g = (torch::rand({C}, gen) + 0.5).to(torch::kCUDA).requires_grad_(true);
+  for (auto y_dtype : {torch::kBFloat16, torch::kFloat32})
+    for (bool with_f32 : {false, true}) {
+      auto x = torch::randn({N, C}, gen).to(torch::kCUDA).requires_grad_(true);
+      auto y = torch::randn({N, C}, gen).to(torch::kCUDA, y_dtype).requires_grad_(true);
+      auto s = add_rms_norm(x, y, g, 1e-6, torch::kBFloat16, with_f32);
+      // f64 composite on the same inputs.
+      auto h64 = x.to(torch::kFloat64) + y.to(torch::kFloat64);
+      auto n64 = h64 * torch::rsqrt(h64.pow(2).mean(-1, true) + 1e-6) * g.to(torch::kFloat64);
+      EXPECT_TRUE(torch::equal(s.h, x + y)) << "h is one f32 add";
+      EXPECT_LT(rel(s.n, n64), 1e-2);
+      ASSERT_EQ(s.n_f32.defined(), with_f32);
+      if (with_f32) {
+        EXPECT_LT(rel(s.n_f32, n64), 1e-6);
+        EXPECT_TRUE(torch::equal(s.n, s.n_f32.to(torch::kBFloat16)));
+      }
+      // Gradient of Σ dh·h + Σ dn·n (+ Σ dn32·n32): h's own gradient is added inside the norm's backward.
+      auto dh = torch::randn({N, C}, gen).to(torch::kCUDA);
+      auto dn = torch::randn({N, C}, gen).to(torch::kCUDA, torch::kBFloat16);
+      auto dn32 = torch::randn({N, C}, gen).to(torch::kCUDA);
+      std::vector<torch::Tensor> outs{s.h, s.n}, grads{dh, dn};
+      auto dn_total = dn.to(torch::kFloat64);
+      if (with_f32) outs.push_back(s.n_f32), grads.push_back(dn32), dn_total = dn_total + dn32.to(torch::kFloat64);
+      auto got = torch::autograd::grad(outs, {x, y, g}, grads);
+      auto ref = torch::autograd::grad({h64, n64}, {x, y, g}, {dh.to(torch::kFloat64), dn_total});
+      EXPECT_LT(rel(got[0], ref[0]), 1e-5);
+      EXPECT_LT(rel(got[1], ref[1]), y_dtype == torch::kFloat32 ? 1e-5 : 1e-2);
+      EXPECT_EQ(got[1].scalar_type(), y_dtype);
+      EXPECT_LT(rel(got[2], ref[2]), 1e-5);
+    }
+}
+
 TEST(LlmFusedOps, GpuRmsNormMatchesTheComposite) {
   if (!have_fused_gpu()) GTEST_SKIP() << "needs a CUDA device and a build with plexus's fused kernels";
   auto gen = at::detail::createCPUGenerator(13);
@@ -227,6 +278,34 @@ TEST(LlmFusedOps, GpuRmsNormMatchesTheComposite) {
   auto only16 = torch::autograd::grad({y16}, {x32}, {dy16});
   auto ref16 = torch::autograd::grad({want}, {x32}, {dy16.to(torch::kFloat64)});
   EXPECT_LT(rel(only16[0], ref16[0]), 1e-5);
+}
+
+TEST(LlmFusedOps, CastBetweenF32AndBf16IsExactOneWayAndRoundsTheOther) {
+  // bf16 keeps 8 significant bits, so its spacing above 1 is 2⁻⁷: 1 + 2⁻⁹ rounds to 1.
+  auto x = torch::tensor({1.f + 1.f / 512.f, -3.5f, 0.f}).requires_grad_(true);
+  auto b = cast(x, torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(b, torch::tensor({1.f, -3.5f, 0.f}).to(torch::kBFloat16)));
+  EXPECT_TRUE(torch::equal(cast(b, torch::kFloat32), torch::tensor({1.f, -3.5f, 0.f})));  // widening: exact
+  auto g = torch::autograd::grad({b}, {x}, {torch::tensor({0.5f, 2.f, -1.f}).to(torch::kBFloat16)});
+  EXPECT_TRUE(torch::equal(g[0], torch::tensor({0.5f, 2.f, -1.f})));
+  EXPECT_TRUE(cast(x, torch::kFloat32).is_same(x));  // no cast: the tensor itself
+}
+
+TEST(LlmFusedOps, GpuCastMatchesLibTorch) {
+  if (!have_fused_gpu()) GTEST_SKIP() << "needs a CUDA device and a build with plexus's fused kernels";
+  auto gen = at::detail::createCPUGenerator(21);
+  // 1037 elements: a vectorised body and a scalar tail.
+  auto leaf = torch::randn({1037}, gen).to(torch::kCUDA).requires_grad_(true);
+  auto b = cast(leaf, torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(b, leaf.detach().to(torch::kBFloat16)));
+  EXPECT_TRUE(torch::equal(cast(b.detach(), torch::kFloat32), b.detach().to(torch::kFloat32)));
+  auto gb = torch::randn({1037}, gen).to(torch::kCUDA, torch::kBFloat16);
+  auto g = torch::autograd::grad({b}, {leaf}, {gb});
+  EXPECT_TRUE(torch::equal(g[0], gb.to(torch::kFloat32)));
+  // A contiguous view 2 bytes past a 16-byte boundary takes the scalar kernel.
+  auto odd = torch::randn({1040}, gen).to(torch::kCUDA, torch::kBFloat16).narrow(0, 1, 1037);
+  ASSERT_TRUE(odd.is_contiguous());
+  EXPECT_TRUE(torch::equal(cast(odd, torch::kFloat32), odd.to(torch::kFloat32)));
 }
 
 TEST(LlmFusedOps, GatherSumAddsEachTokensSlotsByHand) {

@@ -20,19 +20,29 @@ torch::Tensor BlockImpl::ffn(const torch::Tensor& h) {
   return mlp_ ? mlp_->forward(h) : moe_->forward(h);
 }
 
-torch::Tensor BlockImpl::normed_ffn(const torch::Tensor& h) {
-  // The dense MLP multiplies its input in the matmul dtype only: normed straight into it. The MoE gate scores the
-  // f32 values and the experts multiply the matmul-dtype ones: one norm gives both.
-  if (mlp_) return mlp_->forward(ffn_norm->forward_to(h, matmul_dtype()));
-  auto [x, x_mm] = ffn_norm->forward_both(h, matmul_dtype());
-  return moe_->forward_normed(x, x_mm);
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  auto [h, f] = forward_pending(x, {}, cos, sin);
+  return residual_add(h, f);
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  // The attention input goes straight to bf16 matmuls: normed in the matmul dtype (no separate cast). The FFN
-  // input stays in x's dtype, since the gate scores it in f32.
-  auto h = residual_add(x, attn->forward(attn_norm->forward_to(x, matmul_dtype()), cos, sin));
-  return residual_add(h, normed_ffn(h));
+std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_pending(const torch::Tensor& x,
+                                                                   const torch::Tensor& pending,
+                                                                   const torch::Tensor& cos,
+                                                                   const torch::Tensor& sin) {
+  const auto mm = matmul_dtype();
+  // The attention input goes straight to the matmul dtype (normed into it, no separate cast).
+  torch::Tensor h = x, n;
+  if (pending.defined()) {
+    auto s = attn_norm->forward_added(x, pending, mm, /*with_f32=*/false);
+    h = s.h, n = s.n;
+  } else {
+    n = attn_norm->forward_to(x, mm);
+  }
+  auto a = attn->forward(n, cos, sin);
+  // The dense MLP multiplies its input in the matmul dtype only. The MoE gate scores the f32 values and the
+  // experts multiply the matmul-dtype ones: one norm gives both.
+  auto s = ffn_norm->forward_added(h, a, mm, /*with_f32=*/!mlp_);
+  return {s.h, mlp_ ? mlp_->forward(s.n) : moe_->forward_normed(s.n_f32, s.n)};
 }
 
 torch::Tensor BlockImpl::forward_cached(const torch::Tensor& x, int64_t start_pos, const torch::Tensor& cos,

@@ -226,6 +226,73 @@ struct RmsNormBoth : torch::autograd::Function<RmsNormBoth> {
   }
 };
 
+// h = x + y and the norm of h in bf16 (and f32 with `with_f32`), x f32 and y bf16 or f32, [N, C] contiguous. The
+// backward adds h's own gradient (from the next residual) inside the norm's backward kernel, so autograd sums
+// nothing, and writes y's gradient in y's dtype in the same pass.
+struct AddRmsNorm : torch::autograd::Function<AddRmsNorm> {
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& y,
+                               const torch::Tensor& weight, double eps, bool with_f32) {
+    const auto N = x.size(0), C = x.size(1);
+    auto h = torch::empty({N, C}, x.options());
+    auto n16 = torch::empty({N, C}, x.options().dtype(torch::kBFloat16));
+    auto n32 = with_f32 ? torch::empty({N, C}, x.options()) : torch::Tensor();
+    auto rstd = torch::empty({N}, x.options());
+    // Primary output n32 (f32) with the bf16 copy, or n16 alone.
+    check_launch(kernels::rms_norm(x.data_ptr(), C, false, weight.data_ptr<float>(),
+                                   with_f32 ? n32.data_ptr() : n16.data_ptr(), !with_f32,
+                                   with_f32 ? n16.data_ptr() : nullptr, rstd.data_ptr<float>(), N, C,
+                                   static_cast<float>(eps), stream(), y.data_ptr(), is_bf16(y), h.data_ptr<float>()),
+                 "add_rms_norm");
+    ctx->save_for_backward({h, weight, rstd});
+    ctx->saved_data["y_bf16"] = is_bf16(y);
+    if (with_f32) return {h, n16, n32};
+    return {h, n16};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list dout) {
+    auto s = ctx->get_saved_variables();
+    const auto& h = s[0];
+    const auto N = h.size(0), C = h.size(1);
+    auto dh = dout[0].defined() ? dout[0].contiguous() : torch::Tensor();
+    auto dn16 = dout[1].defined() ? dout[1].contiguous() : torch::Tensor();
+    auto dn32 = dout.size() > 2 && dout[2].defined() ? dout[2].contiguous() : torch::Tensor();
+    // The kernel's dy is the f32 output's gradient with the bf16 one added, or the bf16 one alone.
+    torch::Tensor dy = dn32.defined() ? dn32 : dn16.defined() ? dn16 : torch::zeros({N, C}, h.options());
+    torch::Tensor dy16 = dn32.defined() ? dn16 : torch::Tensor();
+    const bool y_bf16 = ctx->saved_data["y_bf16"].toBool();
+    auto dx = torch::empty({N, C}, h.options());
+    auto dres16 = y_bf16 ? torch::empty({N, C}, h.options().dtype(torch::kBFloat16)) : torch::Tensor();
+    auto partial = torch::empty({kernels::rms_norm_partials(N), C}, s[1].options());
+    check_launch(kernels::rms_norm_backward(dy.data_ptr(), is_bf16(dy), dy16.defined() ? dy16.data_ptr() : nullptr,
+                                            h.data_ptr(), C, false, s[1].data_ptr<float>(), s[2].data_ptr<float>(),
+                                            dx.data_ptr(), partial.data_ptr<float>(), N, C, stream(),
+                                            dh.defined() ? dh.data_ptr<float>() : nullptr,
+                                            y_bf16 ? dres16.data_ptr() : nullptr),
+                 "add_rms_norm_backward");
+    return {dx, y_bf16 ? dres16 : dx, partial.sum(0), {}, {}};
+  }
+};
+
+// f32 copy of a contiguous bf16 CUDA tensor (the vectorised kernel).
+torch::Tensor widen(const torch::Tensor& x) {
+  auto out = torch::empty(x.sizes(), x.options().dtype(torch::kFloat32));
+  check_launch(kernels::bf16_to_f32(x.data_ptr(), out.data_ptr<float>(), x.numel(), stream()), "bf16_to_f32");
+  return out;
+}
+
+// x.to(dtype) between f32 and bf16 whose bf16 → f32 direction (forward or backward) is the vectorised kernel.
+struct Cast : torch::autograd::Function<Cast> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, c10::ScalarType dtype) {
+    ctx->saved_data["from"] = static_cast<int64_t>(x.scalar_type());
+    return is_bf16(x) ? widen(x) : x.to(dtype);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list dout) {
+    const auto from = static_cast<c10::ScalarType>(ctx->saved_data["from"].toInt());
+    const auto& g = dout[0];
+    const bool fast = from == torch::kFloat32 && is_bf16(g) && g.is_contiguous();
+    return {fast ? widen(g) : g.to(from), {}};
+  }
+};
+
 // Row weights as a kernel pointer: an empty w means weight 1 (autograd functions take no undefined inputs).
 const float* weights_or_null(const torch::Tensor& w) { return w.numel() ? w.data_ptr<float>() : nullptr; }
 
@@ -295,6 +362,34 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
   }
 #endif
   return rms_norm_composite(x, weight, eps, out_dtype);
+}
+
+AddNorm add_rms_norm(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& weight, double eps,
+                     torch::Dtype low_dtype, bool with_f32) {
+#if PLEXUS_FUSED_KERNELS
+  const auto C = x.size(-1);
+  if (x.is_cuda() && x.scalar_type() == torch::kFloat32 && x.is_contiguous() && y.is_cuda() &&
+      y.sizes() == x.sizes() && y.is_contiguous() && (is_bf16(y) || y.scalar_type() == torch::kFloat32) &&
+      low_dtype == torch::kBFloat16 && C <= kernels::kNormMaxCols && weight.scalar_type() == torch::kFloat32 &&
+      weight.is_contiguous()) {
+    auto out = AddRmsNorm::apply(x.view({-1, C}), y.view({-1, C}), weight, eps, with_f32);
+    return {out[0].view(x.sizes()), out[1].view(x.sizes()), with_f32 ? out[2].view(x.sizes()) : torch::Tensor()};
+  }
+#endif
+  auto h = residual_add(x, y);
+  if (!with_f32) return {h, rms_norm(h, weight, eps, low_dtype), {}};
+  auto [n32, n] = rms_norm_both(h, weight, eps, low_dtype);
+  return {h, n, n32};
+}
+
+torch::Tensor cast(const torch::Tensor& x, torch::Dtype dtype) {
+  if (x.scalar_type() == dtype) return x;
+#if PLEXUS_FUSED_KERNELS
+  const bool pair = (x.scalar_type() == torch::kFloat32 && dtype == torch::kBFloat16) ||
+                    (is_bf16(x) && dtype == torch::kFloat32);
+  if (x.is_cuda() && x.is_contiguous() && pair) return Cast::apply(x, dtype);
+#endif
+  return x.to(dtype);
 }
 
 std::pair<torch::Tensor, torch::Tensor> rms_norm_both(const torch::Tensor& x, const torch::Tensor& weight,

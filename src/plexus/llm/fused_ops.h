@@ -39,12 +39,30 @@ torch::Tensor rope_keys(const torch::Tensor& k_nope, const torch::Tensor& k_pe, 
 /// and its backward sums dg per warp in a fixed order instead of LibTorch's separate γ-gradient reduction.
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps, torch::Dtype out_dtype);
 
+/// x.to(dtype), whose gradient is the reverse cast. Between f32 and bf16 on the fused path, the bf16 → f32
+/// direction (the forward of a widening, the backward of a narrowing such as every weight's cast to the matmul
+/// dtype) runs a vectorised kernel instead of LibTorch's unvectorised casting copy; values are identical (both
+/// directions are exact or round the same way).
+torch::Tensor cast(const torch::Tensor& x, torch::Dtype dtype);
+
 /// rms_norm(x, weight, eps, f32) and the same values in low_dtype, for a consumer that needs both (the MoE: its
 /// gate scores in f32, its experts multiply in the matmul dtype). x [..., C] → ([..., C] f32, [..., C] low_dtype;
 /// the same tensor when low_dtype is f32). The fused path (f32 x, bf16 low_dtype, C ≤ 1024) writes both in one
 /// pass and sums both gradients in its backward kernel, in place of a cast each way and an add of the gradients.
 std::pair<torch::Tensor, torch::Tensor> rms_norm_both(const torch::Tensor& x, const torch::Tensor& weight,
                                                       double eps, torch::Dtype low_dtype);
+
+/// The residual stream after a branch and its norm for the next sublayer: h = x + y, n = RMSNorm(h)·γ in
+/// low_dtype, and with with_f32 also n_f32 in f32 (as rms_norm_both). x [..., C] f32, y [..., C] (the branch,
+/// bf16 or f32) → h f32, n, n_f32 (undefined without with_f32). The fused path (CUDA, contiguous, bf16 low_dtype,
+/// C ≤ 1024) is one kernel each way: the forward writes h and the norm in one pass, and the backward adds h's
+/// gradient from the next residual to the norm's input gradient inside the norm's backward (no separate add,
+/// no separate cast of the branch's gradient). Elsewhere: residual_add, then rms_norm / rms_norm_both.
+struct AddNorm {
+  torch::Tensor h, n, n_f32;
+};
+AddNorm add_rms_norm(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& weight, double eps,
+                     torch::Dtype low_dtype, bool with_f32);
 
 /// The residual stream plus a branch: x + y (x f32, y bf16 on the fused path; any dtypes elsewhere, promoted).
 torch::Tensor residual_add(const torch::Tensor& x, const torch::Tensor& y);

@@ -15,9 +15,7 @@ MatmulDtypeGuard::~MatmulDtypeGuard() { t_matmul_dtype = prev_; }
 
 torch::Tensor project(const torch::Tensor& x, const torch::Tensor& weight) {
   const auto dt = matmul_dtype();
-  auto xc = x.scalar_type() == dt ? x : x.to(dt);
-  auto wc = weight.scalar_type() == dt ? weight : weight.to(dt);
-  return torch::nn::functional::linear(xc, wc);
+  return torch::nn::functional::linear(cast(x, dt), cast(weight, dt));
 }
 
 torch::Tensor register_linear(torch::nn::Module& m, const std::string& name, int64_t in, int64_t out) {
@@ -34,8 +32,9 @@ torch::Tensor RMSNormImpl::forward_to(const torch::Tensor& x, torch::Dtype out_d
   return rms_norm(x, weight, eps_, out_dtype);
 }
 
-std::pair<torch::Tensor, torch::Tensor> RMSNormImpl::forward_both(const torch::Tensor& x, torch::Dtype low_dtype) {
-  return rms_norm_both(x, weight, eps_, low_dtype);
+AddNorm RMSNormImpl::forward_added(const torch::Tensor& x, const torch::Tensor& y, torch::Dtype low_dtype,
+                                   bool with_f32) {
+  return add_rms_norm(x, y, weight, eps_, low_dtype, with_f32);
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t inter_dim) {
@@ -52,7 +51,7 @@ torch::Tensor MlpImpl::w13() const {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  auto xc = x.to(matmul_dtype());  // cast once for both W1 and W3
+  auto xc = cast(x, matmul_dtype());  // cast once for both W1 and W3
   return project(swiglu_hidden(xc, w13(), {}, project), w2);
 }
 

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "plexus/llm/fused_ops.h"
 #include "plexus/llm/packed.h"
 
 namespace plexus::llm {
@@ -40,8 +41,9 @@ class RMSNormImpl : public torch::nn::Module {
   RMSNormImpl(int64_t dim, double eps);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor forward_to(const torch::Tensor& x, torch::Dtype out_dtype);
-  /// (f32, low_dtype) outputs of one norm (fused_ops.h rms_norm_both).
-  std::pair<torch::Tensor, torch::Tensor> forward_both(const torch::Tensor& x, torch::Dtype low_dtype);
+  /// The norm of x + y after a residual branch y (fused_ops.h add_rms_norm): h = x + y, the norm in low_dtype
+  /// and, with with_f32, in f32 too.
+  AddNorm forward_added(const torch::Tensor& x, const torch::Tensor& y, torch::Dtype low_dtype, bool with_f32);
   torch::Tensor weight;  ///< g [C], initialised to ones
 
  private:

@@ -3,6 +3,7 @@
 
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
+#include "plexus/llm/fused_ops.h"
 
 namespace plexus::llm {
 
@@ -66,7 +67,7 @@ std::pair<torch::Tensor, torch::Tensor> TransformerImpl::rope(int64_t start, int
 }
 
 torch::Tensor TransformerImpl::logits_of(const torch::Tensor& h, RMSNorm n) {
-  return project(n->forward_to(h, matmul_dtype()), head).to(torch::kFloat32);
+  return cast(project(n->forward_to(h, matmul_dtype()), head), torch::kFloat32);
 }
 
 torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) { return blocks(torch::embedding(embed, tokens)); }
@@ -74,8 +75,10 @@ torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) { return bloc
 torch::Tensor TransformerImpl::blocks(torch::Tensor h) {
   auto [cos, sin] = rope(0, h.size(1), h.device());
   MatmulDtypeGuard guard(compute_dtype_);
-  for (auto& l : *layers) h = l->as<Block>()->forward(h, cos, sin);
-  return h;
+  // Each block leaves its FFN branch pending; the next block adds it in its attention norm's kernel.
+  torch::Tensor pending;
+  for (auto& l : *layers) std::tie(h, pending) = l->as<Block>()->forward_pending(h, pending, cos, sin);
+  return pending.defined() ? residual_add(h, pending) : h;
 }
 
 torch::Tensor TransformerImpl::forward_embedded(const torch::Tensor& h0) {

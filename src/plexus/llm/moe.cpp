@@ -52,7 +52,7 @@ torch::Tensor sequence_balance_loss(const torch::Tensor& scores, const torch::Te
   return alpha * (f * P).sum(-1).mean();
 }
 
-torch::Tensor MoeImpl::forward(const torch::Tensor& x) { return forward_normed(x, x.to(matmul_dtype())); }
+torch::Tensor MoeImpl::forward(const torch::Tensor& x) { return forward_normed(x, cast(x, matmul_dtype())); }
 
 torch::Tensor MoeImpl::forward_normed(const torch::Tensor& x, const torch::Tensor& x_mm) {
   const auto B = x.size(0), T = x.size(1), C = x.size(2);
@@ -131,7 +131,7 @@ void MoeImpl::pack() {
 
 std::pair<torch::Tensor, torch::Tensor> MoeImpl::stacked_expert_weights(torch::Dtype dt) const {
   const int64_t E = a_.n_routed_experts, I = a_.moe_inter_dim, C = a_.dim;
-  return {w13_.stacked().view({E, 2 * I, C}).to(dt), w2_.stacked().to(dt)};
+  return {cast(w13_.stacked().view({E, 2 * I, C}), dt), cast(w2_.stacked(), dt)};
 }
 
 torch::Tensor MoeImpl::forward_dense(const torch::Tensor& x) {

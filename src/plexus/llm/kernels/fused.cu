@@ -120,6 +120,23 @@ __global__ void add_f32_bf16_kernel(const float* __restrict__ x, const __nv_bflo
   if (i < n) out[i] = x[i] + __bfloat162float(y[i]);
 }
 
+// 8 bf16 → 8 f32 per thread (one 16-byte load, two 16-byte stores); the scalar kernel takes the tail.
+__global__ void bf16_to_f32_vec_kernel(const uint4* __restrict__ x, float4* __restrict__ out, int64_t n8) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n8) return;
+  const uint4 raw = x[i];
+  const auto* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+  const float2 a = __bfloat1622float2(h[0]), b = __bfloat1622float2(h[1]), c = __bfloat1622float2(h[2]),
+               d = __bfloat1622float2(h[3]);
+  out[2 * i] = make_float4(a.x, a.y, b.x, b.y);
+  out[2 * i + 1] = make_float4(c.x, c.y, d.x, d.y);
+}
+
+__global__ void bf16_to_f32_kernel(const __nv_bfloat16* __restrict__ x, float* __restrict__ out, int64_t n) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = __bfloat162float(x[i]);
+}
+
 // 8 bf16 in one 16-byte word.
 struct Pack8 {
   float v[8];
@@ -274,8 +291,10 @@ __device__ __forceinline__ float warp_sum(float v) {
 constexpr int kNormPerLane = static_cast<int>(kNormMaxCols / 32);
 constexpr int kNormBlocks = 264;  // backward: 2 blocks of 8 warps per H200 multiprocessor (132)
 
+// The residual forms (add_rms_norm) pass res16 or res32 (a branch added to x first) and h (x + branch, f32).
 template <typename TX, typename TY>
-__global__ void rms_norm_kernel(const TX* __restrict__ x, int64_t ldx, const float* __restrict__ g,
+__global__ void rms_norm_kernel(const TX* __restrict__ x, int64_t ldx, const __nv_bfloat16* __restrict__ res16,
+                                const float* __restrict__ res32, float* __restrict__ h, const float* __restrict__ g,
                                 TY* __restrict__ y, __nv_bfloat16* __restrict__ y16, float* __restrict__ rstd,
                                 int64_t N, int C, float eps) {
   const int64_t r = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
@@ -287,6 +306,9 @@ __global__ void rms_norm_kernel(const TX* __restrict__ x, int64_t ldx, const flo
   for (int k = 0; k < kNormPerLane; ++k) {
     const int c = lane + 32 * k;
     v[k] = c < C ? to_f(x[r * ldx + c]) : 0.f;
+    if (c < C && res16 != nullptr) v[k] += __bfloat162float(res16[r * C + c]);
+    if (c < C && res32 != nullptr) v[k] += res32[r * C + c];
+    if (c < C && h != nullptr) h[r * C + c] = v[k];
     ss += v[k] * v[k];
   }
   const float rs = rsqrtf(warp_sum(ss) / static_cast<float>(C) + eps);
@@ -302,10 +324,12 @@ __global__ void rms_norm_kernel(const TX* __restrict__ x, int64_t ldx, const flo
   }
 }
 
+// The residual form adds dh (the gradient of h from its later use) to dx and writes a bf16 copy to dres16.
 template <typename TX, typename TD>
 __global__ void rms_norm_backward_kernel(const TD* __restrict__ dy, const __nv_bfloat16* __restrict__ dy16,
                                          const TX* __restrict__ x, int64_t ldx, const float* __restrict__ g,
-                                         const float* __restrict__ rstd, TX* __restrict__ dx,
+                                         const float* __restrict__ rstd, const float* __restrict__ dh,
+                                         TX* __restrict__ dx, __nv_bfloat16* __restrict__ dres16,
                                          float* __restrict__ partial, int64_t N, int C) {
   // The output's gradient is dy, plus dy16 where the norm also wrote a bf16 copy (that copy's gradient).
   auto grad = [&](int64_t i) { return to_f(dy[i]) + (dy16 != nullptr ? __bfloat162float(dy16[i]) : 0.f); };
@@ -325,7 +349,9 @@ __global__ void rms_norm_backward_kernel(const TD* __restrict__ dy, const __nv_b
       const int c = lane + 32 * k;
       if (c < C) {
         const float v = to_f(x[r * ldx + c]), d = grad(r * C + c);
-        dx[r * C + c] = from_f<TX>(rs * g[c] * d - v * coef);
+        const float out = rs * g[c] * d - v * coef + (dh != nullptr ? dh[r * C + c] : 0.f);
+        dx[r * C + c] = from_f<TX>(out);
+        if (dres16 != nullptr) dres16[r * C + c] = __float2bfloat16_rn(out);
         acc[k] += d * v * rs;
       }
     }
@@ -383,6 +409,21 @@ int add_f32_bf16(const float* x, const void* y, float* out, int64_t n, void* str
   return launched();
 }
 
+int bf16_to_f32(const void* x, float* out, int64_t n, void* stream) {
+  if (n == 0) return 0;
+  const auto* xb = static_cast<const __nv_bfloat16*>(x);
+  int64_t done = 0;
+  if (reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0) {
+    done = n / 8 * 8;
+    if (done > 0)
+      bf16_to_f32_vec_kernel<<<blocks_for(done / 8), kThreads, 0, as_stream(stream)>>>(
+          reinterpret_cast<const uint4*>(xb), reinterpret_cast<float4*>(out), done / 8);
+  }
+  if (done < n)
+    bf16_to_f32_kernel<<<blocks_for(n - done), kThreads, 0, as_stream(stream)>>>(xb + done, out + done, n - done);
+  return launched();
+}
+
 int swiglu(const void* ab, const float* w, void* h, int64_t R, int64_t I, void* stream) {
   const int64_t total = R * (I / 8);
   if (total == 0) return 0;
@@ -415,22 +456,29 @@ int gather_sum(const void* y, const int64_t* slot, void* out, bool out_bf16, int
 }
 
 int rms_norm(const void* x, int64_t ldx, bool x_bf16, const float* gamma, void* y, bool y_bf16, void* y16,
-             float* rstd, int64_t N, int64_t C, float eps, void* stream) {
+             float* rstd, int64_t N, int64_t C, float eps, void* stream, const void* res, bool res_bf16,
+             float* h) {
   if (N == 0) return 0;
-  if (C > kNormMaxCols) return static_cast<int>(cudaErrorInvalidValue);
+  if (C > kNormMaxCols || (res != nullptr && x_bf16)) return static_cast<int>(cudaErrorInvalidValue);
   const unsigned blocks = blocks_for(N * 32);
   const auto st = as_stream(stream);
   const int c = static_cast<int>(C);
   using bf = __nv_bfloat16;
   auto* y2 = static_cast<bf*>(y16);
+  const auto* r16 = res_bf16 ? static_cast<const bf*>(res) : nullptr;
+  const auto* r32 = res_bf16 ? nullptr : static_cast<const float*>(res);
   if (x_bf16 && y_bf16)
-    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, gamma, static_cast<bf*>(y), y2, rstd, N, c, eps);
+    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, r16, r32, h, gamma,
+                                                 static_cast<bf*>(y), y2, rstd, N, c, eps);
   else if (x_bf16)
-    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, gamma, static_cast<float*>(y), y2, rstd, N, c, eps);
+    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, r16, r32, h, gamma,
+                                                 static_cast<float*>(y), y2, rstd, N, c, eps);
   else if (y_bf16)
-    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, gamma, static_cast<bf*>(y), y2, rstd, N, c, eps);
+    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, r16, r32, h, gamma,
+                                                 static_cast<bf*>(y), y2, rstd, N, c, eps);
   else
-    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, gamma, static_cast<float*>(y), y2, rstd, N, c, eps);
+    rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, r16, r32, h, gamma,
+                                                 static_cast<float*>(y), y2, rstd, N, c, eps);
   return launched();
 }
 
@@ -440,28 +488,32 @@ int64_t rms_norm_partials(int64_t N) {
 
 int rms_norm_backward(const void* dy, bool dy_bf16, const void* dy16, const void* x, int64_t ldx, bool x_bf16,
                       const float* gamma, const float* rstd, void* dx, float* dgamma_partial, int64_t N, int64_t C,
-                      void* stream) {
+                      void* stream, const float* dh, void* dres16) {
   if (N == 0) return 0;
-  if (C > kNormMaxCols) return static_cast<int>(cudaErrorInvalidValue);
+  if (C > kNormMaxCols || ((dh != nullptr || dres16 != nullptr) && x_bf16))
+    return static_cast<int>(cudaErrorInvalidValue);
   const auto blocks = static_cast<unsigned>(rms_norm_partials(N) / (kThreads / 32));
   const auto st = as_stream(stream);
   const int c = static_cast<int>(C);
   using bf = __nv_bfloat16;
   const auto* d2 = static_cast<const bf*>(dy16);
+  auto* dr = static_cast<bf*>(dres16);
   if (x_bf16 && dy_bf16)
     rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(dy), d2, static_cast<const bf*>(x),
-                                                          ldx, gamma, rstd, static_cast<bf*>(dx), dgamma_partial, N, c);
+                                                          ldx, gamma, rstd, dh, static_cast<bf*>(dx), dr,
+                                                          dgamma_partial, N, c);
   else if (x_bf16)
     rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(dy), d2, static_cast<const bf*>(x),
-                                                          ldx, gamma, rstd, static_cast<bf*>(dx), dgamma_partial, N, c);
+                                                          ldx, gamma, rstd, dh, static_cast<bf*>(dx), dr,
+                                                          dgamma_partial, N, c);
   else if (dy_bf16)
     rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(dy), d2,
-                                                          static_cast<const float*>(x), ldx, gamma, rstd,
-                                                          static_cast<float*>(dx), dgamma_partial, N, c);
+                                                          static_cast<const float*>(x), ldx, gamma, rstd, dh,
+                                                          static_cast<float*>(dx), dr, dgamma_partial, N, c);
   else
     rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(dy), d2,
-                                                          static_cast<const float*>(x), ldx, gamma, rstd,
-                                                          static_cast<float*>(dx), dgamma_partial, N, c);
+                                                          static_cast<const float*>(x), ldx, gamma, rstd, dh,
+                                                          static_cast<float*>(dx), dr, dgamma_partial, N, c);
   return launched();
 }
 

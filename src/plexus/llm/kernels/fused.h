@@ -43,6 +43,11 @@ int mla_keys_backward(View4 dk, void* dk_nope, void* dk_pe, int64_t B, int64_t T
 /// out = x + y with x f32 and y bf16, in f32 (the residual stream plus a bf16 branch): n elements, contiguous.
 int add_f32_bf16(const float* x, const void* y, float* out, int64_t n, void* stream);
 
+/// out = x widened from bf16 to f32 (exact), n contiguous elements; 8 per thread where both pointers are 16-byte
+/// aligned. LibTorch's bf16 → f32 copy runs an unvectorised casting loop (3.9 ms of a 1B-preset step, mostly
+/// the weight gradients' casts; docs/results.md, issue 19).
+int bf16_to_f32(const void* x, float* out, int64_t n, void* stream);
+
 /// Weighted SwiGLU of the fused gate/up product: with a = ab[:, :I] and b = ab[:, I:] (ab = x [W1; W3]ᵀ),
 /// h[r, c] = silu(a[r, c]) · b[r, c] · w[r] in f32, stored bf16. ab [R, 2I] bf16 contiguous, w [R] f32 or null
 /// (weight 1), h [R, I] contiguous. I must be a multiple of 8 and ab 16-byte aligned (8 bf16 per load).
@@ -66,8 +71,11 @@ constexpr int64_t kNormMaxCols = 1024;
 /// one warp per row, in f32. x [N, C] with row stride ldx (elements), f32 or bf16 (x_bf16); γ [C] f32; y [N, C]
 /// contiguous, f32 or bf16 (y_bf16); y16, when not null, a second [N, C] contiguous output receiving y in bf16
 /// (for consumers that want both precisions); rstd [N] f32 receives r for the backward. C ≤ kNormMaxCols.
+/// Residual form (res not null; x must be f32): the normed row is h = x + res, res [N, C] contiguous bf16
+/// (res_bf16) or f32, and h [N, C] f32 contiguous receives it (the residual stream after a branch).
 int rms_norm(const void* x, int64_t ldx, bool x_bf16, const float* gamma, void* y, bool y_bf16, void* y16,
-             float* rstd, int64_t N, int64_t C, float eps, void* stream);
+             float* rstd, int64_t N, int64_t C, float eps, void* stream, const void* res = nullptr,
+             bool res_bf16 = false, float* h = nullptr);
 
 /// Rows of γ-gradient partial sums rms_norm_backward writes (its warps); their column sums are dγ.
 int64_t rms_norm_partials(int64_t N);
@@ -75,10 +83,12 @@ int64_t rms_norm_partials(int64_t N);
 /// Backward of rms_norm: dx = r·γ·dy − x·r³·(Σ_c dy·γ·x)/C ([N, C] contiguous, x's dtype) and
 /// dγ_partial [rms_norm_partials(N), C] f32 whose column sums are dγ = Σ_rows dy·x·r (a fixed order: each warp
 /// sums its own rows, so the result is deterministic). dy [N, C] contiguous, f32 or bf16 (dy_bf16); dy16, when not
-/// null, the bf16 [N, C] contiguous gradient of the y16 output, added to dy.
+/// null, the bf16 [N, C] contiguous gradient of the y16 output, added to dy. Residual form (x = h, f32): dh, when
+/// not null, is h's gradient from its other use ([N, C] f32 contiguous), added to dx (which is then the gradient
+/// of both x and res); dres16, when not null, receives dx in bf16 (the gradient of a bf16 res).
 int rms_norm_backward(const void* dy, bool dy_bf16, const void* dy16, const void* x, int64_t ldx, bool x_bf16,
                       const float* gamma, const float* rstd, void* dx, float* dgamma_partial, int64_t N, int64_t C,
-                      void* stream);
+                      void* stream, const float* dh = nullptr, void* dres16 = nullptr);
 
 /// Largest expert count gate_select handles (one thread per token keeps a token's scores in registers).
 constexpr int64_t kGateMaxExperts = 64;
