@@ -205,79 +205,84 @@ TEST(LlmFusedOps, AddRmsNormByHand) {
 TEST(LlmFusedOps, GpuAddRmsNormMatchesTheComposite) {
   if (!have_fused_gpu()) GTEST_SKIP() << "needs a CUDA device and a build with plexus's fused kernels";
   auto gen = at::detail::createCPUGenerator(17);
-  const int64_t N = 300, C = 96;
-  auto g = (torch::rand({C}, gen) + 0.5).to(torch::kCUDA).requires_grad_(true);
-  for (auto y_dtype : {torch::kBFloat16, torch::kFloat32})
-    for (bool with_f32 : {false, true}) {
-      auto x = torch::randn({N, C}, gen).to(torch::kCUDA).requires_grad_(true);
-      auto y = torch::randn({N, C}, gen).to(torch::kCUDA, y_dtype).requires_grad_(true);
-      auto s = add_rms_norm(x, y, g, 1e-6, torch::kBFloat16, with_f32);
-      // f64 composite on the same inputs.
-      auto h64 = x.to(torch::kFloat64) + y.to(torch::kFloat64);
-      auto n64 = h64 * torch::rsqrt(h64.pow(2).mean(-1, true) + 1e-6) * g.to(torch::kFloat64);
-      EXPECT_TRUE(torch::equal(s.h, x + y)) << "h is one f32 add";
-      EXPECT_LT(rel(s.n, n64), 1e-2);
-      ASSERT_EQ(s.n_f32.defined(), with_f32);
-      if (with_f32) {
-        EXPECT_LT(rel(s.n_f32, n64), 1e-6);
-        EXPECT_TRUE(torch::equal(s.n, s.n_f32.to(torch::kBFloat16)));
+  const int64_t N = 300;
+  // C = 96: the per-column kernels; C = 1024: the vectorised ones (8 columns per lane, the 1B model's width).
+  for (int64_t C : {96, 1024})
+    for (auto y_dtype : {torch::kBFloat16, torch::kFloat32})
+      for (bool with_f32 : {false, true}) {
+        auto g = (torch::rand({C}, gen) + 0.5).to(torch::kCUDA).requires_grad_(true);
+        auto x = torch::randn({N, C}, gen).to(torch::kCUDA).requires_grad_(true);
+        auto y = torch::randn({N, C}, gen).to(torch::kCUDA, y_dtype).requires_grad_(true);
+        auto s = add_rms_norm(x, y, g, 1e-6, torch::kBFloat16, with_f32);
+        // f64 composite on the same inputs.
+        auto h64 = x.to(torch::kFloat64) + y.to(torch::kFloat64);
+        auto n64 = h64 * torch::rsqrt(h64.pow(2).mean(-1, true) + 1e-6) * g.to(torch::kFloat64);
+        EXPECT_TRUE(torch::equal(s.h, x + y)) << "h is one f32 add";
+        EXPECT_LT(rel(s.n, n64), 1e-2);
+        ASSERT_EQ(s.n_f32.defined(), with_f32);
+        if (with_f32) {
+          EXPECT_LT(rel(s.n_f32, n64), 1e-6);
+          EXPECT_TRUE(torch::equal(s.n, s.n_f32.to(torch::kBFloat16)));
+        }
+        // Gradient of Σ dh·h + Σ dn·n (+ Σ dn32·n32): h's own gradient is added inside the norm's backward.
+        auto dh = torch::randn({N, C}, gen).to(torch::kCUDA);
+        auto dn = torch::randn({N, C}, gen).to(torch::kCUDA, torch::kBFloat16);
+        auto dn32 = torch::randn({N, C}, gen).to(torch::kCUDA);
+        std::vector<torch::Tensor> outs{s.h, s.n}, grads{dh, dn};
+        auto dn_total = dn.to(torch::kFloat64);
+        if (with_f32) outs.push_back(s.n_f32), grads.push_back(dn32), dn_total = dn_total + dn32.to(torch::kFloat64);
+        auto got = torch::autograd::grad(outs, {x, y, g}, grads);
+        auto ref = torch::autograd::grad({h64, n64}, {x, y, g}, {dh.to(torch::kFloat64), dn_total});
+        EXPECT_LT(rel(got[0], ref[0]), 1e-5);
+        EXPECT_LT(rel(got[1], ref[1]), y_dtype == torch::kFloat32 ? 1e-5 : 1e-2);
+        EXPECT_EQ(got[1].scalar_type(), y_dtype);
+        EXPECT_LT(rel(got[2], ref[2]), 1e-5) << "C = " << C;
       }
-      // Gradient of Σ dh·h + Σ dn·n (+ Σ dn32·n32): h's own gradient is added inside the norm's backward.
-      auto dh = torch::randn({N, C}, gen).to(torch::kCUDA);
-      auto dn = torch::randn({N, C}, gen).to(torch::kCUDA, torch::kBFloat16);
-      auto dn32 = torch::randn({N, C}, gen).to(torch::kCUDA);
-      std::vector<torch::Tensor> outs{s.h, s.n}, grads{dh, dn};
-      auto dn_total = dn.to(torch::kFloat64);
-      if (with_f32) outs.push_back(s.n_f32), grads.push_back(dn32), dn_total = dn_total + dn32.to(torch::kFloat64);
-      auto got = torch::autograd::grad(outs, {x, y, g}, grads);
-      auto ref = torch::autograd::grad({h64, n64}, {x, y, g}, {dh.to(torch::kFloat64), dn_total});
-      EXPECT_LT(rel(got[0], ref[0]), 1e-5);
-      EXPECT_LT(rel(got[1], ref[1]), y_dtype == torch::kFloat32 ? 1e-5 : 1e-2);
-      EXPECT_EQ(got[1].scalar_type(), y_dtype);
-      EXPECT_LT(rel(got[2], ref[2]), 1e-5);
-    }
 }
 
 TEST(LlmFusedOps, GpuRmsNormMatchesTheComposite) {
   if (!have_fused_gpu()) GTEST_SKIP() << "needs a CUDA device and a build with plexus's fused kernels";
   auto gen = at::detail::createCPUGenerator(13);
-  const int64_t N = 300, C = 96;
-  auto g = (torch::rand({C}, gen) + 0.5).to(torch::kCUDA).requires_grad_(true);
-  // f32 rows → bf16 (the attention input), f32 → f32 (the FFN input), and a strided bf16 split → bf16 (kv_norm).
-  auto x32 = torch::randn({N, C}, gen).to(torch::kCUDA).requires_grad_(true);
-  auto wide = torch::randn({N, C + 32}, gen).to(torch::kCUDA, torch::kBFloat16).requires_grad_(true);
-  auto x16 = wide.split_with_sizes({C, 32}, -1)[0];
-  struct Case { torch::Tensor x; torch::Tensor leaf; torch::Dtype out; };
-  for (const auto& c : {Case{x32, x32, torch::kBFloat16}, Case{x32, x32, torch::kFloat32},
-                        Case{x16, wide, torch::kBFloat16}}) {
-    auto y = rms_norm(c.x, g, 1e-6, c.out);
-    ASSERT_EQ(y.scalar_type(), c.out);
-    auto xf = c.x.to(torch::kFloat64);
-    auto want = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6) * g.to(torch::kFloat64);  // f64 composite
-    EXPECT_LT(rel(y, want), c.out == torch::kFloat32 ? 1e-6 : 1e-2);
-    auto dy = torch::randn({N, C}, gen).to(torch::kCUDA, c.out);
-    auto got = torch::autograd::grad({y}, {c.leaf, g}, {dy});
-    auto ref = torch::autograd::grad({want}, {c.leaf, g}, {dy.to(torch::kFloat64)});
-    const double tol = c.x.scalar_type() == torch::kFloat32 && c.out == torch::kFloat32 ? 1e-5 : 1e-2;
-    EXPECT_LT(rel(got[0], ref[0]), tol);
-    EXPECT_LT(rel(got[1], ref[1]), tol);
+  const int64_t N = 300;
+  // C = 96: the per-column kernels; C = 512: the vectorised ones (also on the strided split, row stride 544).
+  for (int64_t C : {96, 512}) {
+    auto g = (torch::rand({C}, gen) + 0.5).to(torch::kCUDA).requires_grad_(true);
+    // f32 rows → bf16 (the attention input), f32 → f32 (the FFN input), and a strided bf16 split → bf16 (kv_norm).
+    auto x32 = torch::randn({N, C}, gen).to(torch::kCUDA).requires_grad_(true);
+    auto wide = torch::randn({N, C + 32}, gen).to(torch::kCUDA, torch::kBFloat16).requires_grad_(true);
+    auto x16 = wide.split_with_sizes({C, 32}, -1)[0];
+    struct Case { torch::Tensor x; torch::Tensor leaf; torch::Dtype out; };
+    for (const auto& c : {Case{x32, x32, torch::kBFloat16}, Case{x32, x32, torch::kFloat32},
+                          Case{x16, wide, torch::kBFloat16}}) {
+      auto y = rms_norm(c.x, g, 1e-6, c.out);
+      ASSERT_EQ(y.scalar_type(), c.out);
+      auto xf = c.x.to(torch::kFloat64);
+      auto want = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6) * g.to(torch::kFloat64);  // f64 composite
+      EXPECT_LT(rel(y, want), c.out == torch::kFloat32 ? 1e-6 : 1e-2);
+      auto dy = torch::randn({N, C}, gen).to(torch::kCUDA, c.out);
+      auto got = torch::autograd::grad({y}, {c.leaf, g}, {dy});
+      auto ref = torch::autograd::grad({want}, {c.leaf, g}, {dy.to(torch::kFloat64)});
+      const double tol = c.x.scalar_type() == torch::kFloat32 && c.out == torch::kFloat32 ? 1e-5 : 1e-2;
+      EXPECT_LT(rel(got[0], ref[0]), tol);
+      EXPECT_LT(rel(got[1], ref[1]), tol);
+    }
+    // Both outputs of one norm (the MoE input): the f32 one equals rms_norm's, the bf16 one is it rounded, and
+    // the gradient is that of y·dy + y16·dy16 (f64 composite), or of one output alone when the other is unused.
+    auto [y, y16] = rms_norm_both(x32, g, 1e-6, torch::kBFloat16);
+    ASSERT_EQ(y16.scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(y, rms_norm(x32, g, 1e-6, torch::kFloat32)));
+    EXPECT_TRUE(torch::equal(y16, y.to(torch::kBFloat16)));
+    auto xf = x32.to(torch::kFloat64);
+    auto want = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6) * g.to(torch::kFloat64);
+    auto dy = torch::randn({N, C}, gen).to(torch::kCUDA), dy16 = torch::randn({N, C}, gen).to(torch::kCUDA, torch::kBFloat16);
+    auto got = torch::autograd::grad({y, y16}, {x32, g}, {dy, dy16}, /*retain_graph=*/true);
+    auto ref = torch::autograd::grad({want}, {x32, g}, {dy.to(torch::kFloat64) + dy16.to(torch::kFloat64)}, true);
+    EXPECT_LT(rel(got[0], ref[0]), 1e-5);
+    EXPECT_LT(rel(got[1], ref[1]), 1e-5);
+    auto only16 = torch::autograd::grad({y16}, {x32}, {dy16});
+    auto ref16 = torch::autograd::grad({want}, {x32}, {dy16.to(torch::kFloat64)});
+    EXPECT_LT(rel(only16[0], ref16[0]), 1e-5) << "C = " << C;
   }
-  // Both outputs of one norm (the MoE input): the f32 one equals rms_norm's, the bf16 one is it rounded, and
-  // the gradient is that of y·dy + y16·dy16 (f64 composite), or of one output alone when the other is unused.
-  auto [y, y16] = rms_norm_both(x32, g, 1e-6, torch::kBFloat16);
-  ASSERT_EQ(y16.scalar_type(), torch::kBFloat16);
-  EXPECT_TRUE(torch::equal(y, rms_norm(x32, g, 1e-6, torch::kFloat32)));
-  EXPECT_TRUE(torch::equal(y16, y.to(torch::kBFloat16)));
-  auto xf = x32.to(torch::kFloat64);
-  auto want = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6) * g.to(torch::kFloat64);
-  auto dy = torch::randn({N, C}, gen).to(torch::kCUDA), dy16 = torch::randn({N, C}, gen).to(torch::kCUDA, torch::kBFloat16);
-  auto got = torch::autograd::grad({y, y16}, {x32, g}, {dy, dy16}, /*retain_graph=*/true);
-  auto ref = torch::autograd::grad({want}, {x32, g}, {dy.to(torch::kFloat64) + dy16.to(torch::kFloat64)}, true);
-  EXPECT_LT(rel(got[0], ref[0]), 1e-5);
-  EXPECT_LT(rel(got[1], ref[1]), 1e-5);
-  auto only16 = torch::autograd::grad({y16}, {x32}, {dy16});
-  auto ref16 = torch::autograd::grad({want}, {x32}, {dy16.to(torch::kFloat64)});
-  EXPECT_LT(rel(only16[0], ref16[0]), 1e-5);
 }
 
 TEST(LlmFusedOps, CastBetweenF32AndBf16IsExactOneWayAndRoundsTheOther) {

@@ -363,6 +363,142 @@ __global__ void rms_norm_backward_kernel(const TD* __restrict__ dy, const __nv_b
   }
 }
 
+// ---- RMSNorm, vectorised: each lane moves 8 consecutive columns per 16-byte (bf16) or 2×16-byte (f32) access
+// and keeps its whole share of the row in registers, so the backward reads every input once. Used when C is a
+// multiple of 256 (32 lanes × 8) and every row starts 16-byte aligned; the kernels above take the rest.
+constexpr int kVecChunks = static_cast<int>(kNormMaxCols / 256);
+
+__device__ __forceinline__ void load8(const float* p, float* v) {
+  const float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+}
+__device__ __forceinline__ void load8(const __nv_bfloat16* p, float* v) {
+  Pack8 t;
+  t.load(p);
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v[j] = t.v[j];
+}
+__device__ __forceinline__ void store8(float* p, const float* v) {
+  reinterpret_cast<float4*>(p)[0] = make_float4(v[0], v[1], v[2], v[3]);
+  reinterpret_cast<float4*>(p)[1] = make_float4(v[4], v[5], v[6], v[7]);
+}
+__device__ __forceinline__ void store8(__nv_bfloat16* p, const float* v) {
+  Pack8 t;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) t.v[j] = v[j];
+  t.store(p);
+}
+
+template <typename TX, typename TY>
+__global__ void rms_norm_vec_kernel(const TX* __restrict__ x, int64_t ldx, const __nv_bfloat16* __restrict__ res16,
+                                    const float* __restrict__ res32, float* __restrict__ h,
+                                    const float* __restrict__ g, TY* __restrict__ y, __nv_bfloat16* __restrict__ y16,
+                                    float* __restrict__ rstd, int64_t N, int C, float eps) {
+  const int64_t r = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32, chunks = C / 256;
+  if (r >= N) return;
+  float v[kVecChunks][8];
+  float ss = 0.f;
+#pragma unroll
+  for (int k = 0; k < kVecChunks; ++k) {
+    if (k >= chunks) break;
+    const int c = k * 256 + lane * 8;
+    load8(x + r * ldx + c, v[k]);
+    float t[8];
+    if (res16 != nullptr) {
+      load8(res16 + r * C + c, t);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[k][j] += t[j];
+    }
+    if (res32 != nullptr) {
+      load8(res32 + r * C + c, t);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) v[k][j] += t[j];
+    }
+    if (h != nullptr) store8(h + r * C + c, v[k]);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) ss += v[k][j] * v[k][j];
+  }
+  const float rs = rsqrtf(warp_sum(ss) / static_cast<float>(C) + eps);
+  if (lane == 0) rstd[r] = rs;
+#pragma unroll
+  for (int k = 0; k < kVecChunks; ++k) {
+    if (k >= chunks) break;
+    const int c = k * 256 + lane * 8;
+    float gg[8], o[8];
+    load8(g + c, gg);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) o[j] = v[k][j] * rs * gg[j];
+    store8(y + r * C + c, o);
+    if (y16 != nullptr) store8(y16 + r * C + c, o);
+  }
+}
+
+template <typename TX, typename TD>
+__global__ void __launch_bounds__(kThreads, 2) rms_norm_backward_vec_kernel(const TD* __restrict__ dy, const __nv_bfloat16* __restrict__ dy16,
+                                             const TX* __restrict__ x, int64_t ldx, const float* __restrict__ g,
+                                             const float* __restrict__ rstd, const float* __restrict__ dh,
+                                             TX* __restrict__ dx, __nv_bfloat16* __restrict__ dres16,
+                                             float* __restrict__ partial, int64_t N, int C) {
+  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * blockDim.x / 32;
+  const int lane = threadIdx.x % 32, chunks = C / 256;
+  float acc[kVecChunks][8];
+#pragma unroll
+  for (int k = 0; k < kVecChunks; ++k)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[k][j] = 0.f;
+  for (int64_t r = warp; r < N; r += warps) {
+    float v[kVecChunks][8], d[kVecChunks][8];
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < kVecChunks; ++k) {
+      if (k >= chunks) break;
+      const int c = k * 256 + lane * 8;
+      float gg[8];
+      load8(x + r * ldx + c, v[k]);
+      load8(dy + r * C + c, d[k]);
+      if (dy16 != nullptr) {
+        float t[8];
+        load8(dy16 + r * C + c, t);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) d[k][j] += t[j];
+      }
+      load8(g + c, gg);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) s += d[k][j] * gg[j] * v[k][j];
+    }
+    const float rs = rstd[r], coef = rs * rs * rs * warp_sum(s) / static_cast<float>(C);
+#pragma unroll
+    for (int k = 0; k < kVecChunks; ++k) {
+      if (k >= chunks) break;
+      const int c = k * 256 + lane * 8;
+      float gg[8], o[8], e[8];
+      load8(g + c, gg);
+      if (dh != nullptr) {
+        load8(dh + r * C + c, e);
+      } else {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) e[j] = 0.f;
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        o[j] = rs * gg[j] * d[k][j] - v[k][j] * coef + e[j];
+        acc[k][j] += d[k][j] * v[k][j] * rs;
+      }
+      store8(dx + r * C + c, o);
+      if (dres16 != nullptr) store8(dres16 + r * C + c, o);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < kVecChunks; ++k) {
+    if (k >= chunks) break;
+    store8(partial + warp * C + k * 256 + lane * 8, acc[k]);
+  }
+}
+
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 inline int launched() { return static_cast<int>(cudaGetLastError()); }
 
 }  // namespace
@@ -467,6 +603,23 @@ int rms_norm(const void* x, int64_t ldx, bool x_bf16, const float* gamma, void* 
   auto* y2 = static_cast<bf*>(y16);
   const auto* r16 = res_bf16 ? static_cast<const bf*>(res) : nullptr;
   const auto* r32 = res_bf16 ? nullptr : static_cast<const float*>(res);
+  const bool vec = C % 256 == 0 && aligned16(x) && (ldx * (x_bf16 ? 2 : 4)) % 16 == 0 && aligned16(gamma) &&
+                   aligned16(y) && aligned16(y16) && aligned16(res) && aligned16(h);
+  if (vec) {
+    if (x_bf16 && y_bf16)
+      rms_norm_vec_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, r16, r32, h, gamma,
+                                                       static_cast<bf*>(y), y2, rstd, N, c, eps);
+    else if (x_bf16)
+      rms_norm_vec_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, r16, r32, h, gamma,
+                                                       static_cast<float*>(y), y2, rstd, N, c, eps);
+    else if (y_bf16)
+      rms_norm_vec_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, r16, r32, h, gamma,
+                                                       static_cast<bf*>(y), y2, rstd, N, c, eps);
+    else
+      rms_norm_vec_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(x), ldx, r16, r32, h, gamma,
+                                                       static_cast<float*>(y), y2, rstd, N, c, eps);
+    return launched();
+  }
   if (x_bf16 && y_bf16)
     rms_norm_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(x), ldx, r16, r32, h, gamma,
                                                  static_cast<bf*>(y), y2, rstd, N, c, eps);
@@ -498,6 +651,28 @@ int rms_norm_backward(const void* dy, bool dy_bf16, const void* dy16, const void
   using bf = __nv_bfloat16;
   const auto* d2 = static_cast<const bf*>(dy16);
   auto* dr = static_cast<bf*>(dres16);
+  const bool vec = C % 256 == 0 && aligned16(x) && (ldx * (x_bf16 ? 2 : 4)) % 16 == 0 && aligned16(gamma) &&
+                   aligned16(dy) && aligned16(dy16) && aligned16(dh) && aligned16(dx) && aligned16(dres16) &&
+                   aligned16(dgamma_partial);
+  if (vec) {
+    if (x_bf16 && dy_bf16)
+      rms_norm_backward_vec_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(dy), d2,
+                                                                static_cast<const bf*>(x), ldx, gamma, rstd, dh,
+                                                                static_cast<bf*>(dx), dr, dgamma_partial, N, c);
+    else if (x_bf16)
+      rms_norm_backward_vec_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(dy), d2,
+                                                                static_cast<const bf*>(x), ldx, gamma, rstd, dh,
+                                                                static_cast<bf*>(dx), dr, dgamma_partial, N, c);
+    else if (dy_bf16)
+      rms_norm_backward_vec_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(dy), d2,
+                                                                static_cast<const float*>(x), ldx, gamma, rstd, dh,
+                                                                static_cast<float*>(dx), dr, dgamma_partial, N, c);
+    else
+      rms_norm_backward_vec_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const float*>(dy), d2,
+                                                                static_cast<const float*>(x), ldx, gamma, rstd, dh,
+                                                                static_cast<float*>(dx), dr, dgamma_partial, N, c);
+    return launched();
+  }
   if (x_bf16 && dy_bf16)
     rms_norm_backward_kernel<<<blocks, kThreads, 0, st>>>(static_cast<const bf*>(dy), d2, static_cast<const bf*>(x),
                                                           ldx, gamma, rstd, dh, static_cast<bf*>(dx), dr,
