@@ -164,21 +164,6 @@ struct ResidualAdd : torch::autograd::Function<ResidualAdd> {
 
 bool is_bf16(const torch::Tensor& t) { return t.scalar_type() == torch::kBFloat16; }
 
-// dx and dγ of the fused norm from its output gradient dy and, when defined, the bf16 copy's gradient dy16.
-std::pair<torch::Tensor, torch::Tensor> rms_norm_grads(const torch::Tensor& x, const torch::Tensor& weight,
-                                                       const torch::Tensor& rstd, const torch::Tensor& dy,
-                                                       const torch::Tensor& dy16) {
-  const auto N = x.size(0), C = x.size(1);
-  auto dx = torch::empty({N, C}, x.options());
-  auto partial = torch::empty({kernels::rms_norm_partials(N), C}, weight.options());
-  check_launch(kernels::rms_norm_backward(dy.data_ptr(), is_bf16(dy), dy16.defined() ? dy16.data_ptr() : nullptr,
-                                          x.data_ptr(), x.stride(0), is_bf16(x), weight.data_ptr<float>(),
-                                          rstd.data_ptr<float>(), dx.data_ptr(), partial.data_ptr<float>(), N, C,
-                                          stream()),
-               "rms_norm_backward");
-  return {dx, partial.sum(0)};
-}
-
 // x [N, C] rows with a row stride (f32 or bf16), weight [C] f32 → y [N, C] in the requested dtype.
 struct RmsNorm : torch::autograd::Function<RmsNorm> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
@@ -195,34 +180,16 @@ struct RmsNorm : torch::autograd::Function<RmsNorm> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list dout) {
     auto s = ctx->get_saved_variables();
-    auto [dx, dg] = rms_norm_grads(s[0], s[1], s[2], dout[0].contiguous(), {});
-    return {dx, dg, {}, {}};
-  }
-};
-
-// The same norm of f32 rows with two outputs, f32 and bf16 (one pass each way; the gradients of both are summed
-// inside the backward kernel).
-struct RmsNormBoth : torch::autograd::Function<RmsNormBoth> {
-  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               double eps) {
+    const auto &x = s[0], &weight = s[1], &rstd = s[2];
     const auto N = x.size(0), C = x.size(1);
-    auto y = torch::empty({N, C}, x.options().dtype(torch::kFloat32));
-    auto y16 = torch::empty({N, C}, x.options().dtype(torch::kBFloat16));
-    auto rstd = torch::empty({N}, x.options().dtype(torch::kFloat32));
-    check_launch(kernels::rms_norm(x.data_ptr(), x.stride(0), is_bf16(x), weight.data_ptr<float>(), y.data_ptr(),
-                                   false, y16.data_ptr(), rstd.data_ptr<float>(), N, C, static_cast<float>(eps),
-                                   stream()),
-                 "rms_norm");
-    ctx->save_for_backward({x, weight, rstd});
-    return {y, y16};
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list dout) {
-    auto s = ctx->get_saved_variables();
-    // A gradient that did not arrive (its output unused) is zero.
-    auto dy = dout[0].defined() ? dout[0].contiguous() : torch::zeros_like(dout[1], s[0].options());
-    auto dy16 = dout[1].defined() ? dout[1].contiguous() : torch::Tensor();
-    auto [dx, dg] = rms_norm_grads(s[0], s[1], s[2], dy, dy16);
-    return {dx, dg, {}};
+    auto dy = dout[0].contiguous();
+    auto dx = torch::empty({N, C}, x.options());
+    auto partial = torch::empty({kernels::rms_norm_partials(N), C}, weight.options());
+    check_launch(kernels::rms_norm_backward(dy.data_ptr(), is_bf16(dy), nullptr, x.data_ptr(), x.stride(0),
+                                            is_bf16(x), weight.data_ptr<float>(), rstd.data_ptr<float>(),
+                                            dx.data_ptr(), partial.data_ptr<float>(), N, C, stream()),
+                 "rms_norm_backward");
+    return {dx, partial.sum(0), {}, {}};
   }
 };
 
@@ -394,17 +361,6 @@ torch::Tensor cast(const torch::Tensor& x, torch::Dtype dtype) {
 
 std::pair<torch::Tensor, torch::Tensor> rms_norm_both(const torch::Tensor& x, const torch::Tensor& weight,
                                                       double eps, torch::Dtype low_dtype) {
-#if PLEXUS_FUSED_KERNELS
-  const auto C = x.size(-1);
-  if (x.is_cuda() && x.scalar_type() == torch::kFloat32 && low_dtype == torch::kBFloat16 &&
-      C <= kernels::kNormMaxCols &&
-      weight.scalar_type() == torch::kFloat32 && weight.is_contiguous()) {
-    auto rows = x.reshape({-1, C});
-    if (rows.stride(-1) != 1) rows = rows.contiguous();
-    auto out = RmsNormBoth::apply(rows, weight, eps);
-    return {out[0].view(x.sizes()), out[1].view(x.sizes())};
-  }
-#endif
   auto y = rms_norm(x, weight, eps, torch::kFloat32);
   return {y, y.to(low_dtype)};  // f32: the same tensor twice
 }

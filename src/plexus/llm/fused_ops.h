@@ -1,5 +1,6 @@
 // Fused forms of the training step's elementwise chains: MLA's RoPE and query/key assembly, the SwiGLU hidden
-// layer, the f32 + bf16 residual add, RMSNorm, the group-limited expert selection and the MoE gather-sum. Each
+// layer, the f32 + bf16 residual add, RMSNorm (alone or fused with the residual add before it), the f32 ↔ bf16
+// cast, the group-limited expert selection and the MoE gather-sum. Each
 // function computes one expression. On CUDA tensors of the dtypes it names, when plexus was built with its kernels
 // (src/plexus/llm/kernels/fused.h), it runs one kernel each way (inside an autograd function where gradients
 // flow). Everywhere else (the CPU, f32 matmuls, LibTorch builds without a CUDA compiler) it runs the composite
@@ -47,8 +48,8 @@ torch::Tensor cast(const torch::Tensor& x, torch::Dtype dtype);
 
 /// rms_norm(x, weight, eps, f32) and the same values in low_dtype, for a consumer that needs both (the MoE: its
 /// gate scores in f32, its experts multiply in the matmul dtype). x [..., C] → ([..., C] f32, [..., C] low_dtype;
-/// the same tensor when low_dtype is f32). The fused path (f32 x, bf16 low_dtype, C ≤ 1024) writes both in one
-/// pass and sums both gradients in its backward kernel, in place of a cast each way and an add of the gradients.
+/// the same tensor when low_dtype is f32). Composite ops only: the training step gets both from add_rms_norm's
+/// one kernel; this is its fallback for inputs that kernel does not take.
 std::pair<torch::Tensor, torch::Tensor> rms_norm_both(const torch::Tensor& x, const torch::Tensor& weight,
                                                       double eps, torch::Dtype low_dtype);
 

@@ -5,7 +5,8 @@
 //   CPU (and CUDA without PyTorch ≥ 2.2): the host-driven step of before: the clip norm and the losses are read
 //     with .item(), AdamW takes a double lr. Its numbers are those of every earlier release (tests pin them).
 //   CUDA ("device path"): nothing in the step reads a value on the host. The clip is a device tensor
-//     c = (n > max ? max/(n+1e-6) : 1) multiplied into the gradients (AdamW::clip_grad_norm_device), AdamW is
+//     s = (n > max ? (n+1e-6)/max : 1) that the fused AdamW kernel divides every gradient by as it reads it
+//     (AdamW::clip_divisor, the kernel's grad_scale input; no separate pass over the gradients), AdamW is
 //     the fused kernel with the learning rate in a device scalar (AdamW::step_device), and every reported number
 //     (4 loss terms, the pre-clip gradient norm, per MoE layer the mean/max/min expert load) is written into one
 //     f64 device vector that read() copies to the host once, after the step. The step therefore has fixed

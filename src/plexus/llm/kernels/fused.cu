@@ -1,8 +1,9 @@
 // Fused CUDA kernels of the DeepSeek-V3 training step. See fused.h for what each computes.
 //
 // The elementwise ones are memory-bound: a thread moves bf16 pairs (RoPE, keys; one block per token) or 8 bf16
-// (SwiGLU, gather-sum; 16-byte loads) and does the arithmetic in f32; RMSNorm and the SwiGLU backward use a warp per
-// row, expert selection a thread per token. The RoPE products are written with __fmul_rn/__fadd_rn/__fsub_rn so
+// (SwiGLU, gather-sum, bf16 → f32 cast; 16-byte loads) and does the arithmetic in f32; RMSNorm (optionally after a
+// residual add) and the SwiGLU backward use a warp per row, RMSNorm with 8 columns per lane where the width allows,
+// expert selection a thread per token. The RoPE products are written with __fmul_rn/__fadd_rn/__fsub_rn so
 // that nvcc does not fuse them into FMAs: the forward then rounds exactly as LibTorch's separate mul/sub kernels do
 // (the composite path in fused_ops.cpp), so the fused and composite forwards are bit-identical on the GPU.
 #include "plexus/llm/kernels/fused.h"
