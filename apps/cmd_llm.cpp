@@ -126,7 +126,7 @@ static plexus::app::CommandRegistrar reg("llm", [](CLI::App& app) {
   auto pt_args = std::make_shared<ConfigArgs>();
   auto resume = std::make_shared<bool>(false);
   add_config_args(pt, *pt_args);
-  pt->add_flag("--resume", *resume, "continue runs/<run.name> from its latest checkpoint");
+  pt->add_flag("--resume", *resume, "continue <run.out_dir>/<run.name> from its latest checkpoint");
   auto ranks = std::make_shared<int>(0);  // 0: no local launch
   pt->add_option("--ranks", *ranks,
                  "data parallel over R local processes (c10d/Gloo, like torchrun --nproc-per-node R; "
@@ -322,7 +322,7 @@ static plexus::app::CommandRegistrar reg_r1("llm", [](CLI::App& app) {
   auto gr_args = std::make_shared<ConfigArgs>();
   auto gr_resume = std::make_shared<bool>(false);
   add_config_args(gr, *gr_args);
-  gr->add_flag("--resume", *gr_resume, "continue runs/<run.name> from its latest checkpoint");
+  gr->add_flag("--resume", *gr_resume, "continue <run.out_dir>/<run.name> from its latest checkpoint");
   gr->callback([gr_args, gr_resume] {
     auto r = grpo_train(GrpoConfig::parse(read_toml(*gr_args)), *gr_resume);
     fmt::print("grpo: step {}  held-out pass@1 {:.3f} → {:.3f}  cons {:.3f}  reward {:.3f}  generation {:.0f}% of "
