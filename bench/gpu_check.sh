@@ -5,7 +5,7 @@
 #           static SentencePiece shim (bench/gpu_build.sh); TARGETS replaces the target list
 #   tests   the GPU tests: CudaGraph.*, BatchedGraphsGpu.* (FL batched step replayed = eager), TrainStepGpu.*
 #           (LLM step replayed = eager), LlmDecodeGpu.* (decode graph = eager tokens), LlmGroupedDispatch.* (CPU),
-#           LlmFusedOps.* (fused kernels = composite ops), LlmNccl.*, RanksGpu.* and RanksOne.* (FL ranks on the GPU)
+#           LlmFusedOps.* (fused kernels = composite ops), LlmShadow* (bf16 shadows, AdamW kernel), LlmNccl.*, RanksGpu.* and RanksOne.* (FL ranks on the GPU)
 #   parity  plexus vs the PyTorch reference at identical weights on the GPU, f32 and bf16 (bench/llm_gpu.sh parity)
 #   fl      FL speed, batched engine with and without CUDA graphs (bench/fl_speed_gpu.sh; SETTINGS, ROUNDS)
 #   decode  decode tokens/s, plexus eager/graphed vs the PyTorch reference (bench/llm_decode_gpu.sh)
@@ -43,7 +43,7 @@ for stage in "$@"; do
     tests)
       gtest test_core 'CudaGraph*'
       gtest test_fl 'BatchedGraphsGpu*:CudaGraphsKey*'
-      gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*:LlmGroupedDispatch*:LlmFusedOps*'
+      gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*:LlmGroupedDispatch*:LlmFusedOps*:LlmShadow*'
       gtest test_dist 'LlmNccl*:RanksGpu*:RanksOne*' ;;
     parity)
       OUT=$L/parity timeout $(left) bash bench/llm_gpu.sh parity > $L/parity.log 2>&1; say "parity rc=$?"

@@ -22,6 +22,7 @@
 #if PLEXUS_FUSED_KERNELS
 #include <c10/cuda/CUDAStream.h>
 
+#include "plexus/llm/kernels/adamw.h"
 #include "plexus/llm/kernels/fused.h"
 #endif
 
@@ -422,6 +423,34 @@ torch::Tensor swiglu_hidden(const torch::Tensor& x, const torch::Tensor& w13, co
   }
 #endif
   return swiglu_composite(product(x, w13.narrow(-2, 0, I)), product(x, w13.narrow(-2, I, I)), row_weight);
+}
+
+void adamw_bf16(const std::vector<AdamWBf16Slice>& slices, const torch::Tensor& lr, const torch::Tensor& step,
+                const torch::Tensor& divisor, double beta1, double beta2, double eps, double weight_decay) {
+  PLEXUS_CHECK(have_fused_kernels(), "adamw_bf16 needs plexus's fused CUDA kernels (a CUDA build with nvcc)");
+#if PLEXUS_FUSED_KERNELS
+  auto scalar = [](const torch::Tensor& t) {
+    return t.is_cuda() && t.scalar_type() == torch::kFloat32 && t.numel() == 1;
+  };
+  PLEXUS_CHECK(scalar(lr) && scalar(step) && (!divisor.defined() || scalar(divisor)),
+               "adamw_bf16: lr, step and divisor must be f32 scalars on the GPU");
+  std::vector<kernels::AdamWSlice> k;
+  for (const auto& s : slices) {
+    const auto n = s.p.numel();
+    for (const auto* t : {&s.p, &s.g, &s.m, &s.v, &s.w})
+      PLEXUS_CHECK(t->is_cuda() && t->is_contiguous() && t->numel() == n && t->device() == lr.device(),
+                   "adamw_bf16: every tensor of a slice must be contiguous on the GPU with one numel");
+    PLEXUS_CHECK(s.p.scalar_type() == torch::kFloat32 && s.m.scalar_type() == torch::kFloat32 &&
+                     s.v.scalar_type() == torch::kFloat32 && is_bf16(s.g) && is_bf16(s.w),
+                 "adamw_bf16: p, m, v must be f32 and g, w bf16");
+    k.push_back({s.p.data_ptr<float>(), s.g.data_ptr(), s.m.data_ptr<float>(), s.v.data_ptr<float>(), s.w.data_ptr(), n});
+  }
+  if (k.empty()) return;
+  check_launch(kernels::adamw_bf16(k.data(), static_cast<int>(k.size()), lr.data_ptr<float>(), step.data_ptr<float>(),
+                                   divisor.defined() ? divisor.data_ptr<float>() : nullptr, beta1, beta2, eps,
+                                   weight_decay, stream()),
+               "adamw_bf16");
+#endif
 }
 
 }  // namespace plexus::llm

@@ -91,4 +91,18 @@ torch::Tensor gather_sum(const torch::Tensor& y, const torch::Tensor& slot, int6
 torch::Tensor select_experts(const torch::Tensor& sel, int64_t groups, int64_t topk_groups, int64_t k,
                              bool top_two_sum);
 
+/// One tensor of an adamw_bf16 update: the f32 master p, its bf16 gradient g, the f32 moments m and v, and the
+/// bf16 copy w written after the update. All contiguous, of one numel, on one CUDA device.
+struct AdamWBf16Slice {
+  torch::Tensor p, g, m, v, w;
+};
+
+/// AdamW from bf16 gradients that also writes each master's bf16 copy (kernels/adamw.h; shadow.h says why):
+/// g ← g/s, p ← p − lr·λ·p, m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g², p ← p − lr/(1−β1^t) · m/(sqrt(v)/sqrt(1−β2^t) + ε),
+/// w ← bf16(p), the formulas of torch.optim.AdamW. lr and the step count t ([] f32, t already advanced) and the
+/// divisor s ([] f32 or undefined = 1) are read on the device, so the update can be captured in a CUDA graph.
+/// Throws: Error(Internal) without the fused kernels (have_fused_kernels) or with a slice that breaks the above.
+void adamw_bf16(const std::vector<AdamWBf16Slice>& slices, const torch::Tensor& lr, const torch::Tensor& step,
+                const torch::Tensor& divisor, double beta1, double beta2, double eps, double weight_decay);
+
 }  // namespace plexus::llm

@@ -15,7 +15,7 @@ MatmulDtypeGuard::~MatmulDtypeGuard() { t_matmul_dtype = prev_; }
 
 torch::Tensor project(const torch::Tensor& x, const torch::Tensor& weight) {
   const auto dt = matmul_dtype();
-  return torch::nn::functional::linear(cast(x, dt), cast(weight, dt));
+  return torch::nn::functional::linear(cast(x, dt), weight_in(weight, dt));
 }
 
 torch::Tensor register_linear(torch::nn::Module& m, const std::string& name, int64_t in, int64_t out) {

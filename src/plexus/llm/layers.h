@@ -7,6 +7,7 @@
 
 #include "plexus/llm/fused_ops.h"
 #include "plexus/llm/packed.h"
+#include "plexus/llm/shadow.h"
 
 namespace plexus::llm {
 
@@ -62,6 +63,8 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor w13() const;
   /// Keep w1 and w3 side by side in one tensor (after a device move; see packed.h).
   void pack() { w13_.pack(); }
+  /// Whether w1 and w3 are packed (w13() is then a view of their storage).
+  bool packed() const { return w13_.packed(); }
   torch::Tensor w1, w2, w3;  ///< [I,C], [C,I], [I,C]
 
  private:

@@ -1,6 +1,8 @@
 // The DeepSeek-V3 Transformer with MTP and training losses. See model.h.
 #include "plexus/llm/model.h"
 
+#include <algorithm>
+
 #include "plexus/core/error.h"
 #include "plexus/core/rng.h"
 #include "plexus/llm/fused_ops.h"
@@ -26,6 +28,30 @@ void TransformerImpl::pack_parameters() {
   for (auto& m : modules(/*include_self=*/false))
     if (auto mlp = std::dynamic_pointer_cast<MlpImpl>(m)) mlp->pack();
   for (auto& m : moe_layers()) m->pack();
+}
+
+std::vector<torch::Tensor> TransformerImpl::matmul_weights() const {
+  std::vector<torch::Tensor> out;
+  auto covered = [&](const torch::Tensor& t) {  // t's storage lies inside one already listed (an expert's slice)
+    const auto* p = static_cast<const char*>(t.data_ptr());
+    for (const auto& o : out) {
+      const auto* b = static_cast<const char*>(o.data_ptr());
+      if (p >= b && p < b + o.numel() * o.element_size()) return true;
+    }
+    return false;
+  };
+  std::vector<const void*> skip = {embed.data_ptr(), head.data_ptr()};
+  for (auto& m : moe_layers()) {
+    skip.push_back(m->gate->weight.data_ptr());
+    for (auto& w : m->expert_masters()) out.push_back(w);
+  }
+  for (auto& m : modules(/*include_self=*/false))
+    if (auto mlp = std::dynamic_pointer_cast<MlpImpl>(m))
+      if (mlp->packed() && !covered(mlp->w1)) out.push_back(mlp->w13().detach());
+  for (auto& p : parameters())  // the MLPs' W2, MLA and MTP matrices; unpacked W1/W3 one by one
+    if (p.dim() == 2 && std::find(skip.begin(), skip.end(), p.data_ptr()) == skip.end() && !covered(p))
+      out.push_back(p.detach());
+  return out;
 }
 
 void TransformerImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {

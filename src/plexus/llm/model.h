@@ -81,6 +81,13 @@ class TransformerImpl : public torch::nn::Module {
   /// Pack every MLP's [W1; W3] and every MoE layer's expert weights (packed.h). The constructor and to() call it.
   void pack_parameters();
 
+  /// The f32 weights a bf16 forward casts for its products, each read once per step, as ShadowWeights wants them
+  /// (shadow.h): per MoE layer the packed expert stacks (MoeImpl::expert_masters), per dense or shared MLP its
+  /// packed [W1; W3] and W2, and every other product matrix (MLA, the MTP projections). Not the embedding (a
+  /// lookup), the gates (f32 products) or the head (read by the main and every MTP output: its gradients sum
+  /// in f32 on the cast path). Views of the parameters' storage, without autograd.
+  std::vector<torch::Tensor> matmul_weights() const;
+
   torch::Tensor embed;  ///< [V,C]
   torch::nn::ModuleList layers;
   RMSNorm norm{nullptr};

@@ -124,6 +124,12 @@ torch::Tensor MoeImpl::routed_grouped(const torch::Tensor& flat, const torch::Te
   return combine_rows(yp, g, out_dtype);                                       // [N, C]
 }
 
+std::vector<torch::Tensor> MoeImpl::expert_masters() const {
+  if (!w13_.packed() || !w2_.packed()) return {};
+  const int64_t E = a_.n_routed_experts, I = a_.moe_inter_dim, C = a_.dim;
+  return {w13_.stacked().detach().view({E, 2 * I, C}), w2_.stacked().detach()};
+}
+
 void MoeImpl::pack() {
   w13_.pack();
   w2_.pack();
@@ -131,7 +137,7 @@ void MoeImpl::pack() {
 
 std::pair<torch::Tensor, torch::Tensor> MoeImpl::stacked_expert_weights(torch::Dtype dt) const {
   const int64_t E = a_.n_routed_experts, I = a_.moe_inter_dim, C = a_.dim;
-  return {cast(w13_.stacked().view({E, 2 * I, C}), dt), cast(w2_.stacked(), dt)};
+  return {weight_in(w13_.stacked().view({E, 2 * I, C}), dt), weight_in(w2_.stacked(), dt)};
 }
 
 torch::Tensor MoeImpl::forward_dense(const torch::Tensor& x) {

@@ -85,6 +85,10 @@ class MoeImpl : public torch::nn::Module {
   /// grouped GEMMs read them without a per-step stack (packed.h). Each expert's own pair stays consecutive.
   void pack();
 
+  /// The packed expert weights as the f32 tensors the grouped GEMMs read (no autograd): [W1; W3] [E,2I,C] and
+  /// W2 [E,C,I], views of the parameters' storage; empty when they are not packed. For ShadowWeights (shadow.h).
+  std::vector<torch::Tensor> expert_masters() const;
+
  private:
   bool use_grouped(const torch::Tensor& x) const;
   /// Σ_k g_{t,k} FFN_{e(t,k)}(u_t) for every token. Shapes: flat [N, C] in the matmul dtype, weights [N, K]

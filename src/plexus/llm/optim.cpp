@@ -7,6 +7,14 @@
 #include <fmt/ranges.h>
 
 #include "plexus/core/error.h"
+#include "plexus/llm/fused_ops.h"
+
+// at::_foreach_norm with an accumulation dtype (the bf16 shadows' gradient norms in f32): PyTorch >= 2.6.
+#if defined(TORCH_VERSION_MAJOR) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 6))
+#define PLEXUS_HAVE_FOREACH_NORM_DTYPE 1
+#else
+#define PLEXUS_HAVE_FOREACH_NORM_DTYPE 0
+#endif
 
 namespace plexus::llm {
 
@@ -22,12 +30,35 @@ void AdamW::zero_grad() {
   // Drop the gradients (set to none): backward then writes fresh ones, saving a zero-fill per tensor.
   for (auto& [n, p] : params_)
     if (p.grad().defined()) p.mutable_grad().reset();
+  if (shadows_) shadows_->zero_grad();
 }
 
-double AdamW::clip_grad_norm(double max_norm) {
-  std::vector<torch::Tensor> grads;
+std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> AdamW::grads() const {
+  std::vector<torch::Tensor> g32, g16;
   for (auto& [n, p] : params_)
-    if (p.grad().defined()) grads.push_back(p.grad());
+    if (p.grad().defined()) g32.push_back(p.grad());
+  if (shadows_)
+    for (const auto& e : shadows_->entries())
+      if (e.shadow.grad().defined()) g16.push_back(e.shadow.grad());
+  return {g32, g16};
+}
+
+namespace {
+void refuse_shadows(bool attached, const char* what) {
+  PLEXUS_CHECK(!attached, "AdamW::{} ignores the bf16 shadows' gradients: use step_device", what);
+}
+
+// Whether p's first element lies inside the f32 master M's storage span.
+bool starts_in(const torch::Tensor& p, const torch::Tensor& M) {
+  const auto* q = static_cast<const char*>(p.data_ptr());
+  const auto* base = static_cast<const char*>(M.data_ptr());
+  return p.device() == M.device() && q >= base && q < base + M.numel() * static_cast<int64_t>(sizeof(float));
+}
+}  // namespace
+
+double AdamW::clip_grad_norm(double max_norm) {
+  auto grads = this->grads().first;
+  refuse_shadows(shadows_ != nullptr, "clip_grad_norm");
   if (grads.empty()) return 0.0;
   // One multi-tensor kernel for the per-tensor norms (the foreach path torch.nn.utils.clip_grad_norm_ uses).
   double norm = torch::stack(at::_foreach_norm(grads, 2)).norm().item<double>();
@@ -37,11 +68,18 @@ double AdamW::clip_grad_norm(double max_norm) {
 
 torch::Tensor AdamW::grad_norm_device() {
   torch::NoGradGuard ng;
-  std::vector<torch::Tensor> grads;
-  for (auto& [n, p] : params_)
-    if (p.grad().defined()) grads.push_back(p.grad());
-  if (grads.empty()) return torch::zeros({}, params_.empty() ? torch::TensorOptions() : params_[0].second.options());
-  return torch::stack(at::_foreach_norm(grads, 2)).norm();  // [] f32, the host path's value
+  auto [g32, g16] = grads();
+  if (g32.empty() && g16.empty())
+    return torch::zeros({}, params_.empty() ? torch::TensorOptions() : params_[0].second.options());
+  std::vector<torch::Tensor> norms;  // per tensor, f32
+  if (!g32.empty()) norms = at::_foreach_norm(g32, 2);
+#if PLEXUS_HAVE_FOREACH_NORM_DTYPE
+  if (!g16.empty())
+    for (auto& n : at::_foreach_norm(g16, 2, torch::kFloat32)) norms.push_back(n);  // bf16 summed in f32
+#else
+  for (auto& g : g16) norms.push_back(torch::linalg_vector_norm(g, 2, c10::nullopt, false, torch::kFloat32));
+#endif
+  return torch::stack(norms).norm();  // [] f32; without shadows the host path's value
 }
 
 torch::Tensor AdamW::clip_divisor(const torch::Tensor& norm, double max_norm) {
@@ -52,9 +90,8 @@ torch::Tensor AdamW::clip_divisor(const torch::Tensor& norm, double max_norm) {
 
 torch::Tensor AdamW::clip_grad_norm_device(double max_norm) {
   torch::NoGradGuard ng;
-  std::vector<torch::Tensor> grads;
-  for (auto& [n, p] : params_)
-    if (p.grad().defined()) grads.push_back(p.grad());
+  auto grads = this->grads().first;
+  refuse_shadows(shadows_ != nullptr, "clip_grad_norm_device");
   auto norm = grad_norm_device();
   if (grads.empty()) return norm;
   if (max_norm > 0) {
@@ -74,6 +111,7 @@ torch::Tensor AdamW::clip_grad_norm_device(double max_norm) {
 
 void AdamW::step(double lr) {
   torch::NoGradGuard ng;
+  refuse_shadows(shadows_ != nullptr, "step");
   ++t_;
   const double bc1 = 1.0 - std::pow(o_.beta1, static_cast<double>(t_));
   const double bc2 = 1.0 - std::pow(o_.beta2, static_cast<double>(t_));
@@ -109,17 +147,34 @@ void AdamW::step_device(const torch::Tensor& lr, const torch::Tensor& grad_divis
     if (!p.grad().defined()) continue;
     ps.push_back(p), gs.push_back(p.grad()), ms.push_back(m_[i]), vs.push_back(v_[i]);
   }
-  if (ps.empty()) return;
-  PLEXUS_CHECK(ps[0].is_cuda() && lr.is_cuda(), "AdamW::step_device needs CUDA parameters and a CUDA lr");
-  if (!step_t_on_device_ || !step_t_.defined() || step_t_.device() != ps[0].device()) {
+  std::vector<AdamWBf16Slice> sh;  // masters updated from their shadows' bf16 gradients
+  if (shadows_) {
+    const auto& es = shadows_->entries();
+    for (size_t k = 0; k < es.size(); ++k) {
+      if (!es[k].shadow.grad().defined()) continue;
+      sh.push_back({es[k].master.view({-1}), es[k].shadow.grad().contiguous().view({-1}), shadow_m_[k], shadow_v_[k],
+                    es[k].shadow.detach().view({-1})});
+    }
+    for (const auto& p : ps)
+      for (const auto& s : sh)
+        PLEXUS_CHECK(!starts_in(p, s.p), "AdamW::step_device: a parameter has a gradient of its own and one through "
+                                          "its bf16 shadow (was it used outside the ShadowGuard?)");
+  }
+  if (ps.empty() && sh.empty()) return;
+  const auto dev = ps.empty() ? sh[0].p.device() : ps[0].device();
+  PLEXUS_CHECK(dev.is_cuda() && lr.is_cuda(), "AdamW::step_device needs CUDA parameters and a CUDA lr");
+  if (!step_t_on_device_ || !step_t_.defined() || step_t_.device() != dev) {
     // Take over the count once (before any capture): t from the host, later advanced on the device.
-    step_t_ = torch::zeros({}, ps[0].options().dtype(torch::kFloat32));
+    step_t_ = torch::zeros({}, torch::TensorOptions().device(dev).dtype(torch::kFloat32));
     step_t_.fill_(static_cast<double>(t_));
     step_t_on_device_ = true;
   }
   step_t_.add_(1);  // torch.optim's fused path advances state_steps the same way, before the kernel
-  fused_step(0.0, lr, grad_divisor, ps, gs, ms, vs);
+  if (!ps.empty()) fused_step(0.0, lr, grad_divisor, ps, gs, ms, vs);
+  // Every master is a matrix (use_shadows checks): decayed.
+  if (!sh.empty()) adamw_bf16(sh, lr, step_t_, grad_divisor, o_.beta1, o_.beta2, o_.eps, o_.weight_decay);
 }
+
 
 void AdamW::fused_step(double lr, const torch::Tensor& lr_t, const torch::Tensor& grad_divisor,
                        std::vector<torch::Tensor>& ps, std::vector<torch::Tensor>& gs,
@@ -155,6 +210,37 @@ void AdamW::fused_step(double lr, const torch::Tensor& lr_t, const torch::Tensor
   }
 }
 #endif
+
+void AdamW::use_shadows(std::shared_ptr<ShadowWeights> shadows) {
+  torch::NoGradGuard ng;
+  shadows_ = std::move(shadows);
+  shadow_m_.clear(), shadow_v_.clear();
+  if (!shadows_) return;
+  for (const auto& e : shadows_->entries()) {
+    const auto& M = e.master;
+    PLEXUS_CHECK(M.dim() >= 2, "AdamW::use_shadows: a shadowed master must be a matrix (weight decay applies)");
+    const auto* base = static_cast<const char*>(M.data_ptr());
+    const int64_t bytes = M.numel() * static_cast<int64_t>(sizeof(float));
+    auto m = torch::empty({M.numel()}, M.options()), v = torch::empty({M.numel()}, M.options());
+    int64_t tiled = 0;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const auto& p = params_[i].second;
+      if (!starts_in(p, M)) continue;
+      const auto* q = static_cast<const char*>(p.data_ptr());
+      PLEXUS_CHECK(p.is_contiguous() && p.scalar_type() == torch::kFloat32 &&
+                       q + p.numel() * static_cast<int64_t>(sizeof(float)) <= base + bytes,
+                   "AdamW::use_shadows: parameter '{}' straddles a shadowed master", params_[i].first);
+      const int64_t off = (q - base) / static_cast<int64_t>(sizeof(float));
+      m.narrow(0, off, p.numel()).copy_(m_[i].reshape({-1}));
+      v.narrow(0, off, p.numel()).copy_(v_[i].reshape({-1}));
+      m_[i] = m.narrow(0, off, p.numel()).view(p.sizes());  // state() and load_state() see the same tensors
+      v_[i] = v.narrow(0, off, p.numel()).view(p.sizes());
+      tiled += p.numel();
+    }
+    PLEXUS_CHECK(tiled == M.numel(), "AdamW::use_shadows: a shadowed master is not tiled by this optimizer's parameters");
+    shadow_m_.push_back(m), shadow_v_.push_back(v);
+  }
+}
 
 std::map<std::string, torch::Tensor> AdamW::state() const {
   std::map<std::string, torch::Tensor> s;

@@ -11,8 +11,11 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "plexus/llm/shadow.h"
 
 namespace plexus::llm {
 
@@ -51,6 +54,14 @@ class AdamW {
   /// clipped gradient (the same as g · max_norm / (n + 1e-6) up to one rounding). Computed in f64, returned as a
   /// 0-dim f32 tensor on norm's device; undefined when max_norm ≤ 0 (no clipping). Capturable.
   static torch::Tensor clip_divisor(const torch::Tensor& norm, double max_norm);
+  /// Train through bf16 working copies (shadow.h): for each entry whose shadow received a gradient,
+  /// step_device updates the master from the shadow's bf16 gradient and rewrites the shadow (fused_ops.h
+  /// adamw_bf16), and grad_norm_device and zero_grad include the shadows' gradients. Each entry's master must
+  /// be tiled exactly by parameters of this optimizer; their moments move into one buffer per entry (same
+  /// values and names, so state() and load_state() are unchanged). nullptr detaches. Only step_device reads
+  /// shadows: step() and clip_grad_norm() refuse to run while some are attached.
+  /// Throws: Error(Internal) when a master is not tiled by parameters.
+  void use_shadows(std::shared_ptr<ShadowWeights> shadows);
   /// Moments and step count as named tensors ("adam.m.<name>", "adam.v.<name>", "adam.t").
   std::map<std::string, torch::Tensor> state() const;
   /// Restore what state() returned. Throws: Error(Data) if a tensor is missing or has the wrong shape.
@@ -69,6 +80,7 @@ class AdamW {
   void step_device(const torch::Tensor& lr, const torch::Tensor& grad_divisor = {});
   /// Host bookkeeping for step_device: t ← t + 1 (the device counter was advanced by the update itself).
   void count_step() { ++t_; }
+
 #endif
 
  private:
@@ -81,6 +93,10 @@ class AdamW {
   torch::Tensor step_t_;  // the step count t as a device scalar for the fused kernel
   bool step_t_on_device_ = false;  // step_device has taken over the count: step_t_ advances on the device
 #endif
+  std::shared_ptr<ShadowWeights> shadows_;
+  std::vector<torch::Tensor> shadow_m_, shadow_v_;  // per shadow entry: the moments of its master, flat
+  /// The gradients whose norm is clipped: the parameters' (f32) and, with shadows, the shadows' (bf16).
+  std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> grads() const;
   std::vector<std::pair<std::string, torch::Tensor>> params_;
   std::vector<torch::Tensor> m_, v_;
   AdamWOptions o_;

@@ -3,6 +3,7 @@
 
 #include "plexus/core/cuda_graph.h"
 #include "plexus/core/error.h"
+#include "plexus/llm/fused_ops.h"
 #include "plexus/llm/grouped_dispatch.h"
 
 namespace plexus::llm {
@@ -21,6 +22,12 @@ TrainStep::TrainStep(Transformer model, AdamW& opt, TrainStepOptions o, torch::D
     if (!why.empty()) throw Error::config("CUDA graphs of the training step: {} (set run.cuda_graphs = \"off\")", why);
     graph_ = std::make_unique<CudaGraph>();
   }
+#if PLEXUS_HAVE_FUSED_ADAMW
+  if (device_ && o_.bf16_shadows && compute == torch::kBFloat16 && have_fused_kernels()) {
+    shadows_ = std::make_shared<ShadowWeights>(model_->matmul_weights());
+    opt_.use_shadows(shadows_);
+  }
+#endif
   if (device_) {
     auto f = torch::TensorOptions().device(dev);
     lr_ = torch::zeros({}, f.dtype(torch::kFloat32));
@@ -28,7 +35,9 @@ TrainStep::TrainStep(Transformer model, AdamW& opt, TrainStepOptions o, torch::D
   }
 }
 
-TrainStep::~TrainStep() = default;
+TrainStep::~TrainStep() {
+  if (shadows_) opt_.use_shadows(nullptr);  // the optimizer outlives this step; the masters hold every update
+}
 
 std::string TrainStep::graph_blocker(const Transformer& model, torch::Device dev, torch::Dtype compute) {
   if (!dev.is_cuda()) return "the device is " + dev.str() + ", not CUDA";
@@ -49,7 +58,11 @@ std::string TrainStep::graph_blocker(const Transformer& model, torch::Device dev
 
 void TrainStep::body() {
   opt_.zero_grad();  // eager and warm-up: fresh gradients; capture: backward allocates them in the graph's pool
-  auto parts = model_->loss(x_, y_);
+  LossParts parts;
+  {
+    ShadowGuard guard(shadows_.get());  // the products read the bf16 shadows (null: cast the masters)
+    parts = model_->loss(x_, y_);
+  }
   parts.total.backward();
   torch::NoGradGuard ng;
 #if PLEXUS_HAVE_FUSED_ADAMW

@@ -40,6 +40,10 @@ struct TrainStepOptions {
   double grad_clip = 1.0;          ///< max global L2 gradient norm (0 = no clipping)
   double bias_update_speed = 0.0;  ///< γ of the aux-loss-free bias update (0 = off)
   bool cuda_graphs = false;        ///< capture the step once and replay it (device path only; see graph_blocker)
+  /// Device path with bf16 compute and plexus's fused kernels: train through bf16 weight copies that AdamW
+  /// rewrites (shadow.h) instead of casting every weight each forward and every gradient back. Same values
+  /// up to the optimizer kernel's rounding; off only to compare against the cast path.
+  bool bf16_shadows = true;
 };
 
 /// Host values of one step.
@@ -51,7 +55,8 @@ struct StepStats {
 
 class TrainStep {
  public:
-  /// `opt` must outlive this object and hold the model's parameters. Throws: Error(Config) when
+  /// `opt` must outlive this object and hold the model's parameters; the model must not move to another device
+  /// while this object lives (its bf16 shadows point at the parameters' storage). Throws: Error(Config) when
   /// o.cuda_graphs is set but graph_blocker() names a reason.
   TrainStep(Transformer model, AdamW& opt, TrainStepOptions o, torch::Device dev, torch::Dtype compute_dtype);
   ~TrainStep();
@@ -70,6 +75,8 @@ class TrainStep {
   bool device_path() const { return device_; }
   /// Whether steps are replayed from a CUDA graph.
   bool graphed() const { return o_.cuda_graphs; }
+  /// Whether the forward reads bf16 shadows of the weights (TrainStepOptions::bf16_shadows took effect).
+  bool shadowed() const { return shadows_ != nullptr; }
 
   /// Why the step of this model cannot be captured on `dev`, or "" if it can: a CPU device, a LibTorch without
   /// CUDA graphs, f32 compute or no grouped-GEMM kernel (the per-expert MoE reads expert counts on the host),
@@ -86,6 +93,7 @@ class TrainStep {
   // Device path: static inputs, the learning rate, and the reported values.
   torch::Tensor x_, y_, lr_, stats_;  // [B,T] int64 ×2, [] f32, [5 + 3·layers] f64
   std::unique_ptr<CudaGraph> graph_;
+  std::shared_ptr<ShadowWeights> shadows_;  // bf16 weight copies (device path, bf16; null otherwise)
   // CPU path: the last step's values.
   LossParts parts_;
   double grad_norm_ = 0;
