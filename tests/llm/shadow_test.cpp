@@ -201,7 +201,8 @@ TEST(LlmShadowGpu, AdamWBf16MatchesTheFormulasInF64) {
       p = p - (lr / (1 - std::pow(b1, t))) * m / (v.sqrt() / std::sqrt(1 - std::pow(b2, t)) + eps);
       auto got = sl[i].p.to(torch::kCPU, torch::kFloat64);
       EXPECT_LT((got - p).abs().max().item<double>(), 1e-6) << "slice " << i;
-      EXPECT_TRUE(torch::allclose(sl[i].m.to(torch::kCPU, torch::kFloat64), m, 1e-6, 1e-9)) << "slice " << i;
+      // m ~ 0.05: f32 rounding of β1·m + (1−β1)·g is a few 1e-9 absolute, however small m itself is
+      EXPECT_TRUE(torch::allclose(sl[i].m.to(torch::kCPU, torch::kFloat64), m, 1e-6, 1e-7)) << "slice " << i;
       EXPECT_TRUE(torch::allclose(sl[i].v.to(torch::kCPU, torch::kFloat64), v, 1e-5, 1e-12)) << "slice " << i;
       EXPECT_TRUE(torch::equal(sl[i].w, sl[i].p.to(torch::kBFloat16))) << "slice " << i;  // w = bf16(p), RNE
     }

@@ -28,14 +28,14 @@ struct Coeffs {
   float step_size;  // lr / (1 − β1^t)
   float bc2_sqrt;   // sqrt(1 − β2^t)
   float inv_div;    // 1 / s
-  float beta1, beta2, eps;
+  float beta1, beta2, one_minus_beta1, one_minus_beta2, eps;  // 1 − β formed in f64, then rounded
 };
 
 __device__ __forceinline__ float adam_one(float p, float g, float& m, float& v, const Coeffs& c) {
   g *= c.inv_div;
   p -= c.lr_decay * p;
-  m = c.beta1 * m + (1.f - c.beta1) * g;
-  v = c.beta2 * v + (1.f - c.beta2) * g * g;
+  m = c.beta1 * m + c.one_minus_beta1 * g;
+  v = c.beta2 * v + c.one_minus_beta2 * g * g;
   return p - c.step_size * m / (sqrtf(v) / c.bc2_sqrt + c.eps);
 }
 
@@ -52,6 +52,7 @@ __global__ void __launch_bounds__(kThreads) adamw_bf16_kernel(Batch b, const flo
   c.bc2_sqrt = static_cast<float>(sqrt(1.0 - pow(beta2, t)));
   c.inv_div = div_p ? 1.f / *div_p : 1.f;
   c.beta1 = static_cast<float>(beta1), c.beta2 = static_cast<float>(beta2), c.eps = static_cast<float>(eps);
+  c.one_minus_beta1 = static_cast<float>(1.0 - beta1), c.one_minus_beta2 = static_cast<float>(1.0 - beta2);
   auto* g = static_cast<const __nv_bfloat16*>(s.g);
   auto* w = static_cast<__nv_bfloat16*>(s.w);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
