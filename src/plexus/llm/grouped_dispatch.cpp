@@ -43,38 +43,6 @@ torch::Tensor grouped_mm(const torch::Tensor& x, const torch::Tensor& w, const t
   return torch::cat(pieces, 0);
 }
 
-#if PLEXUS_HAVE_GROUPED_MM
-namespace {
-// x · W[e]ᵀ per group with both gradients from grouped GEMMs in the layouts their consumers want.
-struct GroupedLinear : torch::autograd::Function<GroupedLinear> {
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
-                               const torch::Tensor& offs) {
-    ctx->save_for_backward({x, w, offs});
-    return at::_grouped_mm(x, w.transpose(1, 2), offs);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    auto s = ctx->get_saved_variables();
-    const auto& x = s[0];
-    const auto& w = s[1];
-    const auto& offs = s[2];
-    auto dy = grad[0].contiguous();                                // [R, n]
-    auto dx = at::_grouped_mm(dy, w, offs);                        // [R, n] · [E, n, k] → [R, k]
-    auto dw = at::_grouped_mm(dy.t(), x, offs);                    // K-grouped: [n, R] · [R, k] → [E, n, k]
-    return {dx, dw, torch::Tensor()};
-  }
-};
-}  // namespace
-#endif
-
-torch::Tensor grouped_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& offs) {
-#if PLEXUS_HAVE_GROUPED_MM
-  if (x.is_cuda() && x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 && x.dim() == 2 &&
-      w.dim() == 3 && x.size(1) == w.size(2) && x.size(1) % 8 == 0 && w.size(1) % 8 == 0 && w.is_contiguous())
-    return GroupedLinear::apply(x, w, offs);
-#endif
-  return grouped_mm(x, w.transpose(1, 2), offs);
-}
-
 GroupedLayout grouped_layout(const torch::Tensor& sorted_expert, const torch::Tensor& order,
                              const torch::Tensor& counts, int64_t k, int64_t align) {
   const int64_t NK = sorted_expert.size(0), E = counts.size(0), R = NK + E * (align - 1);
@@ -152,8 +120,10 @@ torch::Tensor buffer_weights(const torch::Tensor& weights, const GroupedLayout& 
 torch::Tensor grouped_swiglu(const torch::Tensor& xp, const torch::Tensor& row_weight, const GroupedLayout& g,
                              const torch::Tensor& w13, const torch::Tensor& w2) {
   // g_p multiplies the hidden layer before W2, so the token's output is a plain sum of its K rows.
-  auto product = [&](const torch::Tensor& x, const torch::Tensor& w) { return grouped_linear(x, w, g.offs); };
-  return grouped_linear(swiglu_hidden(xp, w13, row_weight, product), w2, g.offs);
+  auto product = [&](const torch::Tensor& x, const torch::Tensor& w) {
+    return grouped_mm(x, w.transpose(1, 2), g.offs);
+  };
+  return grouped_mm(swiglu_hidden(xp, w13, row_weight, product), w2.transpose(1, 2), g.offs);
 }
 
 }  // namespace plexus::llm

@@ -36,14 +36,6 @@ bool have_grouped_mm();
 /// otherwise a loop over the groups that reads offs on the host (the CPU reference path).
 torch::Tensor grouped_mm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& offs);
 
-/// Y[rows of group e] = X[rows of group e] · W[e]ᵀ: grouped_mm(x, w.transpose(1, 2), offs) for weights kept as
-/// [E, n, k] (nn.Linear's layout, the experts' stacks). On the kernel path its backward forms dW directly as
-/// [E, n, k] (one K-grouped GEMM, dW[e] = dY[group e]ᵀ · X[group e]) instead of LibTorch's [E, k, n] product
-/// seen through a transpose, which autograd then copied into a contiguous gradient (1.3 ms of a 1B-preset
-/// step; docs/results.md, issue 19). Same values up to the GEMMs' summation order. Shapes: x [R, k],
-/// w [E, n, k], offs [E] int32 → [R, n].
-torch::Tensor grouped_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& offs);
-
 /// Where each (token, expert) pair lives in the expert-sorted buffer of R = N·K + E·(A−1) rows (static).
 /// Pair p = t·K + k is token t's k-th selected expert (the row-major order of the gate's indices [N, K]).
 struct GroupedLayout {
