@@ -22,11 +22,7 @@ using namespace plexus::llm;
 
 namespace {
 
-std::vector<std::pair<std::string, torch::Tensor>> named(Transformer& m) {
-  std::vector<std::pair<std::string, torch::Tensor>> ps;
-  for (auto& p : m->named_parameters()) ps.emplace_back(p.key(), p.value());
-  return ps;
-}
+using test::named;
 
 // Byte offset of p's first element inside M, or −1 when p does not start inside M.
 int64_t offset_in(const torch::Tensor& p, const torch::Tensor& M) {

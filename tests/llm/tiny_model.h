@@ -2,9 +2,12 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "plexus/core/config.h"
 #include "plexus/llm/config.h"
+#include "plexus/llm/model.h"
 
 namespace plexus::test {
 
@@ -20,6 +23,13 @@ inline std::string tiny_model_toml(int64_t max_seq_len = 0) {
   t.insert("model", *root["model"].as_table());
   if (max_seq_len > 0) t["model"].as_table()->insert_or_assign("max_seq_len", max_seq_len);
   return to_toml_string(t);
+}
+
+/// A model's parameters as the (name, tensor) pairs AdamW takes.
+inline std::vector<std::pair<std::string, torch::Tensor>> named(llm::Transformer& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> ps;
+  for (auto& p : m->named_parameters()) ps.emplace_back(p.key(), p.value());
+  return ps;
 }
 
 }  // namespace plexus::test

@@ -20,11 +20,7 @@ using namespace plexus::llm;
 
 namespace {
 
-std::vector<std::pair<std::string, torch::Tensor>> named(Transformer& m) {
-  std::vector<std::pair<std::string, torch::Tensor>> ps;
-  for (auto& p : m->named_parameters()) ps.emplace_back(p.key(), p.value());
-  return ps;
-}
+using test::named;
 
 // Batches of random tokens [B,T+1] (inputs = the first T, targets = the last T).
 torch::Tensor batches(int64_t n, int64_t B, int64_t T, int64_t V) {

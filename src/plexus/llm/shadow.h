@@ -4,7 +4,7 @@
 // weight gradients and optimizer states stay in higher precision) and runs every product in bf16. Casting each
 // matrix from f32 to bf16 in every forward, and each bf16 weight gradient back to f32 for AdamW, passed over
 // the weights twice per step: 4.9 ms of a 93 ms 1B-preset step on the H200 (docs/results.md, issue 19). With
-// shadows, the optimizer writes bf16(master) right after it updates a master (kernels/fused.h adamw_bf16),
+// shadows, the optimizer writes bf16(master) right after it updates a master (kernels/adamw.h; fused_ops.h adamw_bf16),
 // the forward multiplies by that bf16 tensor directly, and since the shadow is itself the autograd leaf its
 // gradient arrives in bf16 and is read by the optimizer as it is. Values are those of the cast path: the
 // shadow holds exactly cast(master) (round to nearest even), and a bf16 gradient widened to f32 is exact.

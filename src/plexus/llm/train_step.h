@@ -13,6 +13,8 @@
 //     shapes, fixed addresses and no host synchronisation, which is what a CUDA graph needs: with
 //     `cuda_graphs` the first run() executes the step eagerly on a side stream and records it (CudaGraph), and
 //     every later run() copies the batch into the static input buffers, writes lr, and replays one graph.
+//     With bf16 compute and plexus's fused kernels the products read bf16 shadows of the weights that AdamW
+//     rewrites (shadow.h): no weight is cast in the forward and no weight gradient in the backward.
 //
 // Under a graph the gradients are created by the captured backward (set to none once, before capture) and then
 // live at fixed addresses in the graph's memory pool; they are never set to none again, and neither are the
