@@ -5,13 +5,15 @@
 #           static SentencePiece shim (bench/gpu_build.sh); TARGETS replaces the target list
 #   tests   the GPU tests: CudaGraph.*, BatchedGraphsGpu.* (FL batched step replayed = eager), TrainStepGpu.*
 #           (LLM step replayed = eager), LlmDecodeGpu.* (decode graph = eager tokens), LlmGroupedDispatch.* (CPU),
-#           LlmFusedOps.* (fused kernels = composite ops), LlmShadow* (bf16 shadows, AdamW kernel), LlmNccl.*, RanksGpu.* and RanksOne.* (FL ranks on the GPU)
+#           LlmFusedOps.* (fused kernels = composite ops), LlmShadow* (bf16 shadows, AdamW kernel), LlmCrossEntropy*
+#           (cross-entropy kernel = composite), LlmNccl.*, RanksGpu.* and RanksOne.* (FL ranks on the GPU)
 #   parity  plexus vs the PyTorch reference at identical weights on the GPU, f32 and bf16 (bench/llm_gpu.sh parity)
 #   fl      FL speed, batched engine with and without CUDA graphs (bench/fl_speed_gpu.sh; SETTINGS, ROUNDS)
 #   decode  decode tokens/s, plexus eager/graphed vs the PyTorch reference (bench/llm_decode_gpu.sh)
 #   probe   grouped-convolution variants (bench/fl_conv_probe.py)
 #   llm     torch.compile'd reference vs plexus (eager, graphed) at gpu1b 16x1024 and gpu100m 16x1024, each run
-#           with a kernel-time profile of 3 untimed steps (PROFILE=1 bash bench/llm_gpu.sh speed; LLM_SHAPES)
+#           with a kernel-time profile of 3 untimed steps (PROFILE=1 bash bench/llm_gpu.sh speed; LLM_SHAPES;
+#           TOP=N top kernels; SEQUENCE=1 also returns each run's kernels in launch order, kernels_N.tsv.gz)
 #   flranks FL on the GPU as one process vs --ranks 1 (and 2) on the same GPU (bench/fl_ranks_gpu.sh)
 # Stages run in the order given; a stage is skipped once BUDGET seconds (default 570) have passed since the start.
 # Needs .deps/device (carry it; see bench/gpu_build.sh). Results in $OUT: check.txt (one line per stage and test
@@ -43,7 +45,7 @@ for stage in "$@"; do
     tests)
       gtest test_core 'CudaGraph*'
       gtest test_fl 'BatchedGraphsGpu*:CudaGraphsKey*'
-      gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*:LlmGroupedDispatch*:LlmFusedOps*:LlmShadow*'
+      gtest test_llm 'TrainStepGpu*:LlmDecodeGpu*:LlmGroupedDispatch*:LlmFusedOps*:LlmShadow*:LlmCrossEntropy*'
       gtest test_dist 'LlmNccl*:RanksGpu*:RanksOne*' ;;
     parity)
       OUT=$L/parity timeout $(left) bash bench/llm_gpu.sh parity > $L/parity.log 2>&1; say "parity rc=$?"
@@ -67,7 +69,8 @@ for stage in "$@"; do
       OUT=$L/llm NO_EAGER_REF=1 NO_PHASES=1 PROFILE=${PROFILE:-1} PT=${PT:-200} STEPS=8 WARMUP=3 \
         SHAPES=${LLM_SHAPES:-"gpu1b:dsv3_1b:16:1024 gpu100m:dsv3_100m:16:1024"} \
         timeout $(left) bash bench/llm_gpu.sh speed > $L/llm_speed.log 2>&1; say "llm speed rc=$?"
-      cat $L/llm/speed.jsonl $L/llm/profile.jsonl > "$R/llm.jsonl" 2>/dev/null ;;
+      cat $L/llm/speed.jsonl $L/llm/profile.jsonl > "$R/llm.jsonl" 2>/dev/null
+      for f in $L/llm/kernels_*.tsv; do [[ -f $f ]] && gzip -c $f > "$R/$(basename $f).gz"; done ;;
     probe)
       timeout $(left) python3 bench/fl_conv_probe.py > "$R/probe.jsonl" 2> $L/probe.err; say "probe rc=$?" ;;
     *) say "unknown stage $stage" ;;

@@ -61,6 +61,7 @@ def main():
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--label", default="")
     ap.add_argument("--step-ms", type=float, default=0.0, help="measured wall ms per step, for the busy share")
+    ap.add_argument("--sequence", default="", help="also write every kernel in launch order (us, name) to this file")
     a = ap.parse_args()
     t = json.load(open(a.trace))
     events = t["traceEvents"] if isinstance(t, dict) else t
@@ -72,6 +73,10 @@ def main():
         per_class[kind(e["name"])] += e["dur"]
         per_name[e["name"][:90]] += e["dur"]
     total = sum(per_class.values())
+    if a.sequence:  # the kernels in launch order: neighbours tell which op launched an unlinked kernel
+        seq = sorted((e["ts"], e["dur"], e["name"]) for e in events if e.get("cat") == "kernel" and "dur" in e)
+        with open(a.sequence, "w") as f:
+            f.writelines(f"{d:.1f}\t{n[:140]}\n" for _, d, n in seq)
     if total == 0:
         raise SystemExit(f"error: {a.trace} holds no CUDA kernel events (was it traced on a GPU?)")
     ms = lambda us: round(us / 1e3 / a.steps, 3)

@@ -34,7 +34,8 @@ if [[ $what == speed || $what == all ]]; then
   n=0
   prof() { n=$((n + 1)); P=""; [[ -z "${PROFILE:-}" ]] || P="--profile /tmp/trace_$n.json"; }
   sum() { [[ -n "${PROFILE:-}" && -f /tmp/trace_$n.json ]] && python3 bench/kernel_breakdown.py /tmp/trace_$n.json \
-            --steps 3 --label "$*" | tee -a "$OUT/profile.jsonl"; true; }
+            --steps 3 --top ${TOP:-15} --label "$*" \
+            ${SEQUENCE:+--sequence "$OUT/kernels_$n.tsv"} | tee -a "$OUT/profile.jsonl"; true; }
   ref() { prof; mem "reference $*" bash -c "(timeout ${PT:-150} python3 bench/llm_reference.py $* $S $P || echo '{\"impl\": \"pytorch\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; sum "reference $*"; }
   plx() { prof; mem "plexus $*" bash -c "(timeout ${PT:-150} ./$B/bench/llm_bench $* $S $P || echo '{\"impl\": \"plexus\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; sum "plexus $*"; }
   for cfg in ${SHAPES:-"gpu100m:dsv3_100m:32:512" "gpu100m:dsv3_100m:16:1024" "gpu1b:dsv3_1b:16:1024"}; do

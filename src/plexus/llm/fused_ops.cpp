@@ -1,5 +1,5 @@
-// Fused RoPE/keys, SwiGLU, residual add, RMSNorm, expert selection and gather-sum, each with its composite
-// LibTorch fallback. See fused_ops.h.
+// Fused RoPE/keys, SwiGLU, residual add, RMSNorm, expert selection, gather-sum and cross-entropy rows, each with
+// its composite LibTorch fallback. See fused_ops.h.
 #include "plexus/llm/fused_ops.h"
 
 #include <limits>
@@ -23,6 +23,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include "plexus/llm/kernels/adamw.h"
+#include "plexus/llm/kernels/cross_entropy.h"
 #include "plexus/llm/kernels/fused.h"
 #endif
 
@@ -451,6 +452,52 @@ void adamw_bf16(const std::vector<AdamWBf16Slice>& slices, const torch::Tensor& 
                                    weight_decay, stream()),
                "adamw_bf16");
 #endif
+}
+
+// ---- Cross-entropy rows ---------------------------------------------------------------------------------
+
+namespace {
+
+#if PLEXUS_FUSED_KERNELS
+// logits [M, V] bf16 (row stride ld, last dim contiguous), targets [M] int64 contiguous → loss [M] f32. Saves the
+// logits (no f32 copy) and lse [M]; the backward writes the bf16 gradient in one pass.
+struct CrossEntropyRows : torch::autograd::Function<CrossEntropyRows> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& logits, const torch::Tensor& targets) {
+    const auto M = logits.size(0), V = logits.size(1);
+    auto loss = torch::empty({M}, logits.options().dtype(torch::kFloat32));
+    auto lse = torch::empty({M}, loss.options());
+    check_launch(kernels::cross_entropy_rows(logits.data_ptr(), logits.stride(0), targets.data_ptr<int64_t>(),
+                                             loss.data_ptr<float>(), lse.data_ptr<float>(), M, V, stream()),
+                 "cross_entropy_rows");
+    ctx->save_for_backward({logits, targets, lse});
+    return loss;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list dout) {
+    auto s = ctx->get_saved_variables();
+    const auto &logits = s[0], &targets = s[1], &lse = s[2];
+    const auto M = logits.size(0), V = logits.size(1);
+    auto dloss = dout[0].to(torch::kFloat32).contiguous();
+    auto dlogits = torch::empty({M, V}, logits.options().memory_format(torch::MemoryFormat::Contiguous));
+    check_launch(kernels::cross_entropy_rows_backward(logits.data_ptr(), logits.stride(0),
+                                                      targets.data_ptr<int64_t>(), lse.data_ptr<float>(),
+                                                      dloss.data_ptr<float>(), dlogits.data_ptr(), M, V, stream()),
+                 "cross_entropy_rows_backward");
+    return {dlogits, {}};
+  }
+};
+#endif
+
+}  // namespace
+
+torch::Tensor cross_entropy_rows(const torch::Tensor& logits, const torch::Tensor& targets) {
+#if PLEXUS_FUSED_KERNELS
+  if (fusable(logits) && logits.dim() == 2 && logits.stride(1) == 1 && logits.size(1) > 0 && targets.is_cuda() &&
+      targets.scalar_type() == torch::kInt64 && targets.dim() == 1 && targets.size(0) == logits.size(0) &&
+      targets.device() == logits.device())
+    return CrossEntropyRows::apply(logits, targets.contiguous());
+#endif
+  namespace F = torch::nn::functional;
+  return F::cross_entropy(logits.to(torch::kFloat32), targets, F::CrossEntropyFuncOptions().reduction(torch::kNone));
 }
 
 }  // namespace plexus::llm

@@ -36,10 +36,42 @@ bool have_grouped_mm();
 /// otherwise a loop over the groups that reads offs on the host (the CPU reference path).
 torch::Tensor grouped_mm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& offs);
 
+/// Row chunks of the expert groups for the weight gradient dW_e = Σ_{rows r of e} dY_rᵀ X_r. One K-grouped GEMM
+/// over the expert groups runs as long as its heaviest expert allows: its tiles' loops are as long as the
+/// expert's row count, and with the uneven loads of early training the two weight-gradient GEMMs of a 1B-preset
+/// MoE layer took 1.5–2.6× their dgrad GEMMs of the same FLOPs (docs/results.md, issue 19). Cut into chunks of
+/// at most L rows, each inside one group, every tile's loop is at most L long; dW_e is then the sum of its
+/// chunks' products (segment_sum).
+///
+/// Chunk c covers buffer rows [offs[c−1], offs[c]) (offs[−1] = 0) of expert e(c); expert e's chunks are
+/// first[e] .. first[e] + count[e] − 1, consecutive. Chunks past the last real one are empty. G = ceil(R/L) + E
+/// (static: Σ_e ceil(len_e / L) < R/L + E).
+struct WgradChunks {
+  torch::Tensor offs;   ///< [G] int32: cumulative chunk ends
+  torch::Tensor first;  ///< [E] int64: expert e's first chunk
+  torch::Tensor count;  ///< [E] int64: expert e's chunk count, ceil(len_e / L)
+  int64_t length = 0;   ///< L
+};
+
+/// Chunks of at most `length` rows of the groups ending at offs ([E] int32, cumulative, the last = rows).
+/// Computed on the device (no host sync). length must be positive.
+WgradChunks wgrad_chunks(const torch::Tensor& offs, int64_t rows, int64_t length);
+
+/// out[e] = Σ_{c = first[e]}^{first[e]+count[e]−1} p[c], summed in f32, in p's dtype; 0 where count[e] = 0.
+/// Shapes: p [G, n, k], first and count [E] int64 → [E, n, k]. A CUDA kernel for bf16 p where the fused
+/// kernels are built; otherwise a loop that reads first and count on the host.
+torch::Tensor segment_sum(const torch::Tensor& p, const torch::Tensor& first, const torch::Tensor& count);
+
+/// The experts' weight gradient from their row chunks: dW[e] = Σ_{r in group e} dy[r]ᵀ x[r] as the segment_sum of
+/// one K-grouped GEMM's chunk products (on the grouped-GEMM path; a loop over the chunks otherwise).
+/// Shapes: dy [R, n], x [R, k] → [E, n, k].
+torch::Tensor grouped_weight_grad(const torch::Tensor& dy, const torch::Tensor& x, const WgradChunks& chunks);
+
 /// Where each (token, expert) pair lives in the expert-sorted buffer of R = N·K + E·(A−1) rows (static).
 /// Pair p = t·K + k is token t's k-th selected expert (the row-major order of the gate's indices [N, K]).
 struct GroupedLayout {
   torch::Tensor offs;   ///< [E] int32: cumulative group ends in the buffer
+  WgradChunks chunks;   ///< the groups cut into chunks of about R/E rows, for the weight gradients
   torch::Tensor slot;   ///< [N·K] int64: buffer row of pair p
   torch::Tensor token;  ///< [R] int64: token whose row buffer row r holds (0 on padding rows, weighted by 0)
   torch::Tensor pair;   ///< [R] int64: pair held by buffer row r, or N·K on padding rows
@@ -52,6 +84,13 @@ struct GroupedLayout {
 /// A-aligned offset Σ_{j<e} ceil(count_j / A)·A. Computed on the device (scatters of unique indices).
 GroupedLayout grouped_layout(const torch::Tensor& sorted_expert, const torch::Tensor& order,
                              const torch::Tensor& counts, int64_t k, int64_t align = 16);
+
+/// Y[rows of group e] = X[rows of group e] · W[e]ᵀ for weights kept as [E, n, k] (nn.Linear's layout, the
+/// experts' stacks): grouped_mm(x, w.transpose(1, 2), g.offs), whose backward on the grouped-GEMM path forms
+/// dX by one grouped GEMM and dW[e] as [E, n, k] by grouped_weight_grad over g.chunks. Same values as
+/// autograd through grouped_mm up to summation order (dW in bf16 chunk sums). Shapes: x [R, k], w [E, n, k]
+/// → [R, n].
+torch::Tensor grouped_linear(const torch::Tensor& x, const torch::Tensor& w, const GroupedLayout& g);
 
 /// Buffer rows of the tokens: out[r] = x[token[r]]. Backward without atomics: dx[t] = Σ_k dout[slot[t·K+k]].
 /// Shapes: x [N, C] → [R, C].

@@ -92,8 +92,12 @@ std::pair<torch::Tensor, torch::Tensor> TransformerImpl::rope(int64_t start, int
   return {rope_dev_.cos.narrow(0, start, T), rope_dev_.sin.narrow(0, start, T)};
 }
 
+torch::Tensor TransformerImpl::head_product(const torch::Tensor& h, RMSNorm n) {
+  return project(n->forward_to(h, matmul_dtype()), head);
+}
+
 torch::Tensor TransformerImpl::logits_of(const torch::Tensor& h, RMSNorm n) {
-  return cast(project(n->forward_to(h, matmul_dtype()), head), torch::kFloat32);
+  return cast(head_product(h, n), torch::kFloat32);
 }
 
 torch::Tensor TransformerImpl::hidden(const torch::Tensor& tokens) { return blocks(torch::embedding(embed, tokens)); }
@@ -139,10 +143,11 @@ LossParts TransformerImpl::loss(const torch::Tensor& inputs, const torch::Tensor
   const auto B = inputs.size(0), T = inputs.size(1);
   MatmulDtypeGuard guard(compute_dtype_);
   auto h = hidden(inputs);
-  auto logits = logits_of(h, norm);
+  // The heads' logits stay in the matmul dtype: cross_entropy_rows reads bf16 logits directly (fused_ops.h).
+  auto logits = head_product(h, norm);                                  // [B,T,V]
   LossParts out;
-  out.main = torch::nn::functional::cross_entropy(logits.view({B * T, a_.vocab_size}), targets.reshape({-1}));
-  out.mtp = torch::zeros({}, logits.options());
+  out.main = cross_entropy_rows(logits.view({B * T, a_.vocab_size}), targets.reshape({-1})).mean();
+  out.mtp = torch::zeros({}, out.main.options());
   for (int64_t k = 1; k <= a_.n_mtp_modules && k < T; ++k) {
     auto [in_k, tgt_k] = mtp_slices(inputs, targets, k);
     const auto Tk = T - k;
@@ -150,13 +155,12 @@ LossParts TransformerImpl::loss(const torch::Tensor& inputs, const torch::Tensor
     auto emb = torch::embedding(embed, in_k);
     auto m = mtp[k - 1]->as<Mtp>();
     h = m->forward(h.narrow(1, 0, Tk), emb, cos, sin);                   // h^k [B,T-k,C]
-    auto lk = logits_of(h, m->norm).view({B * Tk, a_.vocab_size});
-    auto ce_sum = torch::nn::functional::cross_entropy(
-        lk, tgt_k.reshape({-1}), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+    auto lk = head_product(h, m->norm).view({B * Tk, a_.vocab_size});
+    auto ce_sum = cross_entropy_rows(lk, tgt_k.reshape({-1})).sum();
     out.mtp = out.mtp + ce_sum / static_cast<double>(B * T);              // eq.24: divisor T
   }
   if (a_.n_mtp_modules > 0) out.mtp = out.mtp * (a_.mtp_loss_weight / static_cast<double>(a_.n_mtp_modules));
-  out.balance = torch::zeros({}, logits.options());
+  out.balance = torch::zeros({}, out.main.options());
   if (is_training())
     for (auto& m : moe_layers()) out.balance = out.balance + m->balance_loss().to(torch::kFloat32);
   out.total = out.main + out.mtp + out.balance;

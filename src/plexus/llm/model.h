@@ -98,6 +98,9 @@ class TransformerImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> rope(int64_t start, int64_t T, torch::Device dev);
   // The main blocks on input states h [B,T,C] (positions from 0) → [B,T,C].
   torch::Tensor blocks(torch::Tensor h);
+  // The head's product of the normed states h [B,T,C] in the matmul dtype → [B,T,V] (the losses' logits).
+  torch::Tensor head_product(const torch::Tensor& h, RMSNorm n);
+  // head_product cast to f32 (the logits forward() and generation return).
   torch::Tensor logits_of(const torch::Tensor& h, RMSNorm n);
   ModelArgs a_;
   RopeTables rope_cpu_;
