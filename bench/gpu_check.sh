@@ -13,7 +13,7 @@
 #   probe   grouped-convolution variants (bench/fl_conv_probe.py)
 #   llm     torch.compile'd reference vs plexus (eager, graphed) at gpu1b 16x1024 and gpu100m 16x1024, each run
 #           with a kernel-time profile of 3 untimed steps (PROFILE=1 bash bench/llm_gpu.sh speed; LLM_SHAPES;
-#           TOP=N top kernels; SEQUENCE=1 also returns each run's kernels in launch order, kernels_N.tsv.gz)
+#           PROFILE= (empty) skips the profile; TOP=N top kernels; SEQUENCE=1 also returns each run's kernels in launch order, kernels_N.tsv.gz)
 #   flranks FL on the GPU as one process vs --ranks 1 (and 2) on the same GPU (bench/fl_ranks_gpu.sh)
 # Stages run in the order given; a stage is skipped once BUDGET seconds (default 570) have passed since the start.
 # Needs .deps/device (carry it; see bench/gpu_build.sh). Results in $OUT: check.txt (one line per stage and test
@@ -66,7 +66,7 @@ for stage in "$@"; do
     llm)
       [[ -x $B/bench/llm_bench ]] || { gpu_configure $L/cmake.log -DPLEXUS_BUILD_TESTS=OFF
         ninja -C $B llm_bench > $L/ninja_llm.log 2>&1 || { grep -E "error" -A3 $L/ninja_llm.log | head -40 | tee -a "$R/check.txt"; continue; }; }
-      OUT=$L/llm NO_EAGER_REF=1 NO_PHASES=1 PROFILE=${PROFILE:-1} PT=${PT:-200} STEPS=8 WARMUP=3 \
+      OUT=$L/llm NO_EAGER_REF=1 NO_PHASES=1 PROFILE=${PROFILE-1} PT=${PT:-200} STEPS=8 WARMUP=3 \
         SHAPES=${LLM_SHAPES:-"gpu1b:dsv3_1b:16:1024 gpu100m:dsv3_100m:16:1024"} \
         timeout $(left) bash bench/llm_gpu.sh speed > $L/llm_speed.log 2>&1; say "llm speed rc=$?"
       cat $L/llm/speed.jsonl $L/llm/profile.jsonl > "$R/llm.jsonl" 2>/dev/null

@@ -22,7 +22,7 @@ if [[ $what == speed || $what == all ]]; then
   # attention, sync-free grouped-GEMM MoE, device-side clip and AdamW), plexus with the step as one CUDA graph,
   # and with OLD_KERNELS=1 plexus with the kernels of before (eager attention, per-expert MoE with host-read
   # counts). Each line is JSON; a run that fails or exceeds PT seconds says so. Rows: NO_EAGER_REF,
-  # NO_COMPILE, NO_GRAPHS leave one out; NO_PHASES skips the phase breakdown.
+  # NO_COMPILE, NO_GRAPHS, NO_PLX_EAGER leave one out (plexus's rows run first); NO_PHASES skips the phase breakdown.
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
   S="--steps ${STEPS:-10} --warmup ${WARMUP:-3}"
   # peak device memory of a run: nvidia-smi sampled every 100 ms (the same measure for both sides)
@@ -40,13 +40,13 @@ if [[ $what == speed || $what == all ]]; then
   plx() { prof; mem "plexus $*" bash -c "(timeout ${PT:-150} ./$B/bench/llm_bench $* $S $P || echo '{\"impl\": \"plexus\", \"args\": \"$*\", \"failed\": true}') | tee -a $OUT/speed.jsonl"; sum "plexus $*"; }
   for cfg in ${SHAPES:-"gpu100m:dsv3_100m:32:512" "gpu100m:dsv3_100m:16:1024" "gpu1b:dsv3_1b:16:1024"}; do
     IFS=: read -r preset conf bsz seq <<< "$cfg"
+    [[ -z "${NO_PLX_EAGER:-}" ]] && plx --model configs/$conf.toml --batch $bsz --seq $seq --cuda-graphs 0
+    # the whole training step captured as one CUDA graph and replayed (llm/train_step.h)
+    [[ -z "${NO_GRAPHS:-}" ]] && plx --model configs/$conf.toml --batch $bsz --seq $seq --cuda-graphs 1
     [[ -z "${NO_EAGER_REF:-}" ]] && ref --preset $preset --batch $bsz --seq $seq
     # torch.compile'd reference: its MoE is the grouped, host-read-free dispatch (--moe grouped), which
     # dynamo can trace once; the per-expert loop recompiles on every new expert-count pattern.
     [[ -z "${NO_COMPILE:-}" ]] && ref --preset $preset --batch $bsz --seq $seq --compile 1
-    plx --model configs/$conf.toml --batch $bsz --seq $seq --cuda-graphs 0
-    # the whole training step captured as one CUDA graph and replayed (llm/train_step.h)
-    [[ -z "${NO_GRAPHS:-}" ]] && plx --model configs/$conf.toml --batch $bsz --seq $seq --cuda-graphs 1
     [[ -n "${OLD_KERNELS:-}" ]] && plx --model configs/$conf.toml --batch $bsz --seq $seq --attn eager --moe-dispatch per_expert
     [[ -n "${VARIANTS:-}" ]] && plx --model configs/$conf.toml --batch $bsz --seq $seq --attn sdpa_padded
   done
