@@ -124,8 +124,9 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& lines, const fs::path
   int rc = std::system(cmd.c_str());
   fs::remove(input);
   if (rc != 0)
-    throw Error::data("SentencePiece training failed (exit {}; see {}.log; needs `spm_train` from the Debian "
-                      "package sentencepiece, installed by `bash scripts/bootstrap.sh`; lower tokenizer.vocab_size?)",
+    throw Error::data("SentencePiece training failed (exit {}; see {}.log: a vocabulary too small or too large "
+                      "for the corpus is fixed with tokenizer.vocab_size as the log says; a missing `spm_train` "
+                      "(Debian package sentencepiece) is installed by `bash scripts/bootstrap.sh`)",
                       rc, prefix.string());
   return load(prefix.string() + ".model");
 }
